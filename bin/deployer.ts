@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { runDeployer } from '../src/cli/deployer.js';
+import { readStdin } from '../src/cli/process.js';
+
+process.exitCode = await runDeployer(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  readText: (path) => (path === '-' ? readStdin() : readFile(path, 'utf8')),
+  hostname,
+});

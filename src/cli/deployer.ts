@@ -1,0 +1,110 @@
+import { parseArgs } from 'node:util';
+import pkg from '../../package.json' with { type: 'json' };
+import {
+  diffManifests,
+  formatIssues,
+  type ManifestResult,
+  parseManifest,
+  renderManifestDiff,
+  summarizeManifest,
+} from '../manifest/index.js';
+import { HOSTNAME_RE } from '../manifest/patterns.js';
+import { type CliIo, EXIT, prefixLines, readInput, usageError, usageExit } from './io.js';
+
+const HELP = `deployer ${pkg.version}: converge this host to the services of a manifest
+
+Usage:
+  deployer validate <file|-> [--host NAME] [--secrets-dir DIR] [--json]
+      Check a manifest. Exit 0 valid (warnings on stderr), 1 invalid (every problem listed), 2 usage error.
+  deployer plan --manifest <file|-> [--host NAME] [--previous <file>] [--secrets-dir DIR] [--json]
+      What would change on the host (default: this machine's name) compared to a previous manifest
+      (default: nothing deployed yet). Changes nothing.
+  deployer --help | --version
+`;
+
+const OPTIONS = {
+  host: { type: 'string' },
+  manifest: { type: 'string' },
+  previous: { type: 'string' },
+  'secrets-dir': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** Runs `deployer <argv>` and returns the exit code: 0 ok, 1 invalid manifest, 2 usage or input error. */
+export async function runDeployer(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      io.stdout(HELP);
+      return EXIT.ok;
+    }
+    if (command === '--version') {
+      io.stdout(`${pkg.version}\n`);
+      return EXIT.ok;
+    }
+    const { values, positionals } = parseArgs({ args: [...rest], allowPositionals: true, options: OPTIONS });
+    if (values.help) {
+      io.stdout(HELP);
+      return EXIT.ok;
+    }
+    if (values.host !== undefined && !HOSTNAME_RE.test(values.host)) {
+      throw usageError(`--host: expected an RFC 1123 host name, found ${JSON.stringify(values.host)}`);
+    }
+    const load = async (file: string) =>
+      parseManifest(await readInput(io, file), { secretsDir: values['secrets-dir'] });
+
+    if (command === 'validate') {
+      const [file, extra] = positionals;
+      if (file === undefined || extra !== undefined)
+        throw usageError('validate takes exactly one manifest file (or - for stdin)');
+      return report(io, file, await load(file), values.host, values.json);
+    }
+    if (command === 'plan') {
+      if (values.manifest === undefined || positionals.length)
+        throw usageError('plan takes --manifest <file> and no other arguments');
+      const next = await load(values.manifest);
+      const previous = values.previous === undefined ? undefined : await load(values.previous);
+      if (!next.ok) return report(io, values.manifest, next, undefined, false);
+      if (previous && !previous.ok) return report(io, values.previous as string, previous, undefined, false);
+      const diff = diffManifests(previous?.manifest, next.manifest, values.host ?? io.hostname());
+      io.stdout(values.json ? `${JSON.stringify(diff, null, 2)}\n` : `${renderManifestDiff(diff)}\n`);
+      return EXIT.ok;
+    }
+    throw usageError(`unknown command ${JSON.stringify(command)}`);
+  } catch (error) {
+    return usageExit('deployer', io, error);
+  }
+}
+
+/** Prints a validation result as text or JSON and returns its exit code. */
+function report(
+  io: CliIo,
+  file: string,
+  result: ManifestResult,
+  host: string | undefined,
+  json: boolean,
+): number {
+  const warnings = result.warnings.length ? `${prefixLines('warning', formatIssues(result.warnings))}\n` : '';
+  if (json) {
+    const body = result.ok
+      ? {
+          ok: true,
+          file,
+          generation: result.manifest.generation,
+          services: result.manifest.services.map((s) => s.name),
+          warnings: result.warnings,
+        }
+      : { ok: false, file, issues: result.issues, warnings: result.warnings };
+    io.stdout(`${JSON.stringify(body, null, 2)}\n`);
+  } else if (result.ok) {
+    const count = result.warnings.length ? `, ${result.warnings.length} warning(s)` : '';
+    io.stdout(`${file}: ${summarizeManifest(result.manifest, host)}${count}\n`);
+    io.stderr(warnings);
+  } else {
+    io.stderr(
+      `${file}: invalid manifest, ${result.issues.length} problem(s):\n${formatIssues(result.issues)}\n${warnings}`,
+    );
+  }
+  return result.ok ? EXIT.ok : EXIT.failed;
+}

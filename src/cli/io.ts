@@ -1,0 +1,54 @@
+import { DeployError } from '../errors.js';
+
+/** Process effects a CLI needs, injected so tests run commands in-process with no real stdio or files. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Reads a file as UTF-8; `-` means standard input. */
+  readText(path: string): Promise<string>;
+  /** This machine's host name. */
+  hostname(): string;
+}
+
+/** Documented exit codes shared by both bins. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** A usage error: wrong command, flag or argument (exit 2). */
+export function usageError(message: string): DeployError {
+  return new DeployError('USAGE', message);
+}
+
+/** Reads `file` through `io`, turning a failure into an `IO` error that names the file. */
+export async function readInput(io: CliIo, file: string): Promise<string> {
+  try {
+    return await io.readText(file);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new DeployError('IO', `cannot read ${file === '-' ? 'standard input' : file}: ${reason}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Prefixes every line of `text` with `word: ` (for warnings on stderr). */
+export function prefixLines(word: string, text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `${word}: ${line}`)
+    .join('\n');
+}
+
+/**
+ * Maps the errors a command may raise on bad input to exit code 2 with a one-line message. Anything else is a
+ * bug and propagates.
+ */
+export function usageExit(program: string, io: CliIo, error: unknown): number {
+  const parseArgsError =
+    error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+  if (!parseArgsError && !(error instanceof DeployError && (error.code === 'USAGE' || error.code === 'IO')))
+    throw error;
+  const hint =
+    error instanceof DeployError && error.code === 'IO' ? '' : `Run ${program} --help for usage.\n`;
+  io.stderr(`${program}: ${(error as Error).message}\n${hint}`);
+  return EXIT.usage;
+}

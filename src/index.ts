@@ -1,0 +1,2 @@
+export { DeployError, type DeployErrorCode, isDeployError } from './errors.js';
+export * from './manifest/index.js';

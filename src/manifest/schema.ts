@@ -1,0 +1,248 @@
+import * as v from 'valibot';
+import { describeValue } from './describe.js';
+import {
+  ABSOLUTE_PATH_RE,
+  DOMAIN_RE,
+  ENV_KEY_RE,
+  HEALTH_PATH_RE,
+  HOSTNAME_RE,
+  hasNoControlChars,
+  hasNoDotSegments,
+  isUtcTimestamp,
+  POSIX_NAME_RE,
+  RELATIVE_PATH_RE,
+  RESTART_VALUES,
+  ROUTE_PATH_RE,
+  SERVICE_NAME_RE,
+  UNIT_NAME_RE,
+  UTC_TIMESTAMP_RE,
+} from './patterns.js';
+import { STORE_PATH_RE } from './store-path.js';
+
+/** The manifest version this library reads and writes. */
+export const MANIFEST_VERSION = 1;
+
+type AnyIssue = v.BaseIssue<unknown>;
+
+/** A message function: "expected <what>, found <value>". */
+function expected(what: string): (issue: AnyIssue) => string {
+  return (issue) => `expected ${what}, found ${describeValue(issue.input)}`;
+}
+
+/**
+ * A strict object: unknown keys are errors (a typo like `enviroment` must not silently drop configuration),
+ * and the message names the allowed keys.
+ */
+function strict<const TEntries extends v.ObjectEntries>(entries: TEntries, what: string) {
+  const allowed = Object.keys(entries).join(', ');
+  return v.pipe(
+    jsonObject(what),
+    v.strictObject(entries, (issue) => {
+      if (issue.expected === 'never')
+        return `unknown key ${describeValue(issue.input)}; allowed keys: ${allowed}`;
+      if (issue.input === undefined && issue.expected?.startsWith('"')) return 'required, but missing';
+      return expected(what)(issue);
+    }),
+  );
+}
+
+/** A JSON object and not an array (valibot's object schemas accept arrays). */
+function jsonObject(what: string) {
+  return v.custom<Record<string, unknown>>(
+    (input) => typeof input === 'object' && input !== null && !Array.isArray(input),
+    expected(what),
+  );
+}
+
+/** A string that matches `re` and holds no control characters. */
+function pattern(re: RegExp, what: string) {
+  const message = expected(what);
+  // The description carries into the generated JSON Schema, so editors explain each field on hover.
+  return v.pipe(v.string(message), v.regex(re, message), v.description(what.replace(/^an? /, '')));
+}
+
+/** Any string without control characters (newlines in unit file values are injection attempts). */
+function plainText(what: string) {
+  const message = expected(`${what} without control characters (newline, tab, escape, ...)`);
+  return v.pipe(v.string(message), v.check(hasNoControlChars, message));
+}
+
+/** A list of `item`s. */
+function list<TItem extends v.GenericSchema>(item: TItem, what: string) {
+  return v.array(item, expected(`a list of ${what}`));
+}
+
+const SERVICE_NAME =
+  'a service name: lowercase letters, digits and "-", starting with a letter, at most 63 characters';
+const STORE_PATH =
+  'a store path: /nix/store/ + 32 characters of Nix base32 + "-" + a store name, nothing after it';
+const COMMAND =
+  'a program inside the closure: a name in its bin/ (e.g. "web"), a relative path (e.g. "libexec/web"), or an absolute path under the storePath; no ".." segments';
+const UNIT_NAME =
+  'a systemd unit name with a type suffix (e.g. "postgresql.service", "network-online.target")';
+const ABSOLUTE_PATH = 'an absolute path of letters, digits and . _ + - without ".." segments';
+const RELATIVE_PATH = 'a relative path of letters, digits and . _ + - without ".." segments';
+
+/** `artifact`: what to run, a Nix closure identified by its top-level store path. */
+export const ArtifactSchema = strict(
+  {
+    type: v.literal('nix-closure', expected('"nix-closure"')),
+    storePath: pattern(STORE_PATH_RE, STORE_PATH),
+  },
+  'an object { type, storePath }',
+);
+
+/** `exec`: the program and the account it runs as. */
+export const ExecSchema = strict(
+  {
+    command: v.union(
+      [
+        pattern(RELATIVE_PATH_RE, COMMAND),
+        pattern(/^\/nix\/store\/[0123456789abcdfghijklmnpqrsvwxyz]{32}-[A-Za-z0-9+._?=-]+\/.+$/, COMMAND),
+      ],
+      expected(COMMAND),
+    ),
+    args: v.optional(list(plainText('a string'), 'arguments (strings)')),
+    user: v.optional(
+      pattern(POSIX_NAME_RE, 'a POSIX user name (letters, digits, "_", "-"; at most 32 characters)'),
+    ),
+    group: v.optional(
+      pattern(POSIX_NAME_RE, 'a POSIX group name (letters, digits, "_", "-"; at most 32 characters)'),
+    ),
+  },
+  'an object { command, args?, user?, group? }',
+);
+
+/** `env`: plain environment variables. Secrets go to `envFile`. */
+export const EnvSchema = v.pipe(
+  jsonObject('an object of environment variables (name: string value)'),
+  v.record(
+    pattern(ENV_KEY_RE, 'an environment variable name matching [A-Za-z_][A-Za-z0-9_]*'),
+    plainText('a string'),
+  ),
+);
+
+/** `http`: the route Caddy serves for this service, and the loopback port the service listens on. */
+export const HttpSchema = strict(
+  {
+    domain: pattern(
+      DOMAIN_RE,
+      'a domain name without scheme or port, optionally starting with "*." (e.g. "example.com")',
+    ),
+    path: v.pipe(
+      pattern(
+        ROUTE_PATH_RE,
+        'a path prefix starting with "/" (e.g. "/" or "/api"), no trailing "/", no wildcards or query',
+      ),
+      v.check(hasNoDotSegments, expected('a path prefix without "." or ".." segments')),
+    ),
+    internalPort: v.pipe(
+      v.number(expected('an integer port from 1024 to 65535')),
+      v.integer(expected('an integer port from 1024 to 65535')),
+      v.minValue(1024, expected('an integer port from 1024 to 65535 (ports below 1024 need privileges)')),
+      v.maxValue(65535, expected('an integer port from 1024 to 65535')),
+    ),
+    healthCheck: v.optional(
+      pattern(HEALTH_PATH_RE, 'a request path starting with "/" (e.g. "/healthz"), visible ASCII, no "#"'),
+    ),
+  },
+  'an object { domain, path, internalPort, healthCheck? }',
+);
+
+/** `systemd`: ordering and restart policy of the generated unit. */
+export const SystemdSchema = strict(
+  {
+    after: v.optional(list(pattern(UNIT_NAME_RE, UNIT_NAME), 'unit names')),
+    requires: v.optional(list(pattern(UNIT_NAME_RE, UNIT_NAME), 'unit names')),
+    wants: v.optional(list(pattern(UNIT_NAME_RE, UNIT_NAME), 'unit names')),
+    restart: v.optional(v.picklist(RESTART_VALUES, expected(`one of ${RESTART_VALUES.join(', ')}`))),
+    restartSec: v.optional(
+      v.pipe(
+        v.number(expected('a number of seconds >= 0')),
+        v.finite(expected('a number of seconds >= 0')),
+        v.minValue(0, expected('a number of seconds >= 0')),
+      ),
+    ),
+  },
+  'an object { after?, requires?, wants?, restart?, restartSec? }',
+);
+
+/**
+ * `hardening`: relaxations of (or additions to) the default sandbox of the generated unit. Absent fields take
+ * the deployer's strong defaults.
+ */
+export const HardeningSchema = strict(
+  {
+    dynamicUser: v.optional(v.boolean(expected('true or false'))),
+    privateTmp: v.optional(v.boolean(expected('true or false'))),
+    protectSystem: v.optional(
+      v.union([v.boolean(), v.picklist(['full', 'strict'])], expected('true, false, "full" or "strict"')),
+    ),
+    protectHome: v.optional(
+      v.union(
+        [v.boolean(), v.picklist(['read-only', 'tmpfs'])],
+        expected('true, false, "read-only" or "tmpfs"'),
+      ),
+    ),
+    privateDevices: v.optional(v.boolean(expected('true or false'))),
+    memoryDenyWriteExecute: v.optional(v.boolean(expected('true or false'))),
+    readWritePaths: v.optional(list(pattern(ABSOLUTE_PATH_RE, ABSOLUTE_PATH), 'absolute paths')),
+    stateDirectory: v.optional(
+      list(pattern(RELATIVE_PATH_RE, RELATIVE_PATH), 'directory names under /var/lib'),
+    ),
+  },
+  'an object of hardening settings',
+);
+
+/** One service of the manifest. */
+export const ServiceSchema = strict(
+  {
+    name: pattern(SERVICE_NAME_RE, SERVICE_NAME),
+    artifact: ArtifactSchema,
+    hosts: v.pipe(
+      list(pattern(HOSTNAME_RE, 'an RFC 1123 host name (e.g. "biz", "web-1.example.com")'), 'host names'),
+      v.minLength(1, expected('at least one host name')),
+    ),
+    exec: ExecSchema,
+    env: v.optional(EnvSchema),
+    envFile: v.optional(
+      pattern(ABSOLUTE_PATH_RE, `an absolute path to a file in the secrets directory (${ABSOLUTE_PATH})`),
+    ),
+    http: v.optional(HttpSchema),
+    systemd: v.optional(SystemdSchema),
+    hardening: v.optional(HardeningSchema),
+    revision: v.optional(plainText('a revision string')),
+  },
+  'a service object { name, artifact, hosts, exec, ... }',
+);
+
+/** The whole manifest, version 1. */
+export const ManifestSchema = strict(
+  {
+    $schema: v.optional(v.string(expected('a string (URL or path of the JSON Schema)'))),
+    // Other numbers are answered before schema validation ("unsupported manifest version N").
+    version: v.literal(MANIFEST_VERSION, expected(String(MANIFEST_VERSION))),
+    generation: v.pipe(
+      pattern(UTC_TIMESTAMP_RE, 'an ISO-8601 UTC timestamp such as "2025-01-15T12:34:56Z"'),
+      v.check(
+        isUtcTimestamp,
+        expected('a real date and time (month 01-12, day within the month, 00:00:00-23:59:59)'),
+      ),
+    ),
+    services: list(ServiceSchema, 'services'),
+  },
+  'a manifest object { version, generation, services }',
+);
+
+/** A validated manifest. Values are exactly as written; defaults are applied by the modules that use them. */
+export type Manifest = v.InferOutput<typeof ManifestSchema>;
+/** One validated service of a {@link Manifest}. */
+export type Service = v.InferOutput<typeof ServiceSchema>;
+/** A service's `http` block. */
+export type ServiceHttp = v.InferOutput<typeof HttpSchema>;
+/** A service's `hardening` block. */
+export type ServiceHardening = v.InferOutput<typeof HardeningSchema>;
+/** A service's `systemd` block. */
+export type ServiceSystemd = v.InferOutput<typeof SystemdSchema>;
+/** A service's `exec` block. */
+export type ServiceExec = v.InferOutput<typeof ExecSchema>;

@@ -1,0 +1,201 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { runDeployer } from '../../src/cli/deployer.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { makeManifest, makeService, storePath } from '../builders.js';
+
+/** Runs the CLI in-process against in-memory files. */
+async function cli(argv: string[], files: Record<string, string> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    readText: async (path) => {
+      const text = files[path];
+      if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
+      return text;
+    },
+    hostname: () => 'biz',
+  };
+  const code = await runDeployer(argv, io);
+  return { code, stdout, stderr };
+}
+
+const good = JSON.stringify(
+  makeManifest([makeService({ name: 'web' }), makeService({ name: 'api', hosts: ['other'] })]),
+);
+
+describe('deployer validate', () => {
+  it('exits 0 with a one-line summary', async () => {
+    const r = await cli(['validate', 'm.json', '--host', 'biz'], { 'm.json': good });
+    expect(r).toEqual({
+      code: 0,
+      stdout:
+        'm.json: valid manifest v1, generation 2025-01-15T12:34:56Z, 2 services; host biz runs 1: web\n',
+      stderr: '',
+    });
+  });
+
+  it('prints warnings on stderr and still exits 0', async () => {
+    const m = JSON.stringify(makeManifest([makeService({ env: { API_TOKEN: 'x' } })]));
+    const r = await cli(['validate', 'm.json'], { 'm.json': m });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('1 warning(s)');
+    expect(r.stderr).toBe(
+      'warning: services[0].env.API_TOKEN: looks like a secret; the manifest is stored in plain text, so put it in the envFile instead\n',
+    );
+  });
+
+  it.each([
+    ['traversal in name', { name: '../../etc' }, 'services[0].name'],
+    [
+      'traversal in storePath',
+      { artifact: { type: 'nix-closure', storePath: `${storePath('x')}/../../etc` } },
+      'services[0].artifact.storePath',
+    ],
+    ['traversal in command', { exec: { command: '../../../bin/sh' } }, 'services[0].exec.command'],
+    ['traversal in envFile', { envFile: '/var/lib/biz-secrets/../../../etc/shadow' }, 'services[0].envFile'],
+    ['newline in env value', { env: { A: 'x\nExecStartPre=/bin/rm -rf /' } }, 'services[0].env.A'],
+    [
+      'newline in unit name',
+      { systemd: { after: ['a.service\nExecStartPre=/bin/sh'] } },
+      'services[0].systemd.after[0]',
+    ],
+    ['wrong type', { hosts: 'biz' }, 'services[0].hosts'],
+  ])('refuses a hostile manifest (%s), naming the field, exit 1', async (_name, overrides, path) => {
+    const r = await cli(['validate', 'm.json'], {
+      'm.json': JSON.stringify(makeManifest([makeService(overrides)])),
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      new RegExp(`^m\\.json: invalid manifest, \\d problem\\(s\\):\\n${path.replace(/[[\].]/g, '\\$&')}: `),
+    );
+    // The hostile newline never reaches the output raw: every issue is one line.
+    expect(
+      r.stderr
+        .split('\n')
+        .filter((l) => l && !l.startsWith('m.json'))
+        .every((l) => /^[\w[\]."]+: /.test(l)),
+    ).toBe(true);
+  });
+
+  it('refuses duplicate routes and ports', async () => {
+    const http = { domain: 'a.com', path: '/', internalPort: 8000 };
+    const m = JSON.stringify(
+      makeManifest([makeService({ name: 'a', http }), makeService({ name: 'b', http })]),
+    );
+    const r = await cli(['validate', 'm.json'], { 'm.json': m });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('services[1].http: route a.com/ is already served by services[0] (a)');
+    expect(r.stderr).toContain(
+      'services[1].http.internalPort: port 8000 on host biz is already used by services[0] (a)',
+    );
+  });
+
+  it('--json prints a machine-readable result for valid and invalid manifests', async () => {
+    const ok = await cli(['validate', 'm.json', '--json'], { 'm.json': good });
+    expect(JSON.parse(ok.stdout)).toEqual({
+      ok: true,
+      file: 'm.json',
+      generation: '2025-01-15T12:34:56Z',
+      services: ['web', 'api'],
+      warnings: [],
+    });
+    const bad = await cli(['validate', 'm.json', '--json'], { 'm.json': '{"version": 2}' });
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toEqual({
+      ok: false,
+      file: 'm.json',
+      issues: [{ path: 'version', message: 'unsupported manifest version 2; this deployer reads 1' }],
+      warnings: [],
+    });
+  });
+
+  it.each([
+    [['validate']],
+    [['validate', 'a', 'b']],
+    [['validate', 'm.json', '--bogus']],
+    [['validate', 'm.json', '--host', 'bad_host!']],
+    [['frobnicate']],
+  ])('exits 2 on usage errors: %j', async (argv) => {
+    const r = await cli(argv, { 'm.json': good });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^deployer: .+\nRun deployer --help for usage\.\n$/);
+  });
+
+  it('exits 2 when the file cannot be read, naming it', async () => {
+    expect(await cli(['validate', 'missing.json'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'deployer: cannot read missing.json: ENOENT\n',
+    });
+  });
+
+  it('--help and --version exit 0', async () => {
+    expect((await cli(['--help'])).stdout).toContain('deployer validate <file|->');
+    expect((await cli(['validate', '--help'])).code).toBe(0);
+    expect((await cli(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+});
+
+describe('deployer plan', () => {
+  it('shows the changes for this host against a previous manifest', async () => {
+    const next = JSON.stringify(
+      makeManifest([makeService({ name: 'web', revision: 'b' }), makeService({ name: 'new' })], {
+        generation: '2025-02-01T00:00:00Z',
+      }),
+    );
+    const r = await cli(['plan', '--manifest', 'next.json', '--previous', 'prev.json'], {
+      'next.json': next,
+      'prev.json': good,
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('host biz: 1 added, 1 changed, 0 removed, 0 unchanged');
+    expect(r.stdout).toContain('~ web  fields: revision');
+  });
+
+  it('refuses an invalid manifest with exit 1', async () => {
+    const r = await cli(['plan', '--manifest', 'm.json'], { 'm.json': '{' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      'm.json: invalid manifest, 1 problem(s):\nmanifest: invalid JSON at line 1, column 2',
+    );
+  });
+});
+
+describe('the real executable', () => {
+  const bin = new URL('../../bin/deployer.ts', import.meta.url).pathname;
+  const run = promisify(execFile);
+  const exec = (args: string[], input?: string) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, ['--import', 'tsx', bin, ...args], (error, stdout, stderr) =>
+        resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
+      );
+      child.stdin?.end(input ?? '');
+    });
+
+  it('reads a manifest from stdin with - and sets the exit code', async () => {
+    const ok = await exec(['validate', '-', '--host', 'biz'], good);
+    expect(ok).toMatchObject({
+      code: 0,
+      stdout: '-: valid manifest v1, generation 2025-01-15T12:34:56Z, 2 services; host biz runs 1: web\n',
+    });
+    expect((await exec(['validate', '-'], '{"version":1}')).code).toBe(1);
+    expect((await exec(['validate'])).code).toBe(2);
+  });
+
+  it('validates the shipped example', async () => {
+    const example = new URL('../../examples/manifest.json', import.meta.url).pathname;
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', bin, 'validate', example]);
+    expect(stdout).toContain('valid manifest v1');
+    expect(JSON.parse(await readFile(example, 'utf8')).services).toHaveLength(3);
+  });
+});
