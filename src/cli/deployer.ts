@@ -8,7 +8,7 @@ import {
   renderManifestDiff,
   summarizeManifest,
 } from '../manifest/index.js';
-import { HOSTNAME_RE } from '../manifest/patterns.js';
+import { isHostname } from '../manifest/patterns.js';
 import { type CliIo, EXIT, prefixLines, readInput, usageError, usageExit } from './io.js';
 
 const HELP = `deployer ${pkg.version}: converge this host to the services of a manifest
@@ -48,7 +48,7 @@ export async function runDeployer(argv: readonly string[], io: CliIo): Promise<n
       io.stdout(HELP);
       return EXIT.ok;
     }
-    if (values.host !== undefined && !HOSTNAME_RE.test(values.host)) {
+    if (values.host !== undefined && !isHostname(values.host)) {
       throw usageError(`--host: expected an RFC 1123 host name, found ${JSON.stringify(values.host)}`);
     }
     const load = async (file: string) =>

@@ -16,17 +16,28 @@ export const POSIX_NAME_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,31}$/;
 /** One RFC 1123 host name label. */
 const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 
-/** RFC 1123 host names: dot-separated labels of letters, digits and inner `-`, at most 253 characters. */
-export const HOSTNAME_RE = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`);
+/** RFC 1123 host names: dot-separated labels of letters, digits and inner `-` (at most 253 characters: checked apart). */
+export const HOSTNAME_RE = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`);
 
 /** A domain for a route: a host name, optionally with a leading `*.` wildcard label. No scheme, no port. */
-export const DOMAIN_RE = new RegExp(`^(?=.{1,253}$)(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*$`);
+export const DOMAIN_RE = new RegExp(`^(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*$`);
+
+/** Longest host name DNS allows. */
+export const MAX_HOSTNAME_LENGTH = 253;
+
+/** True when `name` is an RFC 1123 host name of at most 253 characters. */
+export function isHostname(name: string): boolean {
+  return name.length <= MAX_HOSTNAME_LENGTH && HOSTNAME_RE.test(name);
+}
+
+/** A path segment that is not `.` or `..` (written as a lookahead so each pattern stays one pass). */
+const NOT_DOTS = String.raw`(?!\.\.?(?:/|$))`;
 
 /**
  * A route path prefix: `/` or `/`-separated segments of URL-safe characters, no trailing `/`, no wildcards,
- * no `.`/`..` segments (checked separately), no query.
+ * no `.`/`..` segments (proxies and browsers would normalise them away), no query.
  */
-export const ROUTE_PATH_RE = /^\/$|^(?:\/[A-Za-z0-9._~!$&'()+,;=:@-]+)+$/;
+export const ROUTE_PATH_RE = new RegExp(String.raw`^/$|^(?:/${NOT_DOTS}[A-Za-z0-9._~!$&'()+,;=:@-]+)+$`);
 
 /** A health-check request target: an absolute path with an optional query; visible ASCII only, no fragment. */
 export const HEALTH_PATH_RE = /^\/[\x21-\x22\x24-\x7e]*$/;
@@ -47,10 +58,12 @@ export const RESTART_VALUES = [
 ] as const;
 
 /** A relative path of safe segments: letters, digits, `.`, `_`, `+`, `-`; no empty, `.` or `..` segments. */
-export const RELATIVE_PATH_RE = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._+-]+(?:\/[A-Za-z0-9._+-]+)*$/;
+export const RELATIVE_PATH_RE = new RegExp(
+  String.raw`^${NOT_DOTS}[A-Za-z0-9._+-]+(?:/${NOT_DOTS}[A-Za-z0-9._+-]+)*$`,
+);
 
 /** An absolute path of safe segments (see {@link RELATIVE_PATH_RE}), without a trailing `/`. */
-export const ABSOLUTE_PATH_RE = /^\/(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._+-]+(?:\/[A-Za-z0-9._+-]+)*$/;
+export const ABSOLUTE_PATH_RE = new RegExp(String.raw`^(?:/${NOT_DOTS}[A-Za-z0-9._+-]+)+$`);
 
 /** An ISO-8601 UTC timestamp such as `2025-01-15T12:34:56Z` (fractional seconds allowed). */
 export const UTC_TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?Z$/;
@@ -59,7 +72,6 @@ export const UTC_TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2}
  * C0 and C1 control characters and DEL. A newline in a value that becomes a unit file line is an injection
  * attempt; the others are never meaningful in configuration.
  */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 export const CONTROL_CHARS_RE = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** True when `value` contains no control characters. */
@@ -88,11 +100,6 @@ export function isUtcTimestamp(value: string): boolean {
     minute < 60 &&
     second < 60
   );
-}
-
-/** True when a route path has no `.` or `..` segment (which proxies and browsers would normalise away). */
-export function hasNoDotSegments(path: string): boolean {
-  return !path.split('/').some((segment) => segment === '.' || segment === '..');
 }
 
 /** Env keys that look like secrets: these belong in `envFile`, not in a manifest stored in plain text. */

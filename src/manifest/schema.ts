@@ -7,8 +7,8 @@ import {
   HEALTH_PATH_RE,
   HOSTNAME_RE,
   hasNoControlChars,
-  hasNoDotSegments,
   isUtcTimestamp,
+  MAX_HOSTNAME_LENGTH,
   POSIX_NAME_RE,
   RELATIVE_PATH_RE,
   RESTART_VALUES,
@@ -59,6 +59,17 @@ function pattern(re: RegExp, what: string) {
   const message = expected(what);
   // The description carries into the generated JSON Schema, so editors explain each field on hover.
   return v.pipe(v.string(message), v.regex(re, message), v.description(what.replace(/^an? /, '')));
+}
+
+/** A host name or domain: {@link pattern} plus DNS's length limit. */
+function hostPattern(re: RegExp, what: string) {
+  const message = expected(what);
+  return v.pipe(
+    v.string(message),
+    v.maxLength(MAX_HOSTNAME_LENGTH, message),
+    v.regex(re, message),
+    v.description(what.replace(/^an? /, '')),
+  );
 }
 
 /** Any string without control characters (newlines in unit file values are injection attempts). */
@@ -125,16 +136,13 @@ export const EnvSchema = v.pipe(
 /** `http`: the route Caddy serves for this service, and the loopback port the service listens on. */
 export const HttpSchema = strict(
   {
-    domain: pattern(
+    domain: hostPattern(
       DOMAIN_RE,
       'a domain name without scheme or port, optionally starting with "*." (e.g. "example.com")',
     ),
-    path: v.pipe(
-      pattern(
-        ROUTE_PATH_RE,
-        'a path prefix starting with "/" (e.g. "/" or "/api"), no trailing "/", no wildcards or query',
-      ),
-      v.check(hasNoDotSegments, expected('a path prefix without "." or ".." segments')),
+    path: pattern(
+      ROUTE_PATH_RE,
+      'a path prefix starting with "/" (e.g. "/" or "/api"), no trailing "/", no "." or ".." segments, no wildcards or query',
     ),
     internalPort: v.pipe(
       v.number(expected('an integer port from 1024 to 65535')),
@@ -200,7 +208,7 @@ export const ServiceSchema = strict(
     name: pattern(SERVICE_NAME_RE, SERVICE_NAME),
     artifact: ArtifactSchema,
     hosts: v.pipe(
-      list(pattern(HOSTNAME_RE, 'an RFC 1123 host name (e.g. "biz", "web-1.example.com")'), 'host names'),
+      list(hostPattern(HOSTNAME_RE, 'an RFC 1123 host name (e.g. "biz", "web-1.example.com")'), 'host names'),
       v.minLength(1, expected('at least one host name')),
     ),
     exec: ExecSchema,

@@ -1,8 +1,9 @@
 import * as v from 'valibot';
 import { DeployError } from '../errors.js';
+import { compileAcceptor } from './acceptor.js';
 import { describeValue, formatPath } from './describe.js';
 import { findJsonSyntaxError } from './json-error.js';
-import { ABSOLUTE_PATH_RE, SECRET_KEY_RE } from './patterns.js';
+import { ABSOLUTE_PATH_RE, RELATIVE_PATH_RE, SECRET_KEY_RE } from './patterns.js';
 import { MANIFEST_VERSION, type Manifest, ManifestSchema } from './schema.js';
 
 /** The secrets directory the seed uses; `envFile` must point inside it unless configured otherwise. */
@@ -27,6 +28,8 @@ export type ManifestResult =
   | { ok: true; manifest: Manifest; warnings: ManifestIssue[] }
   | { ok: false; issues: ManifestIssue[]; warnings: ManifestIssue[] };
 
+const acceptManifest = compileAcceptor(ManifestSchema);
+
 /** Keys that JavaScript object handling would silently drop; refused rather than lost. */
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -46,11 +49,17 @@ export function validateManifest(input: unknown, options: ValidateOptions = {}):
     const message = `unsupported manifest version ${input.version}; this deployer reads ${MANIFEST_VERSION}`;
     return { ok: false, issues: [{ path: 'version', message }], warnings: [] };
   }
-  const parsed = v.safeParse(ManifestSchema, input, { abortPipeEarly: true });
-  const issues: ManifestIssue[] = parsed.success ? [] : parsed.issues.map(toIssue);
+  const issues: ManifestIssue[] = [];
   const warnings: ManifestIssue[] = [];
+  // Valid input needs no output copy: JSON in, the same JSON out. Only rejected input pays for valibot's issues.
+  if (!acceptManifest(input)) {
+    const parsed = v.safeParse(ManifestSchema, input, { abortPipeEarly: true });
+    if (parsed.success)
+      throw new Error('manifest acceptor and schema disagree; this is a bug in @omni/deploy');
+    issues.push(...parsed.issues.map(toIssue));
+  }
   checkServices(input, secretsDir, issues, warnings);
-  if (parsed.success && issues.length === 0) return { ok: true, manifest: parsed.output, warnings };
+  if (issues.length === 0) return { ok: true, manifest: input as Manifest, warnings };
   return { ok: false, issues, warnings };
 }
 
@@ -118,145 +127,152 @@ function checkServices(
   warnings: ManifestIssue[],
 ): void {
   if (!isObject(input) || !Array.isArray(input.services)) return;
+  const services: unknown[] = input.services;
+  const label = (j: number) => {
+    const other = services[j];
+    return isObject(other) && typeof other.name === 'string'
+      ? `services[${j}] (${other.name})`
+      : `services[${j}]`;
+  };
   const names = new Map<string, number>();
   const routes = new Map<string, number>();
   const ports = new Map<string, number>();
-  input.services.forEach((service: unknown, i: number) => {
-    if (!isObject(service)) return;
-    const at = (...keys: (string | number)[]) => formatPath(['services', i, ...keys]);
-    const label = (j: number) => {
-      const other = (input.services as unknown[])[j];
-      return isObject(other) && typeof other.name === 'string'
-        ? `services[${j}] (${other.name})`
-        : `services[${j}]`;
-    };
+  for (let i = 0; i < services.length; i++) {
+    const service = services[i];
+    if (!isObject(service)) continue;
+    const { name, http } = service;
+    const hosts = Array.isArray(service.hosts) ? uniqueHosts(service.hosts, i, issues) : [];
 
-    if (typeof service.name === 'string') {
-      const first = names.get(service.name);
-      if (first === undefined) names.set(service.name, i);
+    if (typeof name === 'string') {
+      const first = names.get(name);
+      if (first === undefined) names.set(name, i);
       else
         issues.push({
-          path: at('name'),
-          message: `duplicate service name ${describeValue(service.name)}; also ${label(first)}`,
+          path: `services[${i}].name`,
+          message: `duplicate service name ${describeValue(name)}; also ${label(first)}`,
         });
     }
-
-    const http = service.http;
     if (isObject(http) && typeof http.domain === 'string' && typeof http.path === 'string') {
       const route = `${http.domain.toLowerCase()}${http.path}`;
       const first = routes.get(route);
       if (first === undefined) routes.set(route, i);
-      else issues.push({ path: at('http'), message: `route ${route} is already served by ${label(first)}` });
+      else
+        issues.push({
+          path: `services[${i}].http`,
+          message: `route ${route} is already served by ${label(first)}`,
+        });
     }
-    if (isObject(http) && typeof http.internalPort === 'number' && Array.isArray(service.hosts)) {
-      for (const host of new Set(
-        service.hosts.filter((h): h is string => typeof h === 'string').map((h) => h.toLowerCase()),
-      )) {
+    if (isObject(http) && typeof http.internalPort === 'number') {
+      for (const host of hosts) {
         const key = `${host}:${http.internalPort}`;
         const first = ports.get(key);
         if (first === undefined) ports.set(key, i);
-        else
-          issues.push({
-            path: at('http', 'internalPort'),
-            message: `port ${http.internalPort} on host ${host} is already used by ${label(first)}`,
-          });
-      }
-    }
-
-    if (Array.isArray(service.hosts)) {
-      const seen = new Set<string>();
-      service.hosts.forEach((host: unknown, k: number) => {
-        if (typeof host !== 'string') return;
-        if (seen.has(host.toLowerCase()))
-          issues.push({ path: at('hosts', k), message: `host ${describeValue(host)} is listed twice` });
-        seen.add(host.toLowerCase());
-      });
-    }
-
-    if (
-      typeof service.envFile === 'string' &&
-      ABSOLUTE_PATH_RE.test(service.envFile) &&
-      !service.envFile.startsWith(`${secretsDir}/`)
-    ) {
-      issues.push({
-        path: at('envFile'),
-        message: `expected a file inside the secrets directory ${secretsDir}/, found ${describeValue(service.envFile)}`,
-      });
-    }
-
-    const exec = service.exec;
-    const artifact = service.artifact;
-    if (
-      isObject(exec) &&
-      typeof exec.command === 'string' &&
-      exec.command.startsWith('/') &&
-      isObject(artifact)
-    ) {
-      const storePath = artifact.storePath;
-      const rest =
-        typeof storePath === 'string' && exec.command.startsWith(`${storePath}/`)
-          ? exec.command.slice(storePath.length + 1)
-          : undefined;
-      if (rest === undefined || rest.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-        issues.push({
-          path: at('exec', 'command'),
-          message: `expected an absolute command inside this service's storePath (${describeValue(storePath)}), found ${describeValue(exec.command)}`,
-        });
-      }
-    }
-
-    if (isObject(service.env)) {
-      for (const [key, value] of Object.entries(service.env)) {
-        if (RESERVED_KEYS.has(key)) {
-          issues.push({
-            path: at('env', key),
-            message: `environment variable name ${describeValue(key)} is not supported`,
-          });
-        } else if (SECRET_KEY_RE.test(key)) {
-          warnings.push({
-            path: at('env', key),
-            message:
-              'looks like a secret; the manifest is stored in plain text, so put it in the envFile instead',
-          });
+        else {
+          const message = `port ${http.internalPort} on host ${host} is already used by ${label(first)}`;
+          issues.push({ path: `services[${i}].http.internalPort`, message });
         }
-        if (typeof value === 'string') checkWritableDir(service, key, value, at('env', key), warnings);
       }
     }
+    checkEnvFile(service.envFile, i, secretsDir, issues);
+    checkAbsoluteCommand(service, i, issues);
+    if (isObject(service.env)) checkEnv(service, service.env, i, issues, warnings);
+  }
+}
+
+/** The service's host names, lowercased and de-duplicated; a repeated host is an issue. */
+function uniqueHosts(hosts: unknown[], i: number, issues: ManifestIssue[]): string[] {
+  const seen: string[] = [];
+  for (let k = 0; k < hosts.length; k++) {
+    const host = hosts[k];
+    if (typeof host !== 'string') continue;
+    const lower = host.toLowerCase();
+    if (seen.includes(lower))
+      issues.push({
+        path: `services[${i}].hosts[${k}]`,
+        message: `host ${describeValue(host)} is listed twice`,
+      });
+    else seen.push(lower);
+  }
+  return seen;
+}
+
+/** `envFile` must be inside the secrets directory (its shape is the schema's job). */
+function checkEnvFile(envFile: unknown, i: number, secretsDir: string, issues: ManifestIssue[]): void {
+  if (typeof envFile !== 'string' || !ABSOLUTE_PATH_RE.test(envFile) || envFile.startsWith(`${secretsDir}/`))
+    return;
+  issues.push({
+    path: `services[${i}].envFile`,
+    message: `expected a file inside the secrets directory ${secretsDir}/, found ${describeValue(envFile)}`,
   });
+}
+
+/** An absolute `exec.command` must lie inside the service's own store path. */
+function checkAbsoluteCommand(service: Record<string, unknown>, i: number, issues: ManifestIssue[]): void {
+  const { exec, artifact } = service;
+  if (!isObject(exec) || typeof exec.command !== 'string' || !exec.command.startsWith('/')) return;
+  const storePath = isObject(artifact) ? artifact.storePath : undefined;
+  const inside = typeof storePath === 'string' && exec.command.startsWith(`${storePath}/`);
+  if (inside && RELATIVE_PATH_RE.test(exec.command.slice(storePath.length + 1))) return;
+  issues.push({
+    path: `services[${i}].exec.command`,
+    message: `expected an absolute command inside this service's storePath (${describeValue(storePath)}), found ${describeValue(exec.command)}`,
+  });
+}
+
+/** Env keys JavaScript would drop (an issue), secret-looking keys and unwritable data directories (warnings). */
+function checkEnv(
+  service: Record<string, unknown>,
+  env: Record<string, unknown>,
+  i: number,
+  issues: ManifestIssue[],
+  warnings: ManifestIssue[],
+): void {
+  for (const key in env) {
+    if (RESERVED_KEYS.has(key)) {
+      const message = `environment variable name ${describeValue(key)} is not supported`;
+      issues.push({ path: envPath(i, key), message });
+    } else if (SECRET_KEY_RE.test(key)) {
+      const message =
+        'looks like a secret; the manifest is stored in plain text, so put it in the envFile instead';
+      warnings.push({ path: envPath(i, key), message });
+    }
+    const value = env[key];
+    if (
+      typeof value === 'string' &&
+      value[0] === '/' &&
+      DIR_KEY_RE.test(key) &&
+      !isWritable(service, value)
+    ) {
+      warnings.push({
+        path: envPath(i, key),
+        message: `${describeValue(value)} is read-only for the service under ProtectSystem=strict (the default); list it in hardening.readWritePaths or use hardening.stateDirectory`,
+      });
+    }
+  }
 }
 
 /** Directories the default sandbox (ProtectSystem=strict, PrivateTmp) leaves writable. */
 const ALWAYS_WRITABLE = ['/tmp', '/var/tmp', '/dev/shm', '/run/user'];
 
+/** Env keys that name a directory: `DATA_DIR`, `CACHE_DIRECTORY`, `DIR`. */
+const DIR_KEY_RE = /(?:^|_)DIR(?:ECTORY)?$/i;
+
+function envPath(i: number, key: string): string {
+  return formatPath(['services', i, 'env', key]);
+}
+
 /**
- * Warns when an env value names a directory the service will not be able to write: under
- * ProtectSystem=strict (the default) everything outside the declared writable paths is read-only.
- * The seed's own example (DATA_DIR=/var/podcastitlater) is such a case.
+ * Whether the service can write directory `value`: under ProtectSystem=strict (the default) everything outside
+ * the declared writable paths is read-only. The seed's own example (DATA_DIR=/var/podcastitlater) is not.
  */
-function checkWritableDir(
-  service: Record<string, unknown>,
-  key: string,
-  value: string,
-  path: string,
-  warnings: ManifestIssue[],
-): void {
-  if (!/(^|_)(DIR|DIRECTORY)$/i.test(key) || !value.startsWith('/')) return;
+function isWritable(service: Record<string, unknown>, value: string): boolean {
   const hardening = isObject(service.hardening) ? service.hardening : {};
   const protect = hardening.protectSystem;
-  if (protect !== undefined && protect !== 'strict') return;
-  const writable = [
-    ...ALWAYS_WRITABLE,
-    ...(Array.isArray(hardening.readWritePaths)
-      ? hardening.readWritePaths.filter((p): p is string => typeof p === 'string')
-      : []),
-    ...(Array.isArray(hardening.stateDirectory)
-      ? hardening.stateDirectory.filter((p): p is string => typeof p === 'string').map((p) => `/var/lib/${p}`)
-      : []),
-  ];
-  const clean = value.replace(/\/+$/, '');
-  if (writable.some((dir) => clean === dir || clean.startsWith(`${dir}/`))) return;
-  warnings.push({
-    path,
-    message: `${describeValue(value)} is read-only for the service under ProtectSystem=strict (the default); list it in hardening.readWritePaths or use hardening.stateDirectory`,
-  });
+  if (protect !== undefined && protect !== 'strict') return true;
+  const dir = value.replace(/\/+$/, '');
+  const under = (root: unknown) => typeof root === 'string' && (dir === root || dir.startsWith(`${root}/`));
+  if (ALWAYS_WRITABLE.some(under)) return true;
+  if (Array.isArray(hardening.readWritePaths) && hardening.readWritePaths.some(under)) return true;
+  const state = hardening.stateDirectory;
+  return Array.isArray(state) && state.some((name) => typeof name === 'string' && under(`/var/lib/${name}`));
 }
