@@ -1,6 +1,8 @@
 import fc from 'fast-check';
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
-import { parseManifest, validateManifest } from '../../src/manifest/index.js';
+import { compileAcceptor } from '../../src/manifest/acceptor.js';
+import { ManifestSchema, parseManifest, validateManifest } from '../../src/manifest/index.js';
 import { makeManifest, makeService } from '../builders.js';
 
 /** Every outcome must be a well-formed result: a manifest, or at least one issue with a path and message. */
@@ -93,6 +95,51 @@ describe('the validator never crashes', () => {
         if (result.ok) expect(JSON.stringify(result.manifest)).not.toMatch(/\\u00[01][0-9a-f]|\\[nrtbf]/);
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe('the compiled acceptor agrees with valibot', () => {
+  const accept = compileAcceptor(ManifestSchema);
+  const agree = (value: unknown) => {
+    expect(accept(value)).toBe(v.safeParse(ManifestSchema, value).success);
+  };
+
+  it('on valid manifests, arbitrary JSON and mutated manifests', () => {
+    agree(valid);
+    fc.assert(fc.property(fc.jsonValue(), agree), { numRuns: 1000 });
+    const hostile = fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.constantFrom(
+        '',
+        '/',
+        '/a/',
+        '/a/../b',
+        'a',
+        8000,
+        80,
+        1.5,
+        true,
+        [],
+        {},
+        null,
+        'strict',
+        '*.a.com',
+        'x'.repeat(300),
+      ),
+    );
+    fc.assert(
+      fc.property(fc.nat(), hostile, (choice, replacement) => agree(mutate(valid, choice, replacement))),
+      {
+        numRuns: 5000,
+      },
+    );
+  });
+
+  it('refuses to compile schema kinds it does not implement', () => {
+    expect(() => compileAcceptor(v.date())).toThrow('unsupported valibot schema type "date"');
+    expect(() => compileAcceptor(v.pipe(v.string(), v.email()))).toThrow(
+      'unsupported valibot action "email"',
     );
   });
 });

@@ -1,0 +1,89 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * What a user gets from npm: build, `npm pack`, install the tarball into a scratch project, and use it there
+ * through its public entry points only.
+ */
+const root = new URL('..', import.meta.url).pathname;
+const scratch = mkdtempSync(join(tmpdir(), 'omni-deploy-pack-'));
+const sh = (cmd: string, args: string[], cwd = scratch) =>
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+beforeAll(() => {
+  sh('npm', ['run', 'build'], root);
+  sh('npm', ['pack', '--pack-destination', scratch], root);
+  const tarball = readdirSync(scratch).find((f) => f.endsWith('.tgz')) as string;
+  writeFileSync(
+    join(scratch, 'package.json'),
+    JSON.stringify({ name: 'scratch', private: true, type: 'module' }),
+  );
+  sh('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(scratch, tarball)]);
+}, 180_000);
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('the packed package', () => {
+  it('ships dist and the JSON Schema, not sources or tests', () => {
+    const files = JSON.parse(sh('npm', ['pack', '--dry-run', '--json'], root))[0].files.map(
+      (f: { path: string }) => f.path,
+    );
+    expect(files).toContain('dist/index.js');
+    expect(files).toContain('dist/bin/deployer.js');
+    expect(files).toContain('schema/manifest.schema.json');
+    expect(files.filter((f: string) => /^(src|test|bench)\//.test(f))).toEqual([]);
+  });
+
+  it('imports every subpath', () => {
+    const script = `
+      import * as root from '@omni/deploy';
+      import * as manifest from '@omni/deploy/manifest';
+      import schema from '@omni/deploy/manifest.schema.json' with { type: 'json' };
+      import pkg from '@omni/deploy/package.json' with { type: 'json' };
+      const r = manifest.validateManifest({ version: 1, generation: '2025-01-01T00:00:00Z', services: [] });
+      console.log(JSON.stringify({ ok: r.ok, same: root.parseManifest === manifest.parseManifest, title: schema.title, name: pkg.name }));
+    `;
+    writeFileSync(join(scratch, 'use.mjs'), script);
+    expect(JSON.parse(sh('node', ['use.mjs']))).toEqual({
+      ok: true,
+      same: true,
+      title: '@omni/deploy manifest v1',
+      name: '@omni/deploy',
+    });
+  });
+
+  it('resolves types for the subpaths', () => {
+    writeFileSync(
+      join(scratch, 'use.ts'),
+      `import { type Manifest, parseManifest } from '@omni/deploy/manifest';
+       import { DeployError } from '@omni/deploy';
+       const r = parseManifest('{}');
+       const m: Manifest | undefined = r.ok ? r.manifest : undefined;
+       const e: DeployError = new DeployError('USAGE', 'x');
+       // @ts-expect-error: the type must be precise enough to reject this
+       const n: number = parseManifest;
+       export { m, e, n };`,
+    );
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    sh('node', [
+      tsc,
+      '--noEmit',
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--skipLibCheck',
+      'false',
+      'use.ts',
+    ]);
+  });
+
+  it('runs the bins through npx', () => {
+    expect(sh('npx', ['--no-install', 'deployer', '--help'])).toContain('deployer validate');
+    expect(sh('npx', ['--no-install', 'push', '--help'])).toContain('push');
+  });
+});
