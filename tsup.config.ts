@@ -1,16 +1,19 @@
 import { defineConfig } from 'tsup';
 
+/** Public entry points: one per package.json `exports` subpath. */
+const entries = {
+  index: 'src/index.ts',
+  'manifest/index': 'src/manifest/index.ts',
+  'shell/index': 'src/shell/index.ts',
+  'testing/index': 'src/testing/index.ts',
+};
+
 export default defineConfig({
-  entry: {
-    index: 'src/index.ts',
-    'manifest/index': 'src/manifest/index.ts',
-    'bin/deployer': 'bin/deployer.ts',
-    'bin/push': 'bin/push.ts',
-  },
+  entry: { ...entries, 'bin/deployer': 'bin/deployer.ts', 'bin/push': 'bin/push.ts' },
   format: ['esm'],
   target: 'node20',
   platform: 'node',
-  dts: { entry: { index: 'src/index.ts', 'manifest/index': 'src/manifest/index.ts' } },
+  dts: { entry: entries },
   clean: true,
   splitting: true,
   sourcemap: false,

@@ -1,2 +1,3 @@
 export { DeployError, type DeployErrorCode, isDeployError } from './errors.js';
 export * from './manifest/index.js';
+export * from './shell/index.js';

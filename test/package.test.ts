@@ -41,10 +41,15 @@ describe('the packed package', () => {
     const script = `
       import * as root from '@omni/deploy';
       import * as manifest from '@omni/deploy/manifest';
+      import * as shell from '@omni/deploy/shell';
+      import * as testing from '@omni/deploy/testing';
       import schema from '@omni/deploy/manifest.schema.json' with { type: 'json' };
       import pkg from '@omni/deploy/package.json' with { type: 'json' };
       const r = manifest.validateManifest({ version: 1, generation: '2025-01-01T00:00:00Z', services: [] });
-      console.log(JSON.stringify({ ok: r.ok, same: root.parseManifest === manifest.parseManifest, title: schema.title, name: pkg.name }));
+      const fake = testing.createFakeShell();
+      await fake.run('x', []);
+      const echo = await shell.createShell().run('echo', ['a b']);
+      console.log(JSON.stringify({ ok: r.ok, same: root.parseManifest === manifest.parseManifest, title: schema.title, name: pkg.name, calls: fake.calls.length, echo: echo.stdout }));
     `;
     writeFileSync(join(scratch, 'use.mjs'), script);
     expect(JSON.parse(sh('node', ['use.mjs']))).toEqual({
@@ -52,6 +57,8 @@ describe('the packed package', () => {
       same: true,
       title: '@omni/deploy manifest v1',
       name: '@omni/deploy',
+      calls: 1,
+      echo: 'a b\n',
     });
   });
 
@@ -59,13 +66,15 @@ describe('the packed package', () => {
     writeFileSync(
       join(scratch, 'use.ts'),
       `import { type Manifest, parseManifest } from '@omni/deploy/manifest';
-       import { DeployError } from '@omni/deploy';
+       import { DeployError, createShell, type Shell } from '@omni/deploy';
+       import { createFakeShell } from '@omni/deploy/testing';
+       const shells: Shell[] = [createShell(), createFakeShell()];
        const r = parseManifest('{}');
        const m: Manifest | undefined = r.ok ? r.manifest : undefined;
        const e: DeployError = new DeployError('USAGE', 'x');
        // @ts-expect-error: the type must be precise enough to reject this
        const n: number = parseManifest;
-       export { m, e, n };`,
+       export { m, e, n, shells };`,
     );
     const tsc = join(root, 'node_modules/typescript/bin/tsc');
     sh('node', [

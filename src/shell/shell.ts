@@ -1,0 +1,38 @@
+import { $ } from 'zx';
+import type { CommandResult, RunOptions, Shell } from './types.js';
+
+/** Options of {@link createShell}. */
+export interface ShellOptions {
+  /** Base environment of every command. Default: this process's environment. */
+  env?: Record<string, string | undefined>;
+  /**
+   * Words put before every command, e.g. `['nsenter', '-t', '1234', '-a']` to run everything inside another
+   * host's namespaces. Each is one argument, like the command's own.
+   */
+  prefix?: readonly string[];
+}
+
+/**
+ * The real {@link Shell}, built on zx. zx quotes each interpolated array element for the shell, so an
+ * argument such as `a b; rm -rf /` or `$(reboot)` reaches the program as that literal string.
+ */
+export function createShell(options: ShellOptions = {}): Shell {
+  const baseEnv = options.env ?? process.env;
+  const prefix = options.prefix ?? [];
+  return {
+    async run(command: string, args: readonly string[], run: RunOptions = {}): Promise<CommandResult> {
+      const words = [...prefix, command, ...args];
+      const exec = $({
+        nothrow: true,
+        quiet: true,
+        verbose: false,
+        env: { ...baseEnv, ...run.env },
+        ...(run.cwd === undefined ? {} : { cwd: run.cwd }),
+        ...(run.input === undefined ? {} : { input: run.input }),
+        ...(run.timeoutMs === undefined ? {} : { timeout: run.timeoutMs }),
+      });
+      const out = await exec`${words}`;
+      return { exitCode: out.exitCode, signal: out.signal, stdout: out.stdout, stderr: out.stderr };
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { createFakeShell, type FakeShell, type ShellCall, type ShellScript } from './fake-shell.js';
