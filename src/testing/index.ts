@@ -1,1 +1,4 @@
+export { createFakeClock, type FakeClock } from './fake-clock.js';
+export { createFakeLock, type FakeLock } from './fake-lock.js';
+export { createFakeHealthProbe, type FakeHealthProbe } from './fake-probe.js';
 export { createFakeShell, type FakeShell, type ShellCall, type ShellScript } from './fake-shell.js';
