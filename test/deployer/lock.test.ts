@@ -4,8 +4,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFileLock } from '../../src/deployer/lock.js';
+import { createFakeLock } from '../../src/testing/index.js';
+import { lockContract } from './lock-contract.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'omni-lock-'));
+
+lockContract('createFileLock', () => {
+  const path = join(dir(), 'deployer.lock');
+  return {
+    first: createFileLock(path),
+    second: createFileLock(path),
+    abandon: async () => {
+      const body = JSON.parse(readFileSync(path, 'utf8'));
+      writeFileSync(path, JSON.stringify({ ...body, pid: 2 ** 22 + 17 }));
+    },
+  };
+});
+
+lockContract('createFakeLock', () => {
+  const first = createFakeLock();
+  return { first, second: first.share(), abandon: async () => first.abandon() };
+});
 
 describe('createFileLock', () => {
   it('gives the lock to one holder at a time and frees it on release', async () => {
