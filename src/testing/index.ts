@@ -2,3 +2,4 @@ export { createFakeClock, type FakeClock } from './fake-clock.js';
 export { createFakeLock, type FakeLock } from './fake-lock.js';
 export { createFakeHealthProbe, type FakeHealthProbe } from './fake-probe.js';
 export { createFakeShell, type FakeShell, type ShellCall, type ShellScript } from './fake-shell.js';
+export { createMemoryStateStore, type MemoryStateStore } from './memory-state-store.js';
