@@ -88,24 +88,27 @@ export function resolveHardening(hardening: ServiceHardening | undefined, hasUse
   };
 }
 
-const yesNo = (value: boolean) => (value ? 'yes' : 'no');
+const yesNo = (value: boolean) => [value ? 'yes' : 'no'];
 
-/** The `[Service]` directives of a resolved sandbox, in a fixed order. */
-export function hardeningDirectives(h: Hardening): [string, string][] {
+/**
+ * The `[Service]` directives of a resolved sandbox, in a fixed order, each with its value as a list of words
+ * (one manifest item is one word, so a path with a space cannot turn into two paths).
+ */
+export function hardeningDirectives(h: Hardening): [string, string[]][] {
   const families = [...new Set(h.restrictAddressFamilies)];
-  const lines: [string, string][] = [
+  const lines: [string, string[]][] = [
     ['DynamicUser', yesNo(h.dynamicUser)],
-    ['ProtectSystem', typeof h.protectSystem === 'boolean' ? yesNo(h.protectSystem) : h.protectSystem],
-    ['ProtectHome', typeof h.protectHome === 'boolean' ? yesNo(h.protectHome) : h.protectHome],
+    ['ProtectSystem', typeof h.protectSystem === 'boolean' ? yesNo(h.protectSystem) : [h.protectSystem]],
+    ['ProtectHome', typeof h.protectHome === 'boolean' ? yesNo(h.protectHome) : [h.protectHome]],
     ['PrivateTmp', yesNo(h.privateTmp)],
     ['PrivateDevices', yesNo(h.privateDevices)],
     ['MemoryDenyWriteExecute', yesNo(h.memoryDenyWriteExecute)],
-    ['ProcSubset', h.procSubset],
-    // An empty list would mean "no restriction" to systemd; the manifest's [] means "no sockets at all".
-    ['RestrictAddressFamilies', families.length ? families.join(' ') : 'none'],
+    ['ProcSubset', [h.procSubset]],
+    // An empty value would mean "no restriction" to systemd; the manifest's [] means "no sockets at all".
+    ['RestrictAddressFamilies', families.length ? families : ['none']],
   ];
-  if (h.stateDirectory.length) lines.push(['StateDirectory', h.stateDirectory.join(' ')]);
-  if (h.readWritePaths.length) lines.push(['ReadWritePaths', h.readWritePaths.join(' ')]);
-  lines.push(...FIXED.map(([k, v]) => [k, v] as [string, string]));
+  if (h.stateDirectory.length) lines.push(['StateDirectory', h.stateDirectory]);
+  if (h.readWritePaths.length) lines.push(['ReadWritePaths', h.readWritePaths]);
+  for (const [key, value] of FIXED) lines.push([key, value === '' ? [] : value.split(' ')]);
   return lines;
 }

@@ -91,6 +91,14 @@ export function renderUnit(service: Service, options: RenderUnitOptions = {}): U
     );
   const argv = [program, ...(exec.args ?? []).map((arg, i) => quoteExecArgument(arg, `exec.args[${i}]`))];
   const hardening = resolveHardening(service.hardening, exec.user !== undefined);
+  if (
+    hardening.dynamicUser &&
+    (hardening.protectSystem !== 'strict' || hardening.protectHome === false || !hardening.privateTmp)
+  )
+    throw new DeployError(
+      'SYSTEMD_UNIT_VALUE',
+      'hardening: expected no relaxation of protectSystem, protectHome or privateTmp with a dynamic user (systemd would apply ProtectSystem=strict, ProtectHome=read-only and PrivateTmp=yes anyway), found one; set exec.user and hardening.dynamicUser: false',
+    );
   const svc: string[] = ['Type=exec', `ExecStart=${argv.join(' ')}`];
   if (exec.user !== undefined) svc.push(`User=${word(exec.user, 'exec.user')}`);
   if (exec.group !== undefined) svc.push(`Group=${word(exec.group, 'exec.group')}`);
@@ -108,9 +116,8 @@ export function renderUnit(service: Service, options: RenderUnitOptions = {}): U
   }
   svc.push(`Restart=${systemd.restart ?? DEFAULT_RESTART.restart}`);
   svc.push(`RestartSec=${timeSpan(systemd.restartSec ?? DEFAULT_RESTART.restartSec, 'systemd.restartSec')}`);
-  for (const [key, value] of hardeningDirectives(hardening)) {
-    const words = value === '' ? [] : value.split(' ').map((w) => word(w, `hardening (${key})`));
-    svc.push(`${key}=${words.join(' ')}`);
+  for (const [key, values] of hardeningDirectives(hardening)) {
+    svc.push(`${key}=${values.map((w) => word(w, `hardening (${key})`)).join(' ')}`);
   }
 
   const text = [
