@@ -32,7 +32,7 @@ export function assertUnitValue(value: string, where: string): void {
 
 /** Doubles `%` so that systemd's specifier expansion (`%n`, `%h`, ...) gives back the literal text. */
 export function escapeSpecifiers(value: string): string {
-  return value.replaceAll('%', '%%');
+  return value.includes('%') ? value.replaceAll('%', '%%') : value;
 }
 
 /**
@@ -42,8 +42,8 @@ export function escapeSpecifiers(value: string): string {
  */
 export function quoteExecArgument(value: string, where = 'argument'): string {
   assertUnitValue(value, where);
+  if (BARE_WORD_RE.test(value)) return value;
   const escaped = escapeSpecifiers(value).replaceAll('$', '$$$$');
-  if (BARE_WORD_RE.test(escaped)) return escaped;
   return `"${escaped.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 

@@ -109,6 +109,8 @@ export function hardeningDirectives(h: Hardening): [string, string[]][] {
   ];
   if (h.stateDirectory.length) lines.push(['StateDirectory', h.stateDirectory]);
   if (h.readWritePaths.length) lines.push(['ReadWritePaths', h.readWritePaths]);
-  for (const [key, value] of FIXED) lines.push([key, value === '' ? [] : value.split(' ')]);
   return lines;
 }
+
+/** The lines of the directives every unit gets after {@link hardeningDirectives}' (constant text). */
+export const FIXED_HARDENING_LINES: readonly string[] = Object.freeze(FIXED.map(([k, v]) => `${k}=${v}`));
