@@ -1,4 +1,5 @@
 import { DeployError } from '../errors.js';
+import { RESTART_VALUES } from '../manifest/patterns.js';
 import type { Service } from '../manifest/schema.js';
 import { DEFAULT_SECRETS_DIR } from '../manifest/validate.js';
 import {
@@ -25,17 +26,23 @@ export const DEFAULT_RESTART = { restart: 'on-failure', restartSec: 5 } as const
 /** A program path that needs no quoting or escaping in `ExecStart=` (store paths are this strict already). */
 const PROGRAM_RE = /^\/[A-Za-z0-9+._?=/-]+$/;
 
-/** A value that becomes one whitespace-free word of a list directive (unit names, paths). */
-function word(value: string, where: string): string {
+/**
+ * A value that becomes one word of a list directive (paths, users, sandbox values): no whitespace, quotes or
+ * backslashes, which systemd would split or unquote.
+ */
+function word(value: string, where: string, allowBackslash = false): string {
   assertUnitValue(value, where);
-  if (value === '' || /\s|["'\\]/.test(value))
+  if (value === '' || /\s|["']/.test(value) || (!allowBackslash && value.includes('\\')))
     throw new DeployError(
       'SYSTEMD_UNIT_VALUE',
-      `${where}: expected one word without whitespace, quotes or backslashes, found ${JSON.stringify(value)}`,
+      `${where}: expected one word without whitespace, quotes${allowBackslash ? '' : ' or backslashes'}, found ${JSON.stringify(value)}`,
       { details: { where } },
     );
   return escapeSpecifiers(value);
 }
+
+/** A unit name in `After=`/`Requires=`/`Wants=`: systemd keeps `\` escapes there as written (`\x2d`). */
+const unitWord = (value: string, where: string) => word(value, where, true);
 
 /** `RestartSec=`: whole seconds as written, fractions as milliseconds (systemd's own time-span syntax). */
 function timeSpan(seconds: number, where: string): string {
@@ -76,7 +83,7 @@ export function renderUnit(service: Service, options: RenderUnitOptions = {}): U
     const units = systemd[key] ?? [];
     if (units.length === 0) continue;
     const directive = key[0]?.toUpperCase() + key.slice(1);
-    unit.push(`${directive}=${units.map((u, i) => word(u, `systemd.${key}[${i}]`)).join(' ')}`);
+    unit.push(`${directive}=${units.map((u, i) => unitWord(u, `systemd.${key}[${i}]`)).join(' ')}`);
   }
 
   const program = programPath(service);
@@ -91,13 +98,18 @@ export function renderUnit(service: Service, options: RenderUnitOptions = {}): U
     );
   const argv = [program, ...(exec.args ?? []).map((arg, i) => quoteExecArgument(arg, `exec.args[${i}]`))];
   const hardening = resolveHardening(service.hardening, exec.user !== undefined);
-  if (
-    hardening.dynamicUser &&
-    (hardening.protectSystem !== 'strict' || hardening.protectHome === false || !hardening.privateTmp)
-  )
+  const ineffective = hardening.dynamicUser
+    ? [
+        ...(hardening.protectSystem !== 'strict' ? ['protectSystem'] : []),
+        ...(hardening.protectHome === false ? ['protectHome'] : []),
+        ...(hardening.privateTmp ? [] : ['privateTmp']),
+      ]
+    : [];
+  if (ineffective.length)
     throw new DeployError(
       'SYSTEMD_UNIT_VALUE',
-      'hardening: expected no relaxation of protectSystem, protectHome or privateTmp with a dynamic user (systemd would apply ProtectSystem=strict, ProtectHome=read-only and PrivateTmp=yes anyway), found one; set exec.user and hardening.dynamicUser: false',
+      `hardening.${ineffective[0]}: expected no relaxation with a dynamic user (systemd applies ProtectSystem=strict, ProtectHome=read-only and PrivateTmp=yes to it anyway), found ${ineffective.join(', ')} relaxed; set exec.user and hardening.dynamicUser: false`,
+      { details: { where: `hardening.${ineffective[0]}` } },
     );
   const svc: string[] = ['Type=exec', `ExecStart=${argv.join(' ')}`];
   if (exec.user !== undefined) svc.push(`User=${word(exec.user, 'exec.user')}`);
@@ -114,7 +126,13 @@ export function renderUnit(service: Service, options: RenderUnitOptions = {}): U
       );
     svc.push(`EnvironmentFile=${file}`);
   }
-  svc.push(`Restart=${systemd.restart ?? DEFAULT_RESTART.restart}`);
+  const restart = systemd.restart ?? DEFAULT_RESTART.restart;
+  if (!(RESTART_VALUES as readonly string[]).includes(restart))
+    throw new DeployError(
+      'SYSTEMD_UNIT_VALUE',
+      `systemd.restart: expected one of ${RESTART_VALUES.join(', ')}, found ${JSON.stringify(restart)}`,
+    );
+  svc.push(`Restart=${restart}`);
   svc.push(`RestartSec=${timeSpan(systemd.restartSec ?? DEFAULT_RESTART.restartSec, 'systemd.restartSec')}`);
   for (const [key, values] of hardeningDirectives(hardening)) {
     svc.push(`${key}=${values.map((w) => word(w, `hardening (${key})`)).join(' ')}`);

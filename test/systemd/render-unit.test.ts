@@ -159,6 +159,12 @@ WantedBy=multi-user.target
       ['Requires=a.service b.mount'],
     ],
     ['Wants=', { systemd: { wants: ['network-online.target'] } }, 'Wants', ['Wants=network-online.target']],
+    [
+      'an escaped unit name, as written',
+      { systemd: { after: ['dev-disk-by\\x2dlabel-data.mount'] } },
+      'After',
+      ['After=dev-disk-by\\x2dlabel-data.mount'],
+    ],
     ['no After= when empty', { systemd: { after: [] } }, 'After', []],
     ['no envFile', {}, 'EnvironmentFile', []],
     [
@@ -263,8 +269,14 @@ WantedBy=multi-user.target
       'hardening (ReadWritePaths)',
     ],
     ['a user with a newline', { exec: { command: 'web', user: 'u\nUser=root' } }, 'exec.user'],
-    ['ProtectSystem relaxed under a dynamic user', { hardening: { protectSystem: false } }, 'hardening'],
-    ['PrivateTmp relaxed under a dynamic user', { hardening: { privateTmp: false } }, 'hardening'],
+    [
+      'ProtectSystem relaxed under a dynamic user',
+      { hardening: { protectSystem: false } },
+      'hardening.protectSystem',
+    ],
+    ['PrivateTmp relaxed under a dynamic user', { hardening: { privateTmp: false } }, 'hardening.privateTmp'],
+    ['an unknown restart policy', { systemd: { restart: 'sometimes' } }, 'systemd.restart'],
+    ['a quote in a unit name', { systemd: { after: ['a".service'] } }, 'systemd.after[0]'],
     [
       'an infinite restart delay',
       { systemd: { restartSec: Number.POSITIVE_INFINITY } },
