@@ -1,3 +1,4 @@
 export { DeployError, type DeployErrorCode, isDeployError } from './errors.js';
 export * from './manifest/index.js';
 export * from './shell/index.js';
+export * from './systemd/index.js';
