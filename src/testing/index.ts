@@ -1,4 +1,5 @@
 export { createFakeClock, type FakeClock } from './fake-clock.js';
+export { createFakeHostChecks, type FakeHostChecks } from './fake-host-checks.js';
 export { createFakeLock, type FakeLock } from './fake-lock.js';
 export { createFakeHealthProbe, type FakeHealthProbe } from './fake-probe.js';
 export { createFakeShell, type FakeShell, type ShellCall, type ShellScript } from './fake-shell.js';
