@@ -18,6 +18,8 @@ export interface RouteOptions {
    * it, a missing server is an error (`CADDY_NO_SERVER`) rather than a guess.
    */
   listen?: readonly string[];
+  /** Other fields of a server created with `listen` (e.g. `{ automatic_https: { disable_redirects: true } }`). */
+  serverDefaults?: Readonly<Record<string, unknown>>;
 }
 
 /** One admin API request of a plan, exactly as it will be sent. */
@@ -125,7 +127,11 @@ export function planRoutes(
       {
         method: 'PUT',
         target: { path: serverPath },
-        value: { listen: [...options.listen], routes: desired.map((d) => d.route) },
+        value: {
+          ...structuredClone(options.serverDefaults ?? {}),
+          listen: [...options.listen],
+          routes: desired.map((d) => d.route),
+        },
       },
     );
     return plan;
@@ -176,11 +182,16 @@ export function planRoutes(
     seen.add(id);
   }
 
-  // 2. Routes we keep in place: the longest run already in desired order; the rest move.
+  // 2. Routes we keep in place: the cheapest run already in desired order; the rest move.
   const kept = routes()
     .map(idAt)
     .filter((id): id is string => owned(id) && wanted.has(id));
-  const inPlace = longestOrderedRun(kept, (id) => wanted.get(id)?.i ?? 0);
+  const unchanged = (id: string) => sameJson(routes()[indexOf(id)], wanted.get(id)?.d.route);
+  const inPlace = heaviestOrderedRun(
+    kept,
+    (id) => wanted.get(id)?.i ?? 0,
+    (id) => (unchanged(id) ? 2 : 1),
+  );
   for (const id of inPlace) {
     const { d } = wanted.get(id) as { d: DesiredRoute };
     const live = routes()[indexOf(id)] as JsonObject;
@@ -374,27 +385,32 @@ function refuseForeignIds(config: Json, serverPath: ConfigPath, owned: (id: unkn
 }
 
 /**
- * The longest subsequence of `ids` whose `rank`s increase: the routes that can stay where they are while the
- * others move around them (patience sorting, O(n log n)).
+ * The subsequence of `ids` with increasing `rank` and the largest total `weight`: the routes that stay where
+ * they are while the others move around them. Moving costs two requests (delete, add), keeping a changed route
+ * one (replace), keeping an unchanged one none, so unchanged routes weigh 2 and changed ones 1. O(n²), fine for
+ * the few hundred routes a host has.
  */
-function longestOrderedRun(ids: readonly string[], rank: (id: string) => number): string[] {
-  const tails: number[] = [];
-  const previous: number[] = new Array(ids.length).fill(-1);
+function heaviestOrderedRun(
+  ids: readonly string[],
+  rank: (id: string) => number,
+  weight: (id: string) => number,
+): string[] {
+  const best: number[] = [];
+  const previous: number[] = [];
+  let end = -1;
   ids.forEach((id, i) => {
-    const r = rank(id);
-    let lo = 0;
-    let hi = tails.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (rank(ids[tails[mid] as number] as string) < r) lo = mid + 1;
-      else hi = mid;
+    best[i] = weight(id);
+    previous[i] = -1;
+    for (let j = 0; j < i; j++) {
+      const candidate = (best[j] as number) + weight(id);
+      if (rank(ids[j] as string) < rank(id) && candidate > (best[i] as number)) {
+        best[i] = candidate;
+        previous[i] = j;
+      }
     }
-    if (lo > 0) previous[i] = tails[lo - 1] as number;
-    tails[lo] = i;
+    if (end === -1 || (best[i] as number) > (best[end] as number)) end = i;
   });
   const run: string[] = [];
-  for (let i = tails.length ? (tails[tails.length - 1] as number) : -1; i !== -1; i = previous[i] as number) {
-    run.push(ids[i] as string);
-  }
+  for (let i = end; i !== -1; i = previous[i] as number) run.push(ids[i] as string);
   return run.reverse();
 }

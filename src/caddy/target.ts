@@ -50,9 +50,14 @@ export function formatTarget(target: CaddyTarget): string {
       details: { target, problems },
     });
   }
-  const tail = path.map((key) => encodeURIComponent(String(key))).join('/');
-  if ('id' in target) return `/id/${encodeURIComponent(target.id)}${tail ? `/${tail}` : ''}`;
+  const tail = path.map((key) => encodeKey(String(key))).join('/');
+  if ('id' in target) return `/id/${encodeKey(target.id)}${tail ? `/${tail}` : ''}`;
   return `/config/${tail}`;
+}
+
+/** Percent-encodes what RFC 3986 does not allow in a path segment, keeping ids such as `omni-deploy:web` readable. */
+function encodeKey(key: string): string {
+  return key.replace(/[^A-Za-z0-9\-._~:@!$&'()*+,;=]/gu, (c) => encodeURIComponent(c));
 }
 
 /**
