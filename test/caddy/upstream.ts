@@ -22,10 +22,12 @@ export function startUpstream(name: string, options: { delayMs?: number } = {}):
       port: 0,
       served: 0,
       active: 0,
+      // Stops accepting at once; connections still busy get a second to finish (Caddy may keep one open).
       close: () =>
         new Promise<void>((done) => {
           server.close(() => done());
           server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), 1000).unref();
         }),
     };
     const server = http.createServer((req, res) => {
