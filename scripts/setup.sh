@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # Debian packages the project needs (see README, "What the tests run against").
-PACKAGES=""
+PACKAGES="caddy iproute2 util-linux"
 
 missing=""
 for pkg in $PACKAGES; do

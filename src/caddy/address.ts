@@ -3,15 +3,15 @@ import { DeployError } from '../errors.js';
 import { describeValue } from '../manifest/describe.js';
 
 /** Caddy's default admin address. */
-export const DEFAULT_ADMIN_ADDRESS = 'localhost:2019';
+export const DEFAULT_CADDY_ADMIN_ADDRESS = 'localhost:2019';
 
 /** Where the admin API listens: a TCP host and port, or a unix socket. */
-export type AdminEndpoint =
+export type CaddyAdminEndpoint =
   | { kind: 'tcp'; host: string; port: number; loopback: boolean }
   | { kind: 'unix'; socketPath: string };
 
-/** Options of {@link parseAdminAddress}. */
-export interface AdminAddressOptions {
+/** Options of {@link parseCaddyAdminAddress}. */
+export interface CaddyAdminAddressOptions {
   /**
    * Accept a TCP address that is not loopback. The admin API has no authentication by default and can replace
    * the whole server config, so reaching it over a network is a decision to make explicitly.
@@ -41,7 +41,10 @@ function refuse(address: string, why: string): never {
  * path). Pure. Throws `CADDY_ADDRESS` for anything else, and for a non-loopback TCP host unless `allowRemote`:
  * `localhost` counts as loopback, `0.0.0.0` and other host names do not.
  */
-export function parseAdminAddress(address: string, options: AdminAddressOptions = {}): AdminEndpoint {
+export function parseCaddyAdminAddress(
+  address: string,
+  options: CaddyAdminAddressOptions = {},
+): CaddyAdminEndpoint {
   if (typeof address !== 'string' || address === '') refuse(String(address), 'expected a non-empty string');
   if (/[\s\x00-\x1f\x7f]/.test(address)) refuse(address, 'it contains whitespace or control characters');
 
@@ -78,7 +81,7 @@ export function parseAdminAddress(address: string, options: AdminAddressOptions 
 }
 
 /** An endpoint written back as an address (`127.0.0.1:2019`, `[::1]:2019`, `unix//run/caddy/admin.sock`). */
-export function formatAdminEndpoint(endpoint: AdminEndpoint): string {
+export function formatCaddyAdminEndpoint(endpoint: CaddyAdminEndpoint): string {
   if (endpoint.kind === 'unix') return `unix/${endpoint.socketPath}`;
   return isIP(endpoint.host) === 6
     ? `[${endpoint.host}]:${endpoint.port}`

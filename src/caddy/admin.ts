@@ -1,4 +1,4 @@
-import type { CaddyTarget, ConfigPath } from './target.js';
+import type { CaddyConfigPath, CaddyTarget } from './target.js';
 
 /** What a read returned: the JSON at the target (`null` for a missing key) and Caddy's ETag for it, if sent. */
 export interface CaddyRead {
@@ -50,7 +50,7 @@ export interface CaddyAdmin {
    * `POST` to a config path: append to the array there, or set the key. Takes a path, never an `@id`: on Caddy,
    * POST to a route's `/id/...` appends a second route instead of changing that one (caddy#3949).
    */
-  post(path: ConfigPath, value: unknown, options?: CaddyWriteOptions): Promise<void>;
+  post(path: CaddyConfigPath, value: unknown, options?: CaddyWriteOptions): Promise<void>;
   /** `PATCH`: replace the value at `target`, which must exist. */
   patch(target: CaddyTarget, value: unknown, options?: CaddyWriteOptions): Promise<void>;
   /** `DELETE`: remove the value at `target` (an unknown `@id` is `CADDY_NOT_FOUND`). */

@@ -34,22 +34,28 @@ function isObject(value: Json): value is JsonObject {
  */
 export function indexIds(config: Json): Map<string, string[]> {
   const index = new Map<string, string[]>();
-  const walk = (value: Json, path: string[]) => {
+  const path = ['config'];
+  const walk = (value: Json) => {
     if (Array.isArray(value)) {
-      value.forEach((child, i) => {
-        walk(child, [...path, String(i)]);
-      });
+      for (let i = 0; i < value.length; i++) {
+        path.push(String(i));
+        walk(value[i]);
+        path.pop();
+      }
     } else if (isObject(value)) {
-      for (const [key, child] of Object.entries(value)) {
+      for (const key in value) {
+        const child = value[key];
         if (key === '@id' && (typeof child === 'string' || typeof child === 'number')) {
-          index.set(String(child), path);
-        } else {
-          walk(child, [...path, key]);
+          index.set(String(child), [...path]);
+        } else if (child !== null && typeof child === 'object') {
+          path.push(key);
+          walk(child);
+          path.pop();
         }
       }
     }
   };
-  walk(config, ['config']);
+  walk(config);
   return index;
 }
 
@@ -173,7 +179,27 @@ export function canonicalJson(value: Json): string {
   return JSON.stringify(value ?? null);
 }
 
-/** True when two JSON values are equal regardless of key order. */
+/**
+ * True when two JSON values are equal regardless of key order (keys holding `undefined` count as absent, as in
+ * JSON). Structural, without serialising: it runs for every route on every idle tick.
+ */
 export function sameJson(a: Json, b: Json): boolean {
-  return canonicalJson(a) === canonicalJson(b);
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const x = a as JsonObject;
+  const y = b as JsonObject;
+  let count = 0;
+  for (const key in x) {
+    if (x[key] === undefined) continue;
+    count++;
+    if (!Object.hasOwn(y, key) || !sameJson(x[key], y[key])) return false;
+  }
+  for (const key in y) if (y[key] !== undefined) count--;
+  return count === 0;
 }

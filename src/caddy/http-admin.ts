@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { DeployError, isDeployError } from '../errors.js';
-import { DEFAULT_ADMIN_ADDRESS, formatAdminEndpoint, parseAdminAddress } from './address.js';
+import { DEFAULT_CADDY_ADMIN_ADDRESS, formatCaddyAdminEndpoint, parseCaddyAdminAddress } from './address.js';
 import type { CaddyAdmin, CaddyRead, CaddyRequestEvent, CaddyWriteOptions } from './admin.js';
 import { rejection } from './rejection.js';
 import { assertSendable, type CaddyTarget, formatTarget } from './target.js';
@@ -36,10 +36,10 @@ interface Answer {
  * mutating request never is: the caller re-reads and decides (see `reconcileRoutes`).
  */
 export function createCaddyAdmin(options: CaddyAdminOptions = {}): CaddyAdmin {
-  const endpoint = parseAdminAddress(options.address ?? DEFAULT_ADMIN_ADDRESS, {
+  const endpoint = parseCaddyAdminAddress(options.address ?? DEFAULT_CADDY_ADMIN_ADDRESS, {
     allowRemote: options.allowRemote,
   });
-  const address = formatAdminEndpoint(endpoint);
+  const address = formatCaddyAdminEndpoint(endpoint);
   const timeoutMs = options.timeoutMs ?? 10_000;
 
   function send(method: Method, path: string, body: unknown, write: CaddyWriteOptions = {}): Promise<Answer> {

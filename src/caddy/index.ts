@@ -1,29 +1,29 @@
 export {
-  type AdminAddressOptions,
-  type AdminEndpoint,
-  DEFAULT_ADMIN_ADDRESS,
-  formatAdminEndpoint,
-  parseAdminAddress,
+  type CaddyAdminAddressOptions,
+  type CaddyAdminEndpoint,
+  DEFAULT_CADDY_ADMIN_ADDRESS,
+  formatCaddyAdminEndpoint,
+  parseCaddyAdminAddress,
 } from './address.js';
 export type { CaddyAdmin, CaddyRead, CaddyRequestEvent, CaddyWriteOptions } from './admin.js';
 export { type CaddyAdminOptions, createCaddyAdmin } from './http-admin.js';
 export {
-  type AdminRequest,
-  DEFAULT_SERVER,
+  type CaddyAdminRequest,
+  type CaddyRouteOptions,
+  DEFAULT_CADDY_SERVER,
   planRoutes,
   type RouteOperation,
-  type RouteOptions,
   type RoutePlan,
   renderRoutePlan,
 } from './plan.js';
 export {
   applyRoutePlan,
   type CaddyEvent,
+  type CaddyRequestCounts,
   type CaddySnapshot,
   checkRoutes,
-  type ReconcileOptions,
-  type ReconcileResult,
-  type RequestCounts,
+  type ReconcileRoutesOptions,
+  type ReconcileRoutesResult,
   readCaddyConfig,
   reconcileRoutes,
 } from './reconcile.js';
@@ -31,8 +31,8 @@ export {
   type BuildRoutesOptions,
   buildRoutes,
   type CaddyRoute,
-  DEFAULT_ID_PREFIX,
+  DEFAULT_CADDY_ID_PREFIX,
   type DesiredRoute,
   type RoutedService,
 } from './routes.js';
-export type { CaddyTarget, ConfigPath } from './target.js';
+export type { CaddyConfigPath, CaddyTarget } from './target.js';

@@ -1,15 +1,15 @@
 import { DeployError } from '../errors.js';
 import { SERVICE_NAME_RE } from '../manifest/patterns.js';
 import { accessConfig, type ConfigMethod, canonicalJson, resolveTarget, sameJson } from './config-tree.js';
-import { type CaddyRoute, DEFAULT_ID_PREFIX, type DesiredRoute, ID_PREFIX_RE } from './routes.js';
-import { type CaddyTarget, type ConfigPath, formatTarget } from './target.js';
+import { type CaddyRoute, DEFAULT_CADDY_ID_PREFIX, type DesiredRoute, ID_PREFIX_RE } from './routes.js';
+import { type CaddyConfigPath, type CaddyTarget, formatTarget } from './target.js';
 
 /** The HTTP server in `apps.http.servers` our routes go into when none is named: the Caddyfile's first one. */
-export const DEFAULT_SERVER = 'srv0';
+export const DEFAULT_CADDY_SERVER = 'srv0';
 
 /** Options shared by {@link planRoutes} and the functions that read and apply. */
-export interface RouteOptions {
-  /** Name of the server in `apps.http.servers` that holds our routes. Default {@link DEFAULT_SERVER}. */
+export interface CaddyRouteOptions {
+  /** Name of the server in `apps.http.servers` that holds our routes. Default {@link DEFAULT_CADDY_SERVER}. */
   server?: string;
   /** Must be the prefix the routes were built with. Default `omni-deploy:`. */
   idPrefix?: string;
@@ -23,7 +23,7 @@ export interface RouteOptions {
 }
 
 /** One admin API request of a plan, exactly as it will be sent. */
-export interface AdminRequest {
+export interface CaddyAdminRequest {
   method: Exclude<ConfigMethod, 'GET'>;
   target: CaddyTarget;
   value?: unknown;
@@ -40,7 +40,7 @@ export type RouteChange = (
 ) & { summary: string };
 
 /** One step of a {@link RoutePlan}: the change and the admin API request that makes it. */
-export type RouteOperation = RouteChange & { request: AdminRequest };
+export type RouteOperation = RouteChange & { request: CaddyAdminRequest };
 
 /**
  * The minimal list of admin API requests that turns the live config's routes into the desired ones. Only
@@ -82,12 +82,12 @@ function unexpected(message: string, details?: unknown): DeployError {
 export function planRoutes(
   desired: readonly DesiredRoute[],
   config: Json,
-  options: RouteOptions = {},
+  options: CaddyRouteOptions = {},
 ): RoutePlan {
-  const server = options.server ?? DEFAULT_SERVER;
-  const prefix = options.idPrefix ?? DEFAULT_ID_PREFIX;
-  const serverPath: ConfigPath = ['apps', 'http', 'servers', server];
-  const routesPath: ConfigPath = [...serverPath, 'routes'];
+  const server = options.server ?? DEFAULT_CADDY_SERVER;
+  const prefix = options.idPrefix ?? DEFAULT_CADDY_ID_PREFIX;
+  const serverPath: CaddyConfigPath = ['apps', 'http', 'servers', server];
+  const routesPath: CaddyConfigPath = [...serverPath, 'routes'];
   formatTarget({ path: serverPath });
   if (!ID_PREFIX_RE.test(prefix)) throw new DeployError('CADDY_ROUTES_INVALID', `invalid idPrefix ${prefix}`);
   const strays = desired.filter((d) => !d.id.startsWith(prefix) || d.route['@id'] !== d.id);
@@ -100,9 +100,13 @@ export function planRoutes(
   const owned = (id: unknown): id is string => typeof id === 'string' && id.startsWith(prefix);
   const ownRouteId = new RegExp(`^${escapeRegExp(prefix)}${SERVICE_NAME_RE.source.slice(1, -1)}$`);
 
-  const holder = { config: structuredClone(config ?? null) };
+  // Read-only until the first operation: an in-sync config (every idle tick) is never copied.
+  const holder = { config: config ?? null };
+  let copied = false;
   const plan: RoutePlan = { server, idPrefix: prefix, routes: desired.map((d) => d.id), operations: [] };
-  const perform = (op: RouteChange, request: AdminRequest) => {
+  const perform = (op: RouteChange, request: CaddyAdminRequest) => {
+    if (!copied) holder.config = structuredClone(holder.config);
+    copied = true;
     plan.operations.push({ ...op, request });
     simulate(holder, request);
   };
@@ -161,7 +165,9 @@ export function planRoutes(
   const indexOf = (id: string) => routes().findIndex((route) => idAt(route) === id);
   const wanted = new Map(desired.map((d, i) => [d.id, { d, i }]));
   // /id/<id> reaches the right route only when the id is well-formed and appears once in the whole config.
-  const addressable = (id: string) => ownRouteId.test(id) && countIds(holder.config, id) === 1;
+  // Counted after duplicates are gone; our ids live only inside our routes, which are counted here.
+  let idCounts = new Map<string, number>();
+  const addressable = (id: string) => ownRouteId.test(id) && idCounts.get(id) === 1;
   const deleteRoute = (id: string, index: number, reason: 'removed' | 'duplicate' | 'moved') =>
     perform(
       { kind: 'delete', id, index, reason, summary: `- ${id} (${reason})` },
@@ -182,25 +188,30 @@ export function planRoutes(
     seen.add(id);
   }
 
+  idCounts = countIds(routes().filter((route) => owned(idAt(route))));
+
   // 2. Routes we keep in place: the cheapest run already in desired order; the rest move.
-  const kept = routes()
-    .map(idAt)
-    .filter((id): id is string => owned(id) && wanted.has(id));
-  const unchanged = (id: string) => sameJson(routes()[indexOf(id)], wanted.get(id)?.d.route);
+  const kept = routes().filter((route) => {
+    const id = idAt(route);
+    return owned(id) && wanted.has(id);
+  }) as JsonObject[];
+  const keptIds = kept.map((route) => route['@id'] as string);
+  const unchanged = kept.map((route, k) => sameJson(route, wanted.get(keptIds[k] as string)?.d.route));
+  const live = new Map(kept.map((route, k) => [keptIds[k] as string, { route, unchanged: unchanged[k] }]));
   const inPlace = heaviestOrderedRun(
-    kept,
-    (id) => wanted.get(id)?.i ?? 0,
-    (id) => (unchanged(id) ? 2 : 1),
+    keptIds,
+    keptIds.map((id) => wanted.get(id)?.i ?? 0),
+    unchanged.map((same) => (same ? 2 : 1)),
   );
   for (const id of inPlace) {
     const { d } = wanted.get(id) as { d: DesiredRoute };
-    const live = routes()[indexOf(id)] as JsonObject;
-    if (sameJson(live, d.route)) continue;
-    const liveProxy = (live.handle as Json[] | undefined)?.[0];
+    const { route: liveRoute, unchanged: same } = live.get(id) as { route: JsonObject; unchanged: boolean };
+    if (same) continue;
+    const liveProxy = (liveRoute.handle as Json[] | undefined)?.[0];
     const onlyUpstreams =
       isObject(liveProxy) &&
-      countIds(holder.config, d.proxyId) === 1 &&
-      sameJson({ ...live, handle: [{ ...liveProxy, upstreams: d.route.handle[0].upstreams }] }, d.route);
+      idCounts.get(d.proxyId) === 1 &&
+      sameJson({ ...liveRoute, handle: [{ ...liveProxy, upstreams: d.route.handle[0].upstreams }] }, d.route);
     if (onlyUpstreams) {
       const from = liveProxy.upstreams;
       perform(
@@ -219,9 +230,11 @@ export function planRoutes(
         },
       );
     } else {
-      const changed = ['@id', 'match', 'handle', 'terminal', ...Object.keys(live)]
+      const changed = ['@id', 'match', 'handle', 'terminal', ...Object.keys(liveRoute)]
         .filter((key, i, all) => all.indexOf(key) === i)
-        .filter((key) => canonicalJson(live[key]) !== canonicalJson((d.route as unknown as JsonObject)[key]));
+        .filter(
+          (key) => canonicalJson(liveRoute[key]) !== canonicalJson((d.route as unknown as JsonObject)[key]),
+        );
       perform(
         {
           kind: 'replace',
@@ -287,7 +300,7 @@ export function planRoutes(
 }
 
 /** Applies one planned request to an in-memory config, with Caddy's semantics (the applier's expectation). */
-export function simulate(holder: { config: Json }, request: AdminRequest): void {
+export function simulate(holder: { config: Json }, request: CaddyAdminRequest): void {
   accessConfig(holder, request.method, resolveTarget(holder.config, request.target), request.value);
 }
 
@@ -324,7 +337,7 @@ function escapeRegExp(text: string): string {
 }
 
 /** The value at `path`, `undefined` when a key is missing; throws when something on the way is not an object. */
-function lookup(config: Json, path: ConfigPath): Json {
+function lookup(config: Json, path: CaddyConfigPath): Json {
   let value = config;
   for (let i = 0; i < path.length; i++) {
     if (value === undefined || value === null) return undefined;
@@ -338,43 +351,52 @@ function lookup(config: Json, path: ConfigPath): Json {
   return value;
 }
 
-function countIds(config: Json, id: string): number {
-  let count = 0;
-  const walk = (value: Json) => {
-    if (Array.isArray(value)) value.forEach(walk);
-    else if (isObject(value)) {
-      for (const [key, child] of Object.entries(value)) {
-        if (key === '@id' && String(child) === id) count++;
-        else walk(child);
-      }
+/** How many times each `@id` occurs in `value`. */
+function countIds(value: Json, counts = new Map<string, number>()): Map<string, number> {
+  if (Array.isArray(value)) {
+    for (const child of value) countIds(child, counts);
+  } else if (isObject(value)) {
+    for (const key in value) {
+      const child = value[key];
+      if (key === '@id') counts.set(String(child), (counts.get(String(child)) ?? 0) + 1);
+      else countIds(child, counts);
     }
-  };
-  walk(config);
-  return count;
+  }
+  return counts;
 }
 
 /**
  * Throws `CADDY_FOREIGN_ID` when an id of ours sits anywhere but at the top of one of our routes (or inside
  * one): in another server, nested in a foreign route, in another app.
  */
-function refuseForeignIds(config: Json, serverPath: ConfigPath, owned: (id: unknown) => boolean): void {
+function refuseForeignIds(config: Json, serverPath: CaddyConfigPath, owned: (id: unknown) => boolean): void {
   const found: string[] = [];
   const ourRoutes = ['config', ...serverPath, 'routes'].join('/');
-  const walk = (value: Json, path: string[]) => {
+  const path: string[] = ['config'];
+  const walk = (value: Json) => {
     if (Array.isArray(value)) {
+      // A route of ours (top level of our server's routes) may hold ids of ours: it is replaced as a whole.
+      const isOurRoutes = path.join('/') === ourRoutes;
       value.forEach((child, i) => {
-        walk(child, [...path, String(i)]);
+        if (isOurRoutes && isObject(child) && owned(child['@id'])) return;
+        path.push(String(i));
+        walk(child);
+        path.pop();
       });
     } else if (isObject(value)) {
-      // A route of ours (top level of our server's routes) may hold ids of ours: it is replaced as a whole.
-      if (path.slice(0, -1).join('/') === ourRoutes && owned(value['@id'])) return;
-      for (const [key, child] of Object.entries(value)) {
-        if (key === '@id' && owned(child)) found.push(`${JSON.stringify(child)} at /${path.join('/')}`);
-        else walk(child, [...path, key]);
+      for (const key in value) {
+        const child = value[key];
+        if (key === '@id') {
+          if (owned(child)) found.push(`${JSON.stringify(child)} at /${path.join('/')}`);
+        } else if (child !== null && typeof child === 'object') {
+          path.push(key);
+          walk(child);
+          path.pop();
+        }
       }
     }
   };
-  walk(config, ['config']);
+  walk(config);
   if (found.length > 0) {
     throw new DeployError(
       'CADDY_FOREIGN_ID',
@@ -385,25 +407,25 @@ function refuseForeignIds(config: Json, serverPath: ConfigPath, owned: (id: unkn
 }
 
 /**
- * The subsequence of `ids` with increasing `rank` and the largest total `weight`: the routes that stay where
+ * The subsequence of `ids` with increasing `rank` and the largest total `weight` (both given per position): the routes that stay where
  * they are while the others move around them. Moving costs two requests (delete, add), keeping a changed route
  * one (replace), keeping an unchanged one none, so unchanged routes weigh 2 and changed ones 1. O(n²), fine for
  * the few hundred routes a host has.
  */
 function heaviestOrderedRun(
   ids: readonly string[],
-  rank: (id: string) => number,
-  weight: (id: string) => number,
+  rank: readonly number[],
+  weight: readonly number[],
 ): string[] {
   const best: number[] = [];
   const previous: number[] = [];
   let end = -1;
-  ids.forEach((id, i) => {
-    best[i] = weight(id);
+  ids.forEach((_, i) => {
+    best[i] = weight[i] as number;
     previous[i] = -1;
     for (let j = 0; j < i; j++) {
-      const candidate = (best[j] as number) + weight(id);
-      if (rank(ids[j] as string) < rank(id) && candidate > (best[i] as number)) {
+      const candidate = (best[j] as number) + (weight[i] as number);
+      if ((rank[j] as number) < (rank[i] as number) && candidate > (best[i] as number)) {
         best[i] = candidate;
         previous[i] = j;
       }

@@ -2,10 +2,10 @@ import { DeployError, isDeployError } from '../errors.js';
 import type { CaddyAdmin } from './admin.js';
 import { sameJson } from './config-tree.js';
 import {
-  type AdminRequest,
+  type CaddyAdminRequest,
+  type CaddyRouteOptions,
   planRoutes,
   type RouteOperation,
-  type RouteOptions,
   type RoutePlan,
   simulate,
 } from './plan.js';
@@ -24,20 +24,20 @@ export type CaddyEvent =
   | { kind: 'caddy-retry'; attempt: number; reason: string };
 
 /** Options of {@link reconcileRoutes} and {@link applyRoutePlan}. */
-export interface ReconcileOptions extends RouteOptions {
+export interface ReconcileRoutesOptions extends CaddyRouteOptions {
   onEvent?: (event: CaddyEvent) => void;
   /** How many times to re-read, re-plan and retry after another writer got in the way. Default 1. */
   retries?: number;
 }
 
 /** Counts of one apply: every admin API request, and the mutating ones among them. */
-export interface RequestCounts {
+export interface CaddyRequestCounts {
   requests: number;
   mutations: number;
 }
 
 /** What {@link reconcileRoutes} did. `plan` is the last one planned (empty when Caddy was already in sync). */
-export interface ReconcileResult extends RequestCounts {
+export interface ReconcileRoutesResult extends CaddyRequestCounts {
   plan: RoutePlan;
   attempts: number;
 }
@@ -48,7 +48,7 @@ export async function readCaddyConfig(admin: CaddyAdmin): Promise<CaddySnapshot>
   return { config: value, etag };
 }
 
-function send(admin: CaddyAdmin, request: AdminRequest, ifMatch: string | undefined): Promise<void> {
+function send(admin: CaddyAdmin, request: CaddyAdminRequest, ifMatch: string | undefined): Promise<void> {
   const write = ifMatch === undefined ? {} : { ifMatch };
   switch (request.method) {
     case 'PUT':
@@ -79,8 +79,8 @@ export async function applyRoutePlan(
   plan: RoutePlan,
   snapshot: CaddySnapshot,
   admin: CaddyAdmin,
-  options: Pick<ReconcileOptions, 'onEvent'> = {},
-): Promise<RequestCounts> {
+  options: Pick<ReconcileRoutesOptions, 'onEvent'> = {},
+): Promise<CaddyRequestCounts> {
   const counts = { requests: 0, mutations: 0 };
   await sendPlan(plan, snapshot, admin, counts, 1, options.onEvent);
   return counts;
@@ -91,9 +91,9 @@ async function sendPlan(
   plan: RoutePlan,
   snapshot: CaddySnapshot,
   admin: CaddyAdmin,
-  counts: RequestCounts,
+  counts: CaddyRequestCounts,
   attempt: number,
-  onEvent: ReconcileOptions['onEvent'],
+  onEvent: ReconcileRoutesOptions['onEvent'],
 ): Promise<void> {
   let current = snapshot;
   for (const operation of plan.operations) {
@@ -138,8 +138,8 @@ async function sendPlan(
 export async function reconcileRoutes(
   admin: CaddyAdmin,
   desired: readonly DesiredRoute[],
-  options: ReconcileOptions = {},
-): Promise<ReconcileResult> {
+  options: ReconcileRoutesOptions = {},
+): Promise<ReconcileRoutesResult> {
   const retries = options.retries ?? 1;
   const total = { requests: 0, mutations: 0 };
   for (let attempt = 1; ; attempt++) {
@@ -172,7 +172,7 @@ export async function reconcileRoutes(
 export async function checkRoutes(
   admin: CaddyAdmin,
   desired: readonly DesiredRoute[],
-  options: RouteOptions = {},
+  options: CaddyRouteOptions = {},
 ): Promise<{ plan: RoutePlan; snapshot: CaddySnapshot }> {
   const snapshot = await readCaddyConfig(admin);
   return { plan: planRoutes(desired, snapshot.config, options), snapshot };

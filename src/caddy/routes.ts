@@ -4,7 +4,7 @@ import { DOMAIN_RE, MAX_HOSTNAME_LENGTH, ROUTE_PATH_RE, SERVICE_NAME_RE } from '
 import type { Service } from '../manifest/schema.js';
 
 /** The `@id` prefix that marks a Caddy object as the deployer's. Everything else in the config is foreign. */
-export const DEFAULT_ID_PREFIX = 'omni-deploy:';
+export const DEFAULT_CADDY_ID_PREFIX = 'omni-deploy:';
 
 /** What an `idPrefix` may look like: a name ending in ":" (so `<prefix><service>` never contains "/"). */
 export const ID_PREFIX_RE = /^[A-Za-z][A-Za-z0-9_.-]{0,62}:$/;
@@ -34,7 +34,7 @@ export interface DesiredRoute {
 
 /** Options of {@link buildRoutes}. */
 export interface BuildRoutesOptions {
-  /** Default {@link DEFAULT_ID_PREFIX}. Two deployers sharing one Caddy need different prefixes. */
+  /** Default {@link DEFAULT_CADDY_ID_PREFIX}. Two deployers sharing one Caddy need different prefixes. */
   idPrefix?: string;
   /**
    * Per service name, a port to dial instead of `http.internalPort`: how a zero-downtime switch points the
@@ -57,7 +57,7 @@ export function buildRoutes(
   services: readonly RoutedService[],
   options: BuildRoutesOptions = {},
 ): DesiredRoute[] {
-  const prefix = options.idPrefix ?? DEFAULT_ID_PREFIX;
+  const prefix = options.idPrefix ?? DEFAULT_CADDY_ID_PREFIX;
   const ports = options.ports ?? {};
   const problems: string[] = [];
   if (!ID_PREFIX_RE.test(prefix))

@@ -2,13 +2,15 @@ import { DeployError } from '../errors.js';
 import { describeValue } from '../manifest/describe.js';
 
 /** A path into Caddy's config, one key or array index per element (`['apps', 'http', 'servers', 'srv0']`). */
-export type ConfigPath = readonly (string | number)[];
+export type CaddyConfigPath = readonly (string | number)[];
 
 /**
  * What an admin API request addresses: a config path (`/config/...`) or an object by its `@id`, optionally
  * followed by a path inside it (`/id/<id>/...`).
  */
-export type CaddyTarget = { readonly path: ConfigPath } | { readonly id: string; readonly path?: ConfigPath };
+export type CaddyTarget =
+  | { readonly path: CaddyConfigPath }
+  | { readonly id: string; readonly path?: CaddyConfigPath };
 
 // A key becomes one URL path segment, and Caddy decodes %2F before splitting on "/", so escaping cannot keep
 // a "/" inside one key: such keys are refused instead. ".", ".." and "..." are Caddy path syntax.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatAdminEndpoint, parseAdminAddress } from '../../src/caddy/index.js';
+import { formatCaddyAdminEndpoint, parseCaddyAdminAddress } from '../../src/caddy/index.js';
 
-describe('parseAdminAddress', () => {
+describe('parseCaddyAdminAddress', () => {
   it.each([
     ['localhost:2019', { kind: 'tcp', host: 'localhost', port: 2019, loopback: true }],
     ['localhost', { kind: 'tcp', host: 'localhost', port: 2019, loopback: true }],
@@ -12,7 +12,7 @@ describe('parseAdminAddress', () => {
     ['tcp/localhost:2019', { kind: 'tcp', host: 'localhost', port: 2019, loopback: true }],
     ['unix//run/caddy/admin.sock', { kind: 'unix', socketPath: '/run/caddy/admin.sock' }],
   ])('accepts %s', (address, endpoint) => {
-    expect(parseAdminAddress(address)).toEqual(endpoint);
+    expect(parseCaddyAdminAddress(address)).toEqual(endpoint);
   });
 
   it.each([
@@ -33,13 +33,13 @@ describe('parseAdminAddress', () => {
     ['', /non-empty/],
     ['[not-ip]:2019', /expected host:port|not a host name/],
   ])('refuses %j', (address, message) => {
-    expect(() => parseAdminAddress(address)).toThrow(
+    expect(() => parseCaddyAdminAddress(address)).toThrow(
       expect.objectContaining({ code: 'CADDY_ADDRESS', message: expect.stringMatching(message) }),
     );
   });
 
   it('accepts a remote address only when explicitly allowed', () => {
-    expect(parseAdminAddress('10.0.0.5:2019', { allowRemote: true })).toEqual({
+    expect(parseCaddyAdminAddress('10.0.0.5:2019', { allowRemote: true })).toEqual({
       kind: 'tcp',
       host: '10.0.0.5',
       port: 2019,
@@ -49,7 +49,7 @@ describe('parseAdminAddress', () => {
 
   it('writes an endpoint back as an address', () => {
     for (const address of ['127.0.0.1:2019', '[::1]:2019', 'unix//run/caddy/admin.sock']) {
-      expect(formatAdminEndpoint(parseAdminAddress(address))).toBe(address);
+      expect(formatCaddyAdminEndpoint(parseCaddyAdminAddress(address))).toBe(address);
     }
   });
 });

@@ -8,7 +8,7 @@ import {
   buildRoutes,
   type CaddyAdmin,
   type CaddyRequestEvent,
-  type ReconcileOptions,
+  type ReconcileRoutesOptions,
   reconcileRoutes,
 } from '../../src/caddy/index.js';
 import type { DeployError } from '../../src/errors.js';
@@ -215,7 +215,7 @@ export function testReconcile(name: string, setup: () => Promise<ReconcileHarnes
           await h.foreign.post(ROUTES, { '@id': `team-${k++}`, handle: [] });
         },
       });
-      const options: ReconcileOptions = { retries: 2 };
+      const options: ReconcileRoutesOptions = { retries: 2 };
       const error = (await reconcileRoutes(
         admin,
         buildRoutes([svc('web', 'a.test', '/', 8000)]),
