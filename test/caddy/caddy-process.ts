@@ -139,7 +139,11 @@ export async function startCaddy(options: StartCaddyOptions = {}): Promise<Caddy
 
   async function run(args: string[]) {
     output = '';
-    const started = spawn('caddy', ['run', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    // setpriv (util-linux) makes Caddy die with this process, even when a test runner kills it mid-test.
+    const started = spawn('setpriv', ['--pdeathsig', 'TERM', '--', 'caddy', 'run', ...args], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     child = started;
     started.stderr?.setEncoding('utf8');
     started.stderr?.on('data', (chunk: string) => {
