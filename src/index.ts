@@ -2,3 +2,4 @@ export * from './caddy/index.js';
 export { DeployError, type DeployErrorCode, isDeployError } from './errors.js';
 export * from './manifest/index.js';
 export * from './shell/index.js';
+export * from './systemd/index.js';

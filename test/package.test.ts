@@ -67,14 +67,17 @@ describe('the packed package', () => {
       join(scratch, 'use.ts'),
       `import { type Manifest, parseManifest } from '@omni/deploy/manifest';
        import { DeployError, createShell, type Shell } from '@omni/deploy';
-       import { createFakeShell } from '@omni/deploy/testing';
+       import { createFakeShell, createFakeSystemd } from '@omni/deploy/testing';
+       import { createSystemd, renderUnit, type Systemd } from '@omni/deploy/systemd';
        const shells: Shell[] = [createShell(), createFakeShell()];
+       const systemds: Systemd[] = [createSystemd({ shell: createFakeShell() }), createFakeSystemd()];
+       const unitText: string = renderUnit(JSON.parse('{}')).text;
        const r = parseManifest('{}');
        const m: Manifest | undefined = r.ok ? r.manifest : undefined;
        const e: DeployError = new DeployError('USAGE', 'x');
        // @ts-expect-error: the type must be precise enough to reject this
        const n: number = parseManifest;
-       export { m, e, n, shells };`,
+       export { m, e, n, shells, systemds, unitText };`,
     );
     const tsc = join(root, 'node_modules/typescript/bin/tsc');
     sh('node', [

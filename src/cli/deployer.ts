@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
+import { isDeployError } from '../errors.js';
 import {
   diffManifests,
   formatIssues,
@@ -9,16 +11,20 @@ import {
   summarizeManifest,
 } from '../manifest/index.js';
 import { isHostname } from '../manifest/patterns.js';
-import { type CliIo, EXIT, prefixLines, readInput, usageError, usageExit } from './io.js';
+import { servicesForHost } from '../manifest/select.js';
+import { renderUnit, type UnitFile } from '../systemd/index.js';
+import { type CliIo, EXIT, prefixLines, readInput, usageError, usageExit, writeOutput } from './io.js';
 
 const HELP = `deployer ${pkg.version}: converge this host to the services of a manifest
 
 Usage:
   deployer validate <file|-> [--host NAME] [--secrets-dir DIR] [--json]
       Check a manifest. Exit 0 valid (warnings on stderr), 1 invalid (every problem listed), 2 usage error.
-  deployer plan --manifest <file|-> [--host NAME] [--previous <file>] [--secrets-dir DIR] [--json]
+  deployer plan --manifest <file|-> [--host NAME] [--previous <file>] [--secrets-dir DIR]
+               [--units-out DIR] [--json]
       What would change on the host (default: this machine's name) compared to a previous manifest
-      (default: nothing deployed yet). Changes nothing.
+      (default: nothing deployed yet). Changes nothing; with --units-out, writes the systemd unit files the
+      deployer would install for the host into DIR (and nothing else), to read before a deploy.
   deployer --help | --version
 `;
 
@@ -27,6 +33,7 @@ const OPTIONS = {
   manifest: { type: 'string' },
   previous: { type: 'string' },
   'secrets-dir': { type: 'string' },
+  'units-out': { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -67,8 +74,35 @@ export async function runDeployer(argv: readonly string[], io: CliIo): Promise<n
       const previous = values.previous === undefined ? undefined : await load(values.previous);
       if (!next.ok) return report(io, values.manifest, next, undefined, false);
       if (previous && !previous.ok) return report(io, values.previous as string, previous, undefined, false);
-      const diff = diffManifests(previous?.manifest, next.manifest, values.host ?? io.hostname());
-      io.stdout(values.json ? `${JSON.stringify(diff, null, 2)}\n` : `${renderManifestDiff(diff)}\n`);
+      const host = values.host ?? io.hostname();
+      const diff = diffManifests(previous?.manifest, next.manifest, host);
+      const outDir = values['units-out'];
+      let units: UnitFile[] = [];
+      if (outDir !== undefined) {
+        // Every unit rendered before the first is written: a refused value leaves the directory untouched.
+        try {
+          units = servicesForHost(next.manifest, host).map((s) =>
+            renderUnit(s, { secretsDir: values['secrets-dir'] }),
+          );
+        } catch (error) {
+          if (!isDeployError(error) || !error.code.startsWith('SYSTEMD_')) throw error;
+          io.stderr(`${values.manifest}: cannot render the units for host ${host}: ${error.message}\n`);
+          return EXIT.failed;
+        }
+        for (const unit of units) await writeOutput(io, join(outDir, unit.name), unit.text);
+      }
+      const written = units.map((unit) => join(outDir as string, unit.name));
+      if (values.json) {
+        const body = outDir === undefined ? diff : { ...diff, unitFiles: written };
+        io.stdout(`${JSON.stringify(body, null, 2)}\n`);
+      } else {
+        const list = written.map((file) => `\n  ${file}`).join('');
+        const note =
+          outDir === undefined
+            ? ''
+            : `\n${units.length} unit file(s) for host ${host} written to ${outDir}${list}`;
+        io.stdout(`${renderManifestDiff(diff)}${note}\n`);
+      }
       return EXIT.ok;
     }
     throw usageError(`unknown command ${JSON.stringify(command)}`);

@@ -8,6 +8,8 @@ export interface CliIo {
   readText(path: string): Promise<string>;
   /** This machine's host name. */
   hostname(): string;
+  /** Writes a file as UTF-8, creating its directory first. Optional: only commands that write files need it. */
+  writeText?(path: string, text: string): Promise<void>;
 }
 
 /** Documented exit codes shared by both bins. */
@@ -27,6 +29,17 @@ export async function readInput(io: CliIo, file: string): Promise<string> {
     throw new DeployError('IO', `cannot read ${file === '-' ? 'standard input' : file}: ${reason}`, {
       cause: error,
     });
+  }
+}
+
+/** Writes `file` through `io`, turning a failure into an `IO` error that names the file. */
+export async function writeOutput(io: CliIo, file: string, text: string): Promise<void> {
+  if (!io.writeText) throw new DeployError('IO', `cannot write ${file}: this program writes no files`);
+  try {
+    await io.writeText(file, text);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new DeployError('IO', `cannot write ${file}: ${reason}`, { cause: error });
   }
 }
 

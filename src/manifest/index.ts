@@ -8,6 +8,7 @@ export {
 } from './diff.js';
 export { findJsonSyntaxError, type JsonSyntaxError } from './json-error.js';
 export {
+  ADDRESS_FAMILIES,
   ArtifactSchema,
   EnvSchema,
   ExecSchema,

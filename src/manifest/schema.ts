@@ -169,15 +169,21 @@ export const SystemdSchema = strict(
         v.number(expected('a number of seconds >= 0')),
         v.finite(expected('a number of seconds >= 0')),
         v.minValue(0, expected('a number of seconds >= 0')),
+        v.maxValue(86_400, expected('a number of seconds from 0 to 86400 (one day)')),
       ),
     ),
   },
   'an object { after?, requires?, wants?, restart?, restartSec? }',
 );
 
+/** Socket address families `hardening.restrictAddressFamilies` may list (systemd's `RestrictAddressFamilies=`). */
+export const ADDRESS_FAMILIES = ['AF_UNIX', 'AF_INET', 'AF_INET6', 'AF_NETLINK', 'AF_PACKET'] as const;
+
 /**
  * `hardening`: relaxations of (or additions to) the default sandbox of the generated unit. Absent fields take
- * the deployer's strong defaults.
+ * the deployer's strong defaults. The fields are the directives that break some runtime (measured: V8's JIT
+ * dies under memoryDenyWriteExecute, procSubset "pid" empties Node's os.cpus(), listing network interfaces
+ * needs AF_NETLINK) or some deployment (users, writable paths).
  */
 export const HardeningSchema = strict(
   {
@@ -197,6 +203,23 @@ export const HardeningSchema = strict(
     readWritePaths: v.optional(list(pattern(ABSOLUTE_PATH_RE, ABSOLUTE_PATH), 'absolute paths')),
     stateDirectory: v.optional(
       list(pattern(RELATIVE_PATH_RE, RELATIVE_PATH), 'directory names under /var/lib'),
+    ),
+    procSubset: v.optional(
+      v.pipe(
+        v.picklist(['all', 'pid'], expected('"all" or "pid"')),
+        v.description('"pid" hides /proc/cpuinfo, /proc/meminfo, ...: Node.js then sees os.cpus() as empty'),
+      ),
+    ),
+    restrictAddressFamilies: v.optional(
+      v.pipe(
+        list(
+          v.picklist(ADDRESS_FAMILIES, expected(`one of ${ADDRESS_FAMILIES.join(', ')}`)),
+          'socket address families',
+        ),
+        v.description(
+          'socket families the service may use (default AF_UNIX, AF_INET, AF_INET6); AF_NETLINK lists network interfaces',
+        ),
+      ),
     ),
   },
   'an object of hardening settings',

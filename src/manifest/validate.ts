@@ -174,6 +174,7 @@ function checkServices(
       }
     }
     checkEnvFile(service.envFile, i, secretsDir, issues);
+    checkDynamicUserRelaxations(service, i, issues);
     checkAbsoluteCommand(service, i, issues);
     if (isObject(service.env)) checkEnv(service, service.env, i, issues, warnings);
   }
@@ -204,6 +205,35 @@ function checkEnvFile(envFile: unknown, i: number, secretsDir: string, issues: M
     path: `services[${i}].envFile`,
     message: `expected a file inside the secrets directory ${secretsDir}/, found ${describeValue(envFile)}`,
   });
+}
+
+/**
+ * Relaxations that systemd ignores under a dynamic user (the default without `exec.user`): `DynamicUser=yes`
+ * always implies ProtectSystem=strict, ProtectHome=read-only and PrivateTmp=yes. A manifest asking for them
+ * would get a service that fails at run time instead of a sandbox that is looser.
+ */
+function checkDynamicUserRelaxations(
+  service: Record<string, unknown>,
+  i: number,
+  issues: ManifestIssue[],
+): void {
+  const hardening = isObject(service.hardening) ? service.hardening : {};
+  const hasUser = isObject(service.exec) && service.exec.user !== undefined;
+  if (!(hardening.dynamicUser ?? !hasUser)) return;
+  const implied: [string, unknown, string][] = [
+    ['protectSystem', 'strict', 'ProtectSystem=strict'],
+    ['protectHome', 'read-only', 'ProtectHome=read-only'],
+    ['privateTmp', true, 'PrivateTmp=yes'],
+  ];
+  for (const [key, strongest, directive] of implied) {
+    const value = hardening[key];
+    const weaker = key === 'protectHome' ? value === false : value !== undefined && value !== strongest;
+    if (!weaker) continue;
+    issues.push({
+      path: formatPath(['services', i, 'hardening', key]),
+      message: `${describeValue(value)} has no effect with a dynamic user (systemd's DynamicUser=yes always applies ${directive}); set exec.user and hardening.dynamicUser: false to relax it, or list writable paths in hardening.readWritePaths`,
+    });
+  }
 }
 
 /** An absolute `exec.command` must lie inside the service's own store path. */

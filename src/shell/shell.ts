@@ -26,7 +26,7 @@ export function createShell(options: ShellOptions = {}): Shell {
         nothrow: true,
         quiet: true,
         verbose: false,
-        env: { ...baseEnv, ...run.env },
+        env: commandEnv(baseEnv, run.env),
         ...(run.cwd === undefined ? {} : { cwd: run.cwd }),
         ...(run.input === undefined ? {} : { input: run.input }),
         ...(run.timeoutMs === undefined ? {} : { timeout: run.timeoutMs }),
@@ -35,4 +35,19 @@ export function createShell(options: ShellOptions = {}): Shell {
       return { exitCode: out.exitCode, signal: out.signal, stdout: out.stdout, stderr: out.stderr };
     },
   };
+}
+
+/**
+ * The environment of one command. zx runs it through `bash -c` with a socket as stdin; bash then takes itself
+ * for an rsh/ssh session and sources ~/.bashrc unless SHLVL says it is nested (seen: pyenv's init added
+ * ~280 ms to every call and could change PATH). BASH_ENV would be sourced by any non-interactive bash. Neither
+ * belongs in a deployer's commands, so SHLVL is raised to at least 1 and BASH_ENV dropped unless a caller
+ * passes it explicitly for one command.
+ */
+function commandEnv(
+  base: Record<string, string | undefined>,
+  extra: Record<string, string> | undefined,
+): Record<string, string | undefined> {
+  const { BASH_ENV: _ignored, ...rest } = base;
+  return { ...rest, SHLVL: String(Math.max(1, Number(base.SHLVL) || 0)), ...extra };
 }

@@ -1,2 +1,13 @@
 export { createFakeCaddyAdmin, type FakeCaddyAdmin, type FakeCaddyAdminOptions } from './fake-caddy.js';
+export { createFakeClock, type FakeClock } from './fake-clock.js';
+export { createFakeLock, type FakeLock } from './fake-lock.js';
+export { createFakeHealthProbe, type FakeHealthProbe } from './fake-probe.js';
 export { createFakeShell, type FakeShell, type ShellCall, type ShellScript } from './fake-shell.js';
+export {
+  createFakeSystemd,
+  type FakeOutcome,
+  type FakeStart,
+  type FakeSystemd,
+  type FakeSystemdOptions,
+} from './fake-systemd.js';
+export { createMemoryStateStore, type MemoryStateStore } from './memory-state-store.js';

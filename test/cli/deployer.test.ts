@@ -1,16 +1,28 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { runDeployer } from '../../src/cli/deployer.js';
 import type { CliIo } from '../../src/cli/io.js';
+import type { Service } from '../../src/manifest/index.js';
+import { renderUnit } from '../../src/systemd/index.js';
 import { makeManifest, makeService, storePath } from '../builders.js';
 
-/** Runs the CLI in-process against in-memory files. */
-async function cli(argv: string[], files: Record<string, string> = {}) {
+/** Runs the CLI in-process against in-memory files; what it writes goes to `written` (or fails: `readOnly`). */
+async function cli(
+  argv: string[],
+  files: Record<string, string> = {},
+  { written = {}, readOnly = false }: { written?: Record<string, string>; readOnly?: boolean } = {},
+) {
   let stdout = '';
   let stderr = '';
   const io: CliIo = {
+    writeText: async (path, text) => {
+      if (readOnly) throw Object.assign(new Error(`EACCES: ${path}`), { code: 'EACCES' });
+      written[path] = text;
+    },
     stdout: (t) => {
       stdout += t;
     },
@@ -162,6 +174,69 @@ describe('deployer plan', () => {
     expect(r.stdout).toContain('~ web  fields: revision');
   });
 
+  describe('--units-out', () => {
+    const services = [
+      makeService({ name: 'web', env: { GREETING: 'a "b" %n $HOME' } }),
+      makeService({ name: 'api', hosts: ['other'] }),
+      makeService({ name: 'worker', hosts: ['other', 'biz'], exec: { command: 'worker', user: 'w' } }),
+    ];
+    const manifest = JSON.stringify(makeManifest(services));
+
+    it("writes exactly the host's unit files, as renderUnit renders them, and lists them", async () => {
+      const written: Record<string, string> = {};
+      const r = await cli(
+        ['plan', '--manifest', 'm.json', '--host', 'biz', '--units-out', 'out'],
+        { 'm.json': manifest },
+        { written },
+      );
+      expect(r.code).toBe(0);
+      expect(written).toEqual({
+        'out/deploy-web.service': renderUnit(services[0] as Service).text,
+        'out/deploy-worker.service': renderUnit(services[2] as Service).text,
+      });
+      expect(r.stdout).toContain(
+        '2 unit file(s) for host biz written to out\n  out/deploy-web.service\n  out/deploy-worker.service\n',
+      );
+    });
+
+    it('adds the file list to --json and leaves the plain plan unchanged', async () => {
+      const r = await cli(['plan', '--manifest', 'm.json', '--units-out', 'out', '--json'], {
+        'm.json': manifest,
+      });
+      expect(JSON.parse(r.stdout).unitFiles).toEqual(['out/deploy-web.service', 'out/deploy-worker.service']);
+      const written: Record<string, string> = {};
+      const plain = await cli(
+        ['plan', '--manifest', 'm.json', '--json'],
+        { 'm.json': manifest },
+        { written },
+      );
+      expect(JSON.parse(plain.stdout).unitFiles).toBeUndefined();
+      expect(written).toEqual({});
+    });
+
+    it('writes nothing for an invalid manifest', async () => {
+      const bad = JSON.stringify(makeManifest([makeService({ env: { A: 'x\nExecStartPre=/bin/sh' } })]));
+      const written: Record<string, string> = {};
+      const r = await cli(
+        ['plan', '--manifest', 'm.json', '--units-out', 'out'],
+        { 'm.json': bad },
+        { written },
+      );
+      expect(r.code).toBe(1);
+      expect(written).toEqual({});
+    });
+
+    it('exits 2 naming the file when the directory is not writable', async () => {
+      const r = await cli(
+        ['plan', '--manifest', 'm.json', '--units-out', '/ro'],
+        { 'm.json': manifest },
+        { readOnly: true },
+      );
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe('deployer: cannot write /ro/deploy-web.service: EACCES\n');
+    });
+  });
+
   it('refuses an invalid manifest with exit 1', async () => {
     const r = await cli(['plan', '--manifest', 'm.json'], { 'm.json': '{' });
     expect(r.code).toBe(1);
@@ -190,6 +265,26 @@ describe('the real executable', () => {
     });
     expect((await exec(['validate', '-'], '{"version":1}')).code).toBe(1);
     expect((await exec(['validate'])).code).toBe(2);
+  });
+
+  it('plan --units-out writes the example host units into the directory and nothing else', async () => {
+    const example = new URL('../../examples/manifest.json', import.meta.url).pathname;
+    const out = join(await mkdtemp(join(tmpdir(), 'omni-units-')), 'units');
+    try {
+      const r = await exec(['plan', '--manifest', example, '--host', 'biz', '--units-out', out]);
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect((await readdir(out)).sort()).toEqual([
+        'deploy-podcastitlater-web.service',
+        'deploy-podcastitlater-worker.service',
+        'deploy-storybook.service',
+      ]);
+      const web = await readFile(join(out, 'deploy-podcastitlater-web.service'), 'utf8');
+      expect(web).toContain(
+        '\nExecStart=/nix/store/9k5rjf05kdgpyyb211006vz4gr33czal-podcastitlater-web-1.2.4/bin/podcastitlater-web\n',
+      );
+    } finally {
+      await rm(dirname(out), { recursive: true, force: true });
+    }
   });
 
   it('validates the shipped example', async () => {

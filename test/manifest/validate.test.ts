@@ -283,6 +283,12 @@ const serviceCases: Case[] = [
     'on-failure',
   ],
   ['systemd: negative restartSec', { systemd: { restartSec: -1 } }, 'services[0].systemd.restartSec', '>= 0'],
+  [
+    'systemd: restartSec over a day',
+    { systemd: { restartSec: 86_401 } },
+    'services[0].systemd.restartSec',
+    'one day',
+  ],
   ['systemd: restartSec string', { systemd: { restartSec: '5s' } }, 'services[0].systemd.restartSec'],
   // hardening
   [
@@ -293,6 +299,7 @@ const serviceCases: Case[] = [
   [
     'hardening: other values',
     {
+      exec: { command: 'web', user: 'web' },
       hardening: {
         protectSystem: false,
         protectHome: 'tmpfs',
@@ -301,6 +308,43 @@ const serviceCases: Case[] = [
         readWritePaths: ['/var/x'],
         stateDirectory: ['x', 'y/z'],
       },
+    },
+    null,
+  ],
+  [
+    'hardening: relaxing ProtectSystem under a dynamic user',
+    { hardening: { protectSystem: false } },
+    'services[0].hardening.protectSystem',
+    'no effect with a dynamic user',
+  ],
+  [
+    'hardening: relaxing ProtectSystem under a named dynamic user',
+    { exec: { command: 'web', user: 'web' }, hardening: { dynamicUser: true, protectSystem: 'full' } },
+    'services[0].hardening.protectSystem',
+    'ProtectSystem=strict',
+  ],
+  [
+    'hardening: relaxing ProtectHome under a dynamic user',
+    { hardening: { protectHome: false } },
+    'services[0].hardening.protectHome',
+    'ProtectHome=read-only',
+  ],
+  [
+    'hardening: relaxing PrivateTmp under a dynamic user',
+    { hardening: { privateTmp: false } },
+    'services[0].hardening.privateTmp',
+    'PrivateTmp=yes',
+  ],
+  [
+    'hardening: tightening under a dynamic user',
+    { hardening: { protectSystem: 'strict', protectHome: 'tmpfs', privateTmp: true } },
+    null,
+  ],
+  [
+    'hardening: relaxing under a static user',
+    {
+      exec: { command: 'web', user: 'web' },
+      hardening: { protectSystem: 'full', protectHome: false, privateTmp: false },
     },
     null,
   ],
@@ -341,6 +385,35 @@ const serviceCases: Case[] = [
     'hardening: stateDirectory traversal',
     { hardening: { stateDirectory: ['../etc'] } },
     'services[0].hardening.stateDirectory[0]',
+  ],
+  [
+    'hardening: runtime relaxations',
+    {
+      hardening: {
+        memoryDenyWriteExecute: true,
+        procSubset: 'pid',
+        restrictAddressFamilies: ['AF_UNIX', 'AF_INET', 'AF_INET6', 'AF_NETLINK'],
+      },
+    },
+    null,
+  ],
+  ['hardening: no sockets at all', { hardening: { restrictAddressFamilies: [] } }, null],
+  [
+    'hardening: procSubset',
+    { hardening: { procSubset: 'none' } },
+    'services[0].hardening.procSubset',
+    '"all" or "pid"',
+  ],
+  [
+    'hardening: unknown address family',
+    { hardening: { restrictAddressFamilies: ['AF_INET', 'AF_BLUETOOTH'] } },
+    'services[0].hardening.restrictAddressFamilies[1]',
+    'AF_NETLINK',
+  ],
+  [
+    'hardening: two families in one string',
+    { hardening: { restrictAddressFamilies: ['AF_INET AF_PACKET'] } },
+    'services[0].hardening.restrictAddressFamilies[0]',
   ],
   [
     'hardening: unknown key',
@@ -539,7 +612,7 @@ describe('warnings', () => {
     expect(warn()).toHaveLength(1);
     expect(warn({ protectSystem: 'strict' })[0]?.message).toContain('hardening.readWritePaths');
     expect(warn({ readWritePaths: ['/var/podcastitlater'] })).toEqual([]);
-    expect(warn({ protectSystem: 'full' })).toEqual([]);
+    expect(warn({ protectSystem: 'full', dynamicUser: false })).toEqual([]);
     const state = validateManifest(
       makeManifest([
         makeService({ env: { STATE_DIR: '/var/lib/web/db' }, hardening: { stateDirectory: ['web'] } }),

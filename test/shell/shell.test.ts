@@ -100,3 +100,22 @@ describe('createFakeShell', () => {
     expect(shell.calls).toEqual([{ command: 'systemctl', args: ['daemon-reload'], options: {} }]);
   });
 });
+
+describe('createShell environment', () => {
+  it('never sources ~/.bashrc or BASH_ENV into commands', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const home = mkdtempSync(join(tmpdir(), 'omni-home-'));
+    writeFileSync(join(home, '.bashrc'), 'export FROM_BASHRC=yes\n');
+    writeFileSync(join(home, 'env.sh'), 'export FROM_BASH_ENV=yes\n');
+    const shell = createShell({
+      env: { PATH: process.env.PATH, HOME: home, BASH_ENV: join(home, 'env.sh') },
+    });
+    const r = await shell.run(process.execPath, [
+      '-e',
+      'process.stdout.write(JSON.stringify([process.env.FROM_BASHRC, process.env.FROM_BASH_ENV]))',
+    ]);
+    expect(JSON.parse(r.stdout)).toEqual([null, null]);
+  });
+});

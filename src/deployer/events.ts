@@ -1,0 +1,23 @@
+/** Severity of a {@link DeployerEvent}. */
+export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * Something the deployer did or saw. The library reports only through these (it never prints); the bin
+ * renders them as human lines on a TTY and JSON lines for journald.
+ */
+export interface DeployerEvent {
+  level: EventLevel;
+  /** Stable dotted name, e.g. `service.rollback`, `manifest.not-modified`. */
+  type: string;
+  message: string;
+  /** The service concerned, if any. */
+  service?: string;
+  /** Structured details (store paths, durations, counts). */
+  data?: Record<string, unknown>;
+}
+
+/** Receives events. */
+export type EventSink = (event: DeployerEvent) => void;
+
+/** Discards events (the default sink). */
+export const ignoreEvents: EventSink = () => {};

@@ -1,0 +1,67 @@
+import type { DeployerState } from './state.js';
+
+/** Escapes a Prometheus label value (backslash, double quote, newline). */
+function label(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/**
+ * Renders the state as a Prometheus textfile (for node_exporter's textfile collector): last tick time and
+ * result, per-service version and health, rollbacks. Pure: `now` is not read here, the tick time is in state.
+ */
+export function renderMetrics(state: DeployerState, version: string): string {
+  const lines: string[] = [];
+  const metric = (name: string, help: string, type: 'gauge' | 'counter', samples: [string, number][]) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+  };
+  const host = `host="${label(state.host)}"`;
+  const tick = state.lastTick;
+  metric('omni_deployer_info', 'Deployer version.', 'gauge', [[`{${host},version="${label(version)}"}`, 1]]);
+  if (tick) {
+    metric('omni_deployer_last_tick_timestamp_seconds', 'When the last tick ended.', 'gauge', [
+      [`{${host}}`, Date.parse(tick.at) / 1000],
+    ]);
+    const ok = tick.outcome === 'applied' || tick.outcome === 'unchanged';
+    metric(
+      'omni_deployer_last_tick_success',
+      '1 when the last tick applied or found nothing to do.',
+      'gauge',
+      [[`{${host},outcome="${tick.outcome}"}`, ok ? 1 : 0]],
+    );
+  }
+  if (state.manifest) {
+    metric(
+      'omni_deployer_manifest_generation_timestamp_seconds',
+      'Generation of the manifest last applied.',
+      'gauge',
+      [[`{${host}}`, Date.parse(state.manifest.generation) / 1000]],
+    );
+  }
+  const services = Object.entries(state.services).sort(([a], [b]) => a.localeCompare(b));
+  metric(
+    'omni_deployer_service_info',
+    'The version each service runs.',
+    'gauge',
+    services.map(([name, s]) => [
+      `{${host},service="${label(name)}",store_path="${label(s.storePath)}",revision="${label(s.revision ?? '')}"}`,
+      1,
+    ]),
+  );
+  metric(
+    'omni_deployer_service_healthy',
+    '1 when the service passed its health gate.',
+    'gauge',
+    services.map(([name, s]) => [`{${host},service="${label(name)}"}`, s.health === 'healthy' ? 1 : 0]),
+  );
+  metric(
+    'omni_deployer_known_bad_versions',
+    'Versions that failed their health gate and are not retried.',
+    'gauge',
+    [[`{${host}}`, state.failures.length]],
+  );
+  metric('omni_deployer_rollbacks_total', 'Automatic rollbacks since the state was created.', 'counter', [
+    [`{${host}}`, state.rollbacks],
+  ]);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,130 @@
+import * as v from 'valibot';
+import { DeployError } from '../errors.js';
+import { formatPath } from '../manifest/describe.js';
+
+/** What the deployer last activated for one service: enough to detect drift, restore at boot and roll back. */
+export interface ServiceRecord {
+  storePath: string;
+  unitName: string;
+  /** The unit file exactly as installed (boot restore rewrites it from here). */
+  unitText: string;
+  /** Hash of everything that makes a change: unit text and route. Equal hash = nothing to do. */
+  specHash: string;
+  /** The Caddy route for this service, as planned (opaque to the state module). */
+  route?: unknown;
+  revision?: string;
+  /** Profile generation the store path was set as. */
+  profileGeneration?: number;
+  /** The version active before this one, to switch back to exactly it. */
+  previous?: { storePath: string; unitText: string; specHash: string; route?: unknown; revision?: string };
+  health: 'healthy' | 'unhealthy' | 'unknown';
+  /** When this version was activated (ISO). */
+  since: string;
+}
+
+/** A version that failed its health gate: not retried until the manifest changes the service. */
+export interface FailureRecord {
+  service: string;
+  storePath: string;
+  specHash: string;
+  at: string;
+  reason: string;
+}
+
+/** How a tick ended. */
+export type TickOutcome = 'applied' | 'unchanged' | 'partial' | 'invalid-manifest' | 'failed' | 'busy';
+
+/** The deployer's local state (`<stateDir>/state.json`). */
+export interface DeployerState {
+  version: 1;
+  host: string;
+  /** The manifest last applied (or attempted): its ETag and generation. */
+  manifest?: { etag?: string; generation: string; appliedAt: string };
+  services: Record<string, ServiceRecord>;
+  failures: FailureRecord[];
+  lastTick?: { at: string; outcome: TickOutcome; message?: string };
+  /** Count of automatic rollbacks since the state was created (for metrics). */
+  rollbacks: number;
+}
+
+/** A state for a host that has never deployed. */
+export function emptyState(host: string): DeployerState {
+  return { version: 1, host, services: {}, failures: [], rollbacks: 0 };
+}
+
+const text = v.string();
+const routeSchema = v.optional(v.unknown());
+const ServiceRecordSchema = v.object({
+  storePath: text,
+  unitName: text,
+  unitText: text,
+  specHash: text,
+  route: routeSchema,
+  revision: v.optional(text),
+  profileGeneration: v.optional(v.number()),
+  previous: v.optional(
+    v.object({
+      storePath: text,
+      unitText: text,
+      specHash: text,
+      route: routeSchema,
+      revision: v.optional(text),
+    }),
+  ),
+  health: v.picklist(['healthy', 'unhealthy', 'unknown']),
+  since: text,
+});
+const StateSchema = v.object({
+  version: v.literal(1),
+  host: text,
+  manifest: v.optional(v.object({ etag: v.optional(text), generation: text, appliedAt: text })),
+  services: v.record(text, ServiceRecordSchema),
+  failures: v.array(v.object({ service: text, storePath: text, specHash: text, at: text, reason: text })),
+  lastTick: v.optional(
+    v.object({
+      at: text,
+      outcome: v.picklist(['applied', 'unchanged', 'partial', 'invalid-manifest', 'failed', 'busy']),
+      message: v.optional(text),
+    }),
+  ),
+  rollbacks: v.number(),
+});
+
+/**
+ * Parses `state.json`. A damaged file is an error naming the file and field, never silently replaced: the
+ * deployer must not forget which versions it runs and which failed.
+ */
+export function parseState(body: string, where: string): DeployerState {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (cause) {
+    throw new DeployError(
+      'STATE_INVALID',
+      `${where}: not valid JSON; move it aside to start from an empty state`,
+      { cause },
+    );
+  }
+  const parsed = v.safeParse(StateSchema, value);
+  if (!parsed.success) {
+    const issues = parsed.issues.map(
+      (i) => `${formatPath((i.path ?? []).map((p) => p.key as string))}: ${i.message}`,
+    );
+    throw new DeployError(
+      'STATE_INVALID',
+      `${where}: unexpected content (${issues.slice(0, 3).join('; ')})`,
+      {
+        details: issues,
+      },
+    );
+  }
+  return parsed.output as DeployerState;
+}
+
+/** Where the deployer keeps its state. */
+export interface StateStore {
+  /** The saved state, or `undefined` when there is none yet. */
+  load(): Promise<DeployerState | undefined>;
+  /** Replaces the saved state atomically: after a crash, either the old or the new state is there, whole. */
+  save(state: DeployerState): Promise<void>;
+}

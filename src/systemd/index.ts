@@ -1,0 +1,18 @@
+export {
+  assertUnitValue,
+  escapeSpecifiers,
+  quoteEnvironmentAssignment,
+  quoteExecArgument,
+} from './escape.js';
+export { DEFAULT_HARDENING, type Hardening, resolveHardening } from './hardening.js';
+export { DEFAULT_RESTART, type RenderUnitOptions, renderUnit } from './render-unit.js';
+export { parseUnitStatus, STATUS_PROPERTIES } from './status.js';
+export { createSystemd, DEFAULT_UNITS_DIR, type SystemdOptions } from './systemd.js';
+export type { ActiveState, LoadState, Systemd, UnitFile, UnitStatus } from './types.js';
+export {
+  assertOwnedUnit,
+  assertUnitPrefix,
+  DEFAULT_UNIT_PREFIX,
+  serviceNameOf,
+  unitNameFor,
+} from './unit-name.js';
