@@ -6,6 +6,7 @@ const entries = {
   'manifest/index': 'src/manifest/index.ts',
   'shell/index': 'src/shell/index.ts',
   'systemd/index': 'src/systemd/index.ts',
+  'caddy/index': 'src/caddy/index.ts',
   'testing/index': 'src/testing/index.ts',
 };
 

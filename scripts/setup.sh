@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # Debian packages the project needs (see README, "What the tests run against").
-PACKAGES="systemd-container nix-bin python3 curl"
+PACKAGES="systemd-container nix-bin python3 curl caddy iproute2 util-linux"
 
 missing=""
 for pkg in $PACKAGES; do

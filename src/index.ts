@@ -1,3 +1,4 @@
+export * from './caddy/index.js';
 export { DeployError, type DeployErrorCode, isDeployError } from './errors.js';
 export * from './manifest/index.js';
 export * from './shell/index.js';

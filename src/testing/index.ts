@@ -1,3 +1,4 @@
+export { createFakeCaddyAdmin, type FakeCaddyAdmin, type FakeCaddyAdminOptions } from './fake-caddy.js';
 export { createFakeClock, type FakeClock } from './fake-clock.js';
 export { createFakeHostChecks, type FakeHostChecks } from './fake-host-checks.js';
 export { createFakeLock, type FakeLock } from './fake-lock.js';
