@@ -49,7 +49,13 @@ describe('the packed package', () => {
       const fake = testing.createFakeShell();
       await fake.run('x', []);
       const echo = await shell.createShell().run('echo', ['a b']);
-      console.log(JSON.stringify({ ok: r.ok, same: root.parseManifest === manifest.parseManifest, title: schema.title, name: pkg.name, calls: fake.calls.length, echo: echo.stdout }));
+      // Every code subpath in the exports map loads and exports something.
+      const empty = [];
+      for (const key of Object.keys(pkg.exports).filter((k) => !k.endsWith('.json'))) {
+        const mod = await import('@omni/deploy' + key.slice(1));
+        if (Object.keys(mod).length === 0) empty.push(key);
+      }
+      console.log(JSON.stringify({ ok: r.ok, same: root.parseManifest === manifest.parseManifest, title: schema.title, name: pkg.name, calls: fake.calls.length, echo: echo.stdout, empty }));
     `;
     writeFileSync(join(scratch, 'use.mjs'), script);
     expect(JSON.parse(sh('node', ['use.mjs']))).toEqual({
@@ -59,6 +65,7 @@ describe('the packed package', () => {
       name: '@omni/deploy',
       calls: 1,
       echo: 'a b\n',
+      empty: [],
     });
   });
 
@@ -67,17 +74,20 @@ describe('the packed package', () => {
       join(scratch, 'use.ts'),
       `import { type Manifest, parseManifest } from '@omni/deploy/manifest';
        import { DeployError, createShell, type Shell } from '@omni/deploy';
-       import { createFakeShell, createFakeSystemd } from '@omni/deploy/testing';
+       import { createFakeCaddyAdmin, createFakeShell, createFakeSystemd } from '@omni/deploy/testing';
+       import { buildRoutes, type CaddyAdmin, createCaddyAdmin } from '@omni/deploy/caddy';
        import { createSystemd, renderUnit, type Systemd } from '@omni/deploy/systemd';
        const shells: Shell[] = [createShell(), createFakeShell()];
        const systemds: Systemd[] = [createSystemd({ shell: createFakeShell() }), createFakeSystemd()];
        const unitText: string = renderUnit(JSON.parse('{}')).text;
+       const admins: CaddyAdmin[] = [createCaddyAdmin({ address: 'localhost:2019' }), createFakeCaddyAdmin()];
+       const routes = buildRoutes([]);
        const r = parseManifest('{}');
        const m: Manifest | undefined = r.ok ? r.manifest : undefined;
        const e: DeployError = new DeployError('USAGE', 'x');
        // @ts-expect-error: the type must be precise enough to reject this
        const n: number = parseManifest;
-       export { m, e, n, shells, systemds, unitText };`,
+       export { m, e, n, shells, systemds, unitText, admins, routes };`,
     );
     const tsc = join(root, 'node_modules/typescript/bin/tsc');
     sh('node', [
