@@ -1,1 +1,9 @@
+export {
+  createFakeNix,
+  type FakeBinaryCache,
+  type FakeNix,
+  type FakeNixCall,
+  type FakeNixOptions,
+  type FakeStorePath,
+} from './fake-nix.js';
 export { createFakeShell, type FakeShell, type ShellCall, type ShellScript } from './fake-shell.js';
