@@ -5,6 +5,8 @@ const entries = {
   index: 'src/index.ts',
   'manifest/index': 'src/manifest/index.ts',
   'shell/index': 'src/shell/index.ts',
+  'nix/index': 'src/nix/index.ts',
+  's3/index': 'src/s3/index.ts',
   'testing/index': 'src/testing/index.ts',
 };
 

@@ -4,8 +4,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# Debian packages the project needs (see README, "What the tests run against").
-PACKAGES=""
+# Debian packages the project needs (see README, "What the tests run against"): nix-bin for the Nix module's
+# tests (real nix copy, signing, profiles), rclone for the S3 upload benchmark's baseline.
+PACKAGES="nix-bin rclone"
 
 missing=""
 for pkg in $PACKAGES; do

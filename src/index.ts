@@ -1,3 +1,5 @@
 export { DeployError, type DeployErrorCode, isDeployError } from './errors.js';
 export * from './manifest/index.js';
+export * from './nix/index.js';
+export * from './s3/index.js';
 export * from './shell/index.js';

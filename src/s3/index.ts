@@ -44,5 +44,5 @@ export type {
 } from './object-store.js';
 export { type OpenStoreOptions, openManifestStore, openObjectStore } from './open.js';
 export { type ConditionalWriteSupport, probeConditionalWrites } from './probe.js';
-export { createS3ObjectStore, type S3ObjectStoreOptions } from './s3-object-store.js';
+export { createS3ObjectStore, type S3Credentials, type S3ObjectStoreOptions } from './s3-object-store.js';
 export { type UpdateManifestOptions, type UpdateManifestResult, updateManifest } from './update-manifest.js';

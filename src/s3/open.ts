@@ -1,9 +1,8 @@
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { createDirectoryObjectStore } from './directory-object-store.js';
 import { type Location, parseLocation } from './location.js';
 import { createManifestStore, type ManifestStore } from './manifest-store.js';
 import type { ObjectStore, StoreRequest } from './object-store.js';
-import { createS3ObjectStore } from './s3-object-store.js';
+import { createS3ObjectStore, type S3ObjectStoreOptions } from './s3-object-store.js';
 
 /** Options of {@link openObjectStore} and {@link openManifestStore}. */
 export interface OpenStoreOptions {
@@ -12,7 +11,7 @@ export interface OpenStoreOptions {
   /** Called after every request (see {@link StoreRequest}). */
   onRequest?: (request: StoreRequest) => void;
   /** Explicit S3 credentials; default: the SDK's chain (environment, `profile=`, instance role...). */
-  credentials?: S3ClientConfig['credentials'];
+  credentials?: S3ObjectStoreOptions['credentials'];
   /** S3 multipart tuning, see `createS3ObjectStore`. */
   partSize?: number;
   partConcurrency?: number;

@@ -7,12 +7,21 @@ import {
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
   S3Client,
-  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { DeployError } from '../errors.js';
 import { checkKeyPrefix, checkObjectKey } from './keys.js';
 import type { ObjectInfo, ObjectStore, StoreRequest } from './object-store.js';
+
+/**
+ * Static S3 credentials. Declared here rather than taken from the SDK so that this package's types do not drag
+ * the SDK's (and @types/node's) into every user's type check.
+ */
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
 
 /** Options of {@link createS3ObjectStore}. */
 export interface S3ObjectStoreOptions {
@@ -25,7 +34,7 @@ export interface S3ObjectStoreOptions {
   /** Named profile of the AWS config/credentials files; unset: the SDK's default credential chain. */
   profile?: string;
   /** Explicit credentials (tests); unset: the SDK's default chain (environment, profile, instance role...). */
-  credentials?: S3ClientConfig['credentials'];
+  credentials?: S3Credentials | (() => Promise<S3Credentials>);
   /** Attempts per request, transient failures retried by the SDK with backoff. Default 3. */
   maxAttempts?: number;
   /** Part size of multipart uploads in bytes (at least 5 MiB). Default 16 MiB. */
@@ -34,8 +43,6 @@ export interface S3ObjectStoreOptions {
   partConcurrency?: number;
   /** Called after every HTTP request with its method, key and status: count requests, log, or meter. */
   onRequest?: (request: StoreRequest) => void;
-  /** Use this client instead of building one (the other connection options are then ignored). */
-  client?: S3Client;
 }
 
 const MIB = 1024 * 1024;
@@ -51,22 +58,20 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
   const prefix = options.prefix ?? '';
   if (prefix !== '' && !prefix.endsWith('/')) checkKeyPrefix(`${prefix}/`);
   const root = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
-  const client =
-    options.client ??
-    new S3Client({
-      ...(options.region === undefined
-        ? options.endpoint
-          ? { region: 'us-east-1' }
-          : {}
-        : { region: options.region }),
-      ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint, forcePathStyle: true }),
-      ...(options.profile === undefined ? {} : { profile: options.profile }),
-      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-      maxAttempts: options.maxAttempts ?? 3,
-      // S3-compatible servers reject or store verbatim the SDK's default aws-chunked checksum trailers.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+  const client = new S3Client({
+    ...(options.region === undefined
+      ? options.endpoint
+        ? { region: 'us-east-1' }
+        : {}
+      : { region: options.region }),
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint, forcePathStyle: true }),
+    ...(options.profile === undefined ? {} : { profile: options.profile }),
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    maxAttempts: options.maxAttempts ?? 3,
+    // S3-compatible servers reject or store verbatim the SDK's default aws-chunked checksum trailers.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
   const url = `s3://${bucket}/${root}`;
   if (options.onRequest) addRequestHook(client, bucket, root, options.onRequest);
 
