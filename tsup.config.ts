@@ -7,6 +7,8 @@ const entries = {
   'shell/index': 'src/shell/index.ts',
   'systemd/index': 'src/systemd/index.ts',
   'caddy/index': 'src/caddy/index.ts',
+  'nix/index': 'src/nix/index.ts',
+  's3/index': 'src/s3/index.ts',
   'testing/index': 'src/testing/index.ts',
 };
 

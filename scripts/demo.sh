@@ -11,8 +11,8 @@ deployer validate examples/manifest.json --host biz
 step plan --manifest examples/manifest.json --host biz
 deployer plan --manifest examples/manifest.json --host biz
 
-step plan --manifest examples/manifest.json --previous examples/manifests/manifest-20250115T123456Z.json --host biz
-deployer plan --manifest examples/manifest.json --previous examples/manifests/manifest-20250115T123456Z.json --host biz
+step plan --manifest examples/manifest.json --previous examples/manifests/manifest-20250116T090000.000Z.json --host biz
+deployer plan --manifest examples/manifest.json --previous examples/manifests/manifest-20250116T090000.000Z.json --host biz
 
 printf '\n\033[1m$ deployer validate - (a hostile manifest on stdin)\033[0m\n'
 sed -e 's#"command": "podcastitlater-web"#"command": "../../../bin/sh"#' \

@@ -104,6 +104,47 @@ describe('the packed package', () => {
     ]);
   });
 
+  it('imports the nix and s3 subpaths, with their fakes, and resolves their types', () => {
+    writeFileSync(
+      join(scratch, 'use-nix-s3.ts'),
+      `import { createNix, parseStorePath, serviceLayout, type Nix } from '@omni/deploy/nix';
+       import { openManifestStore, parseLocation, type ManifestStore } from '@omni/deploy/s3';
+       import { createFakeNix, createMemoryManifestStore } from '@omni/deploy/testing';
+       const nixes: Nix[] = [createNix(), createFakeNix()];
+       const stores: ManifestStore[] = [openManifestStore('/tmp/x/manifest.json'), createMemoryManifestStore()];
+       const memory = createMemoryManifestStore();
+       await memory.write('{}', { ifNoneMatch: '*' });
+       const read = await memory.read();
+       console.log(JSON.stringify({
+         layout: serviceLayout('web').profile,
+         hash: parseStorePath('/nix/store/00000000000000000000000000000000-x')?.hash.length,
+         bucket: (parseLocation('s3://omni-nix-cache/manifest.json') as { bucket: string }).bucket,
+         read: read.status,
+         n: nixes.length + stores.length,
+       }));
+       export {};`,
+    );
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    sh('node', [
+      tsc,
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      'use-nix-s3.ts',
+    ]);
+    expect(JSON.parse(sh('node', ['use-nix-s3.js']))).toEqual({
+      layout: '/nix/var/nix/profiles/biz/web',
+      hash: 32,
+      bucket: 'omni-nix-cache',
+      read: 'found',
+      n: 4,
+    });
+  });
+
   it('runs the bins through npx', () => {
     expect(sh('npx', ['--no-install', 'deployer', '--help'])).toContain('deployer validate');
     expect(sh('npx', ['--no-install', 'push', '--help'])).toContain('push');

@@ -2,6 +2,14 @@ export { createFakeCaddyAdmin, type FakeCaddyAdmin, type FakeCaddyAdminOptions }
 export { createFakeClock, type FakeClock } from './fake-clock.js';
 export { createFakeHostChecks, type FakeHostChecks } from './fake-host-checks.js';
 export { createFakeLock, type FakeLock } from './fake-lock.js';
+export {
+  createFakeNix,
+  type FakeBinaryCache,
+  type FakeNix,
+  type FakeNixCall,
+  type FakeNixOptions,
+  type FakeStorePath,
+} from './fake-nix.js';
 export { createFakeHealthProbe, type FakeHealthProbe } from './fake-probe.js';
 export { createFakeShell, type FakeShell, type ShellCall, type ShellScript } from './fake-shell.js';
 export {
@@ -11,4 +19,11 @@ export {
   type FakeSystemd,
   type FakeSystemdOptions,
 } from './fake-systemd.js';
+export { createMemoryManifestStore, type MemoryManifestStore } from './memory-manifest-store.js';
+export {
+  createMemoryObjectStore,
+  type MemoryObject,
+  type MemoryObjectStore,
+  type MemoryObjectStoreOptions,
+} from './memory-object-store.js';
 export { createMemoryStateStore, type MemoryStateStore } from './memory-state-store.js';

@@ -1,0 +1,239 @@
+import { DeployError } from '../errors.js';
+import { createShell } from '../shell/shell.js';
+import type { CommandResult, Shell } from '../shell/types.js';
+import { parseGenerationLinks, parseSymlinkListing } from './generations.js';
+import {
+  checkAbsolutePath,
+  checkGeneration,
+  checkKeyName,
+  checkStorePaths,
+  checkSubstituter,
+  checkTrustedKeys,
+} from './input.js';
+import { nixError } from './nix-error.js';
+import { parsePathInfoJson } from './path-info.js';
+import type { Nix } from './types.js';
+
+/** Options of {@link createNix}. */
+export interface NixOptions {
+  /** Runs the programs. Default: {@link createShell} (use its `prefix` to act inside another host). */
+  shell?: Shell;
+  /**
+   * The store to act on (`--store`), e.g. a chroot store `/tmp/x` in tests. Default: the system store
+   * (the nix-daemon on NixOS).
+   */
+  store?: string;
+  /** Extra environment for every command, e.g. `NIX_CONFIG`. */
+  env?: Record<string, string>;
+  /** Kill any one command after this long. Default: none (a large closure may take a while). */
+  timeoutMs?: number;
+}
+
+/**
+ * The real {@link Nix}: `nix`, `nix-env` and `nix-store` run through a {@link Shell}, one argument per value.
+ * Symlinks (profiles, GC roots) are read with `find` through the same shell, so a prefixed shell (nsenter)
+ * sees the same filesystem as Nix does.
+ */
+export function createNix(options: NixOptions = {}): Nix {
+  const shell = options.shell ?? createShell();
+  const storeArgs = options.store === undefined ? [] : ['--store', options.store];
+  if (options.store !== undefined) checkAbsolutePath(options.store, 'store');
+  const nixArgs = ['--extra-experimental-features', 'nix-command', ...storeArgs];
+
+  async function run(context: string, command: string, args: string[]): Promise<CommandResult> {
+    const result = await shell.run(command, args, {
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    });
+    if (result.exitCode !== 0) throw nixError(context, result, command);
+    return result;
+  }
+
+  async function listLinks(dir: string) {
+    const result = await shell.run(
+      'find',
+      [dir, '-mindepth', '1', '-maxdepth', '1', '-type', 'l', '-printf', '%f\\0%l\\0'],
+      {
+        ...(options.env ? { env: options.env } : {}),
+      },
+    );
+    if (result.exitCode !== 0) {
+      if (/No such file or directory/.test(result.stderr)) return [];
+      throw nixError(`listing symlinks in ${dir}`, result, 'find');
+    }
+    return parseSymlinkListing(result.stdout);
+  }
+
+  async function ensureDir(dir: string) {
+    const result = await shell.run('mkdir', ['-p', '--', dir], options.env ? { env: options.env } : {});
+    if (result.exitCode !== 0) throw nixError(`creating ${dir}`, result, 'mkdir');
+  }
+
+  const nix: Nix = {
+    async copyFrom(substituter, paths, copy) {
+      checkSubstituter(substituter);
+      checkStorePaths(paths);
+      checkTrustedKeys(copy.trustedPublicKeys);
+      await run(`nix copy --from ${substituter} ${paths.join(' ')}`, 'nix', [
+        ...nixArgs,
+        'copy',
+        '--from',
+        substituter,
+        // Exactly these keys, signatures required whatever nix.conf says, and no cached "not in cache"
+        // answers: a path pushed a minute ago must be found now.
+        '--option',
+        'trusted-public-keys',
+        copy.trustedPublicKeys.join(' '),
+        '--option',
+        'require-sigs',
+        'true',
+        '--option',
+        'narinfo-cache-negative-ttl',
+        '0',
+        ...paths,
+      ]);
+    },
+
+    async pathInfo(paths, query = {}) {
+      checkStorePaths(paths);
+      const context = `nix path-info ${paths.join(' ')}`;
+      const flat = await run(context, 'nix', [...nixArgs, 'path-info', '--json', ...paths]);
+      const valid = parsePathInfoJson(flat.stdout);
+      if (!query.closure || valid.length === 0) return valid;
+      // `-r` fails outright on an invalid path, so only ask for the closures of the valid ones.
+      const closure = await run(context, 'nix', [
+        ...nixArgs,
+        'path-info',
+        '--json',
+        '-r',
+        ...valid.map((i) => i.path),
+      ]);
+      return parsePathInfoJson(closure.stdout);
+    },
+
+    async generateKey(name, secretKeyFile, publicKeyFile) {
+      checkKeyName(name);
+      checkAbsolutePath(secretKeyFile, 'secretKeyFile');
+      checkAbsolutePath(publicKeyFile, 'publicKeyFile');
+      await run(`generating signing key ${name}`, 'nix-store', [
+        '--generate-binary-cache-key',
+        name,
+        secretKeyFile,
+        publicKeyFile,
+      ]);
+      const read = await run(`reading ${publicKeyFile}`, 'cat', ['--', publicKeyFile]);
+      return read.stdout.trim();
+    },
+
+    async sign(paths, secretKeyFile) {
+      checkStorePaths(paths);
+      checkAbsolutePath(secretKeyFile, 'secretKeyFile');
+      await run(`signing ${paths.join(' ')} with ${secretKeyFile}`, 'nix', [
+        ...nixArgs,
+        'store',
+        'sign',
+        '--recursive',
+        '--key-file',
+        secretKeyFile,
+        ...paths,
+      ]);
+    },
+
+    async exportToCache(paths, cacheDir, exportOptions = {}) {
+      checkStorePaths(paths);
+      checkAbsolutePath(cacheDir, 'cacheDir');
+      const compression = exportOptions.compression ?? 'xz';
+      if (!['xz', 'zstd', 'bzip2', 'none'].includes(compression)) {
+        throw new DeployError(
+          'NIX_INPUT',
+          `compression: expected xz, zstd, bzip2 or none, found ${compression}`,
+        );
+      }
+      await run(`exporting ${paths.join(' ')} to ${cacheDir}`, 'nix', [
+        ...nixArgs,
+        'copy',
+        '--to',
+        `file://${cacheDir}?compression=${compression}`,
+        ...paths,
+      ]);
+    },
+
+    async setProfile(profile, storePath) {
+      checkAbsolutePath(profile, 'profile');
+      checkStorePaths([storePath]);
+      // nix-env needs the profile's directory to exist.
+      await ensureDir(profile.slice(0, profile.lastIndexOf('/')) || '/');
+      await run(`setting profile ${profile} to ${storePath}`, 'nix-env', [
+        ...storeArgs,
+        '-p',
+        profile,
+        '--set',
+        storePath,
+      ]);
+    },
+
+    async switchGeneration(profile, generation) {
+      checkAbsolutePath(profile, 'profile');
+      checkGeneration(generation);
+      await run(`switching profile ${profile} to generation ${generation}`, 'nix-env', [
+        ...storeArgs,
+        '-p',
+        profile,
+        '--switch-generation',
+        String(generation),
+      ]);
+    },
+
+    async listGenerations(profile) {
+      checkAbsolutePath(profile, 'profile');
+      const slash = profile.lastIndexOf('/');
+      return parseGenerationLinks(profile.slice(slash + 1), await listLinks(profile.slice(0, slash) || '/'));
+    },
+
+    async deleteGenerations(profile, generations) {
+      checkAbsolutePath(profile, 'profile');
+      if (generations.length === 0) return;
+      for (const generation of generations) checkGeneration(generation);
+      await run(`deleting generations ${generations.join(' ')} of ${profile}`, 'nix-env', [
+        ...storeArgs,
+        '-p',
+        profile,
+        '--delete-generations',
+        ...generations.map(String),
+      ]);
+    },
+
+    async addGcRoot(link, storePath) {
+      checkAbsolutePath(link, 'link');
+      checkStorePaths([storePath]);
+      await ensureDir(link.slice(0, link.lastIndexOf('/')) || '/');
+      // --realise on a valid path builds nothing; it is how nix-store registers a root outside gcroots/.
+      await run(`adding GC root ${link} -> ${storePath}`, 'nix-store', [
+        ...storeArgs,
+        '--realise',
+        '--add-root',
+        link,
+        storePath,
+      ]);
+    },
+
+    async removeGcRoot(link) {
+      checkAbsolutePath(link, 'link');
+      // Deletes `link` only if it is a symlink into the store: never a file or directory by mistake.
+      const result = await shell.run(
+        'find',
+        [link, '-maxdepth', '0', '-type', 'l', '-lname', '/nix/store/*', '-delete'],
+        options.env ? { env: options.env } : {},
+      );
+      if (result.exitCode !== 0 && !/No such file or directory/.test(result.stderr)) {
+        throw nixError(`removing GC root ${link}`, result, 'find');
+      }
+    },
+
+    async listGcRoots(dir) {
+      checkAbsolutePath(dir, 'dir');
+      return listLinks(dir);
+    },
+  };
+  return nix;
+}

@@ -1,0 +1,48 @@
+export { ARCHIVE_DIR, ARCHIVE_ID_RE, archiveKey, formatArchiveId, parseArchiveId } from './archive-name.js';
+export {
+  type CacheUploadInput,
+  type CacheUploadPlan,
+  type LocalCacheEntry,
+  NIX_CACHE_INFO,
+  planCacheUpload,
+  type UploadStep,
+} from './cache-plan.js';
+export {
+  type CacheUploadEvent,
+  type CacheUploadOptions,
+  type CacheUploadResult,
+  uploadClosure,
+} from './cache-upload.js';
+export { createDirectoryObjectStore, type DirectoryObjectStoreOptions } from './directory-object-store.js';
+export { computeEtag } from './etag.js';
+export { checkObjectKey } from './keys.js';
+export {
+  type FileLocation,
+  formatLocation,
+  type Location,
+  type ParseLocationOptions,
+  parseLocation,
+  type S3Location,
+  toNixSubstituter,
+} from './location.js';
+export {
+  type ArchiveEntry,
+  createManifestStore,
+  type HostStatusRecord,
+  type ManifestRead,
+  type ManifestStore,
+  type ManifestStoreOptions,
+  type ManifestWriteCondition,
+} from './manifest-store.js';
+export type {
+  GetObjectResult,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  StoreRequest,
+  UploadOptions,
+} from './object-store.js';
+export { type OpenStoreOptions, openManifestStore, openObjectStore } from './open.js';
+export { type ConditionalWriteSupport, probeConditionalWrites } from './probe.js';
+export { createS3ObjectStore, type S3Credentials, type S3ObjectStoreOptions } from './s3-object-store.js';
+export { type UpdateManifestOptions, type UpdateManifestResult, updateManifest } from './update-manifest.js';

@@ -1,0 +1,232 @@
+import { DeployError } from '../errors.js';
+import { isHostname } from '../manifest/patterns.js';
+import { ARCHIVE_DIR, archiveKey, formatArchiveId, parseArchiveId } from './archive-name.js';
+import { checkObjectKey } from './keys.js';
+import type { ObjectStore } from './object-store.js';
+
+/** The result of {@link ManifestStore.read}. */
+export type ManifestRead =
+  | { status: 'found'; text: string; etag: string }
+  /** Unchanged since the ETag given as `ifNoneMatch`: no body was transferred, nothing to parse. */
+  | { status: 'not-modified'; etag: string }
+  | { status: 'missing' };
+
+/** How a manifest write is conditioned: there is no unconditional write. */
+export type ManifestWriteCondition =
+  /** Replace the manifest only if it still has this ETag (the one read). */
+  | { ifMatch: string }
+  /** Create the manifest only if there is none yet. */
+  | { ifNoneMatch: '*' };
+
+/** An archived manifest. */
+export interface ArchiveEntry {
+  /** Compact UTC archive time, e.g. `20250115T123456.789Z`: what `readArchive` and `push rollback --to` take. */
+  id: string;
+  /** The object key, e.g. `manifests/manifest-20250115T123456.789Z.json`. */
+  key: string;
+  /** The archive time as ISO 8601, e.g. `2025-01-15T12:34:56.789Z`. */
+  archivedAt: string;
+  size?: number;
+}
+
+/** A host's status object as stored. */
+export interface HostStatusRecord {
+  host: string;
+  /** The parsed JSON the deployer wrote (validate it before use: it is outside this module's schema). */
+  status: unknown;
+  etag: string;
+  lastModified?: Date;
+}
+
+/**
+ * The manifest, its history and the hosts' status, on any {@link ObjectStore}. Layout relative to the store's
+ * root: `manifest.json`, `manifests/manifest-<id>.json` (archives), `status/<host>.json`.
+ */
+export interface ManifestStore {
+  /** The manifest's URL, for messages. */
+  readonly url: string;
+  /** The objects underneath (also the place for anything else at the same root). */
+  readonly objects: ObjectStore;
+  /**
+   * Reads the manifest and its ETag. With `ifNoneMatch` set to the ETag of the last read, an unchanged manifest
+   * costs one request and returns `not-modified` without a body.
+   */
+  read(options?: { ifNoneMatch?: string }): Promise<ManifestRead>;
+  /** Writes the manifest with compare-and-swap; a concurrent change fails with `S3_CONFLICT`. */
+  write(text: string, condition: ManifestWriteCondition): Promise<{ etag: string }>;
+  /**
+   * Archives `text` as `manifests/manifest-<now>.json`, never overwriting: if that name exists (two pushes in
+   * one millisecond), the next millisecond is tried. On a store that ignores `If-None-Match` (s3rver) an
+   * overwrite is not detected.
+   */
+  archive(text: string, options: { now: Date }): Promise<ArchiveEntry>;
+  /** Archived manifests, newest first. Objects under `manifests/` with other names are ignored. */
+  listArchives(): Promise<ArchiveEntry[]>;
+  /** Reads an archive by id, file name or key (`S3_NOT_FOUND` if absent, `S3_INPUT` if not an archive name). */
+  readArchive(id: string): Promise<{ entry: ArchiveEntry; text: string; etag: string }>;
+  /** Writes `status/<host>.json` (each host owns its own: unconditional). */
+  writeStatus(host: string, status: unknown): Promise<{ etag: string }>;
+  /** Reads `status/<host>.json`, or `undefined` when the host never reported. */
+  readStatus(host: string): Promise<HostStatusRecord | undefined>;
+  /** Every host's status, by host name. */
+  listStatuses(): Promise<HostStatusRecord[]>;
+}
+
+/** Options of {@link createManifestStore}. */
+export interface ManifestStoreOptions {
+  /** The manifest's key at the store's root. Default `manifest.json`; archives are named after its stem. */
+  manifestKey?: string;
+}
+
+const STATUS_DIR = 'status';
+/** How many later milliseconds {@link ManifestStore.archive} tries when the name is taken. */
+const ARCHIVE_NAME_ATTEMPTS = 1000;
+
+/** Builds a {@link ManifestStore} on an object store. */
+export function createManifestStore(objects: ObjectStore, options: ManifestStoreOptions = {}): ManifestStore {
+  const manifestKey = checkObjectKey(options.manifestKey ?? 'manifest.json');
+  if (manifestKey.includes('/') || !manifestKey.endsWith('.json')) {
+    throw new DeployError(
+      'S3_INPUT',
+      `manifestKey: expected a file name ending in .json at the root, found ${JSON.stringify(manifestKey)}`,
+    );
+  }
+  const stem = manifestKey.slice(0, -'.json'.length);
+  const url = `${objects.url}${manifestKey}`;
+
+  const entryOf = (id: string, date: Date, size?: number): ArchiveEntry => ({
+    id,
+    key: archiveKey(id, stem),
+    archivedAt: date.toISOString(),
+    ...(size === undefined ? {} : { size }),
+  });
+
+  const statusKey = (host: string) => {
+    if (!isHostname(host))
+      throw new DeployError(
+        'S3_INPUT',
+        `host: expected an RFC 1123 host name, found ${JSON.stringify(host)}`,
+      );
+    return `${STATUS_DIR}/${host}.json`;
+  };
+
+  const parseStatus = (host: string, text: string) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (cause) {
+      throw new DeployError(
+        'S3_INVALID',
+        `${objects.url}${statusKey(host)}: expected JSON, found something else`,
+        { cause },
+      );
+    }
+  };
+
+  async function readStatus(host: string): Promise<HostStatusRecord | undefined> {
+    const result = await objects.get(statusKey(host));
+    if (result.status !== 'found') return undefined;
+    return {
+      host,
+      status: parseStatus(host, result.text),
+      etag: result.etag,
+      ...(result.lastModified ? { lastModified: result.lastModified } : {}),
+    };
+  }
+
+  return {
+    url,
+    objects,
+
+    async read(read = {}) {
+      const result = await objects.get(
+        manifestKey,
+        read.ifNoneMatch ? { ifNoneMatch: read.ifNoneMatch } : {},
+      );
+      if (result.status === 'found') return { status: 'found', text: result.text, etag: result.etag };
+      return result;
+    },
+
+    async write(text, condition) {
+      if ('ifMatch' in condition) {
+        if (!condition.ifMatch)
+          throw new DeployError('S3_INPUT', `${url}: ifMatch: expected the ETag read, found an empty string`);
+        return objects.put(manifestKey, text, {
+          ifMatch: condition.ifMatch,
+          contentType: 'application/json',
+        });
+      }
+      return objects.put(manifestKey, text, { ifNoneMatch: '*', contentType: 'application/json' });
+    },
+
+    async archive(text, archive) {
+      const start = archive.now.getTime();
+      if (Number.isNaN(start)) throw new DeployError('S3_INPUT', 'archive: expected a valid date as now');
+      for (let ms = 0; ms < ARCHIVE_NAME_ATTEMPTS; ms++) {
+        const date = new Date(start + ms);
+        const id = formatArchiveId(date);
+        try {
+          await objects.put(archiveKey(id, stem), text, {
+            ifNoneMatch: '*',
+            contentType: 'application/json',
+          });
+          return entryOf(id, date, Buffer.byteLength(text));
+        } catch (error) {
+          if ((error as DeployError).code !== 'S3_CONFLICT') throw error;
+        }
+      }
+      throw new DeployError(
+        'S3_CONFLICT',
+        `${objects.url}${ARCHIVE_DIR}/: every archive name for ${archive.now.toISOString()} and the next second is taken`,
+      );
+    },
+
+    async listArchives() {
+      const entries: ArchiveEntry[] = [];
+      for (const object of await objects.list(`${ARCHIVE_DIR}/${stem}-`)) {
+        const parsed = parseArchiveId(object.key, stem);
+        // manifests/manifest-x.json or manifests/other-stem-... are not archives of this manifest.
+        if (parsed && object.key === archiveKey(parsed.id, stem))
+          entries.push(entryOf(parsed.id, parsed.date, object.size));
+      }
+      return entries.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    },
+
+    async readArchive(id) {
+      const parsed = parseArchiveId(id, stem);
+      if (!parsed) {
+        throw new DeployError(
+          'S3_INPUT',
+          `archive: expected an id like 20250115T123456.789Z (or ${stem}-<id>.json), found ${JSON.stringify(id.slice(0, 100))}`,
+        );
+      }
+      const entry = entryOf(parsed.id, parsed.date);
+      const result = await objects.get(entry.key);
+      if (result.status !== 'found')
+        throw new DeployError('S3_NOT_FOUND', `${objects.url}${entry.key}: no such archived manifest`);
+      return {
+        entry: { ...entry, size: Buffer.byteLength(result.text) },
+        text: result.text,
+        etag: result.etag,
+      };
+    },
+
+    async writeStatus(host, status) {
+      return objects.put(statusKey(host), `${JSON.stringify(status, null, 2)}\n`, {
+        contentType: 'application/json',
+      });
+    },
+
+    readStatus,
+
+    async listStatuses() {
+      const records: HostStatusRecord[] = [];
+      for (const object of await objects.list(`${STATUS_DIR}/`)) {
+        const host = object.key.slice(STATUS_DIR.length + 1, -'.json'.length);
+        if (!object.key.endsWith('.json') || !isHostname(host)) continue;
+        const record = await readStatus(host);
+        if (record) records.push(record);
+      }
+      return records;
+    },
+  };
+}

@@ -1,0 +1,251 @@
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { isDeployError } from '../../src/errors.js';
+import {
+  createNix,
+  parseNarinfo,
+  pinServiceVersion,
+  publicKeyFromSecretKey,
+  serviceLayout,
+} from '../../src/nix/index.js';
+import { createShell } from '../../src/shell/index.js';
+import { createFakeNix, createFakeShell } from '../../src/testing/index.js';
+import { storePath } from '../builders.js';
+import { buildClosures, NIX_ENV, requireNix } from '../support/real-nix.js';
+import { nixContract } from './nix-contract.js';
+
+const VERSIONS = ['1', '2', '3', '4', '5', '6', '7'];
+
+nixContract('createNix (real nix-bin, chroot target store)', async () => {
+  requireNix();
+  const dir = mkdtempSync(join(tmpdir(), 'omni-nix-contract-'));
+  const built = buildClosures('nixs3-contract', [...VERSIONS, 'unsigned']);
+  const paths = built.slice(0, VERSIONS.length);
+  const deps = paths.map((p) => {
+    const refs = execFileSync('nix-store', ['-q', '--references', p], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
+    return refs.find((r) => r !== p) as string;
+  });
+  // The dev machine is a chroot store too, so signatures from earlier runs never leak into this one.
+  execFileSync(
+    'nix',
+    [
+      '--extra-experimental-features',
+      'nix-command',
+      'copy',
+      '--no-check-sigs',
+      '--to',
+      `${dir}/source`,
+      ...built,
+    ],
+    { env: { ...process.env, ...NIX_ENV }, stdio: 'pipe' },
+  );
+  return {
+    source: createNix({ env: NIX_ENV, store: `${dir}/source` }),
+    target: createNix({ env: NIX_ENV, store: `${dir}/store` }),
+    versions: paths,
+    deps,
+    unsigned: built.at(-1) as string,
+    dir,
+    async cleanup() {
+      // A chroot store's files are read-only, as in /nix/store.
+      execFileSync('chmod', ['-R', 'u+w', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+nixContract('createFakeNix', async () => {
+  const caches = new Map();
+  const source = createFakeNix({ caches });
+  const versions: string[] = [];
+  const deps: string[] = [];
+  for (const v of [...VERSIONS, 'unsigned']) {
+    const dep = storePath(`dep-${v}`);
+    const svc = storePath(`svc-${v}`);
+    source.addPath(dep);
+    source.addPath(svc, { references: [dep] });
+    versions.push(svc);
+    deps.push(dep);
+  }
+  return {
+    source,
+    target: createFakeNix({ caches }),
+    versions: versions.slice(0, VERSIONS.length),
+    deps: deps.slice(0, VERSIONS.length),
+    unsigned: versions.at(-1) as string,
+    dir: '/fake/scratch',
+    async cleanup() {},
+  };
+});
+
+describe('createNix', () => {
+  beforeAll(() => requireNix());
+
+  it('passes every value as one argument and adds the nix-command feature itself', async () => {
+    const shell = createFakeShell();
+    shell.on(() => ({ stdout: '[]' }));
+    const nix = createNix({ shell, store: '/tmp/x' });
+    const path = storePath('svc');
+    await nix.copyFrom('file:///tmp/cache', [path], {
+      trustedPublicKeys: ['a:' + 'A'.repeat(43) + '=', 'b:' + 'B'.repeat(43) + '='],
+    });
+    expect(shell.calls[0]?.command).toBe('nix');
+    expect(shell.calls[0]?.args).toEqual([
+      '--extra-experimental-features',
+      'nix-command',
+      '--store',
+      '/tmp/x',
+      'copy',
+      '--from',
+      'file:///tmp/cache',
+      '--option',
+      'trusted-public-keys',
+      `a:${'A'.repeat(43)}= b:${'B'.repeat(43)}=`,
+      '--option',
+      'require-sigs',
+      'true',
+      '--option',
+      'narinfo-cache-negative-ttl',
+      '0',
+      path,
+    ]);
+  });
+
+  it('runs nothing for refused input', async () => {
+    const shell = createFakeShell();
+    const nix = createNix({ shell });
+    const attempts = [
+      nix.setProfile('/p/web', '/nix/store/x'),
+      nix.removeGcRoot('relative/link'),
+      nix.copyFrom('ftp://x', [storePath('a')], { trustedPublicKeys: ['a:' + 'A'.repeat(43) + '='] }),
+      nix.exportToCache([storePath('a')], '/tmp/c', { compression: 'gzip; rm -rf /' as 'xz' }),
+    ];
+    for (const attempt of attempts) {
+      expect(
+        await attempt.then(
+          () => 'ok',
+          (e) => (isDeployError(e, 'NIX_INPUT') ? 'refused' : String(e)),
+        ),
+      ).toBe('refused');
+    }
+    expect(shell.calls).toEqual([]);
+  });
+
+  it('says which package to install when nix is missing', async () => {
+    const nix = createNix({ shell: createShell({ env: { PATH: '/nonexistent' } }) });
+    const error = await nix.pathInfo([storePath('a')]).catch((e: unknown) => e);
+    expect(isDeployError(error, 'NIX_MISSING')).toBe(true);
+    expect((error as Error).message).toMatch(/nix-bin/);
+  });
+
+  it('removes only symlinks into the store as GC roots, never a file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omni-nix-rm-'));
+    try {
+      writeFileSync(join(dir, 'precious'), 'data');
+      symlinkSync('/etc/hostname', join(dir, 'elsewhere'));
+      const nix = createNix({ env: NIX_ENV });
+      await nix.removeGcRoot(join(dir, 'precious'));
+      await nix.removeGcRoot(join(dir, 'elsewhere'));
+      expect(readFileSync(join(dir, 'precious'), 'utf8')).toBe('data');
+      expect(existsSync(join(dir, 'elsewhere'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('real Nix store: retention and garbage collection', () => {
+  it('collects pruned versions and keeps the rooted ones', async () => {
+    requireNix();
+    const dir = mkdtempSync(join(tmpdir(), 'omni-nix-gc-'));
+    try {
+      const versions = buildClosures('nixs3-gc', VERSIONS);
+      const store = `${dir}/store`;
+      // Install into a chroot store without signatures: this test is about roots, not trust.
+      execFileSync(
+        'nix',
+        [
+          '--extra-experimental-features',
+          'nix-command',
+          'copy',
+          '--no-check-sigs',
+          '--to',
+          store,
+          ...versions,
+        ],
+        {
+          env: { ...process.env, ...NIX_ENV },
+          stdio: 'pipe',
+        },
+      );
+      const nix = createNix({ env: NIX_ENV, store });
+      const layout = serviceLayout('api', { profilesDir: `${dir}/profiles`, gcrootsDir: `${dir}/gcroots` });
+      for (const storePath of versions) await pinServiceVersion(nix, { layout, storePath, keep: 5 });
+      execFileSync('nix-store', ['--store', store, '--gc'], {
+        env: { ...process.env, ...NIX_ENV },
+        stdio: 'pipe',
+      });
+      const valid = (await nix.pathInfo(versions)).map((i) => i.path);
+      expect(valid.sort()).toEqual(versions.slice(2).sort());
+      // The GC roots alone keep them: without the profile, they survive a collection.
+      rmSync(`${dir}/profiles`, { recursive: true, force: true });
+      execFileSync('nix-store', ['--store', store, '--gc'], {
+        env: { ...process.env, ...NIX_ENV },
+        stdio: 'pipe',
+      });
+      expect((await nix.pathInfo(versions)).map((i) => i.path).sort()).toEqual(versions.slice(2).sort());
+    } finally {
+      execFileSync('chmod', ['-R', 'u+w', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('signing keys and narinfo from the real Nix', () => {
+  it('derives the public key from the secret key file, and reads the narinfo Nix wrote', async () => {
+    requireNix();
+    const dir = mkdtempSync(join(tmpdir(), 'omni-nix-keys-'));
+    try {
+      const [path] = buildClosures('nixs3-keys', ['1']);
+      execFileSync(
+        'nix',
+        [
+          '--extra-experimental-features',
+          'nix-command',
+          'copy',
+          '--no-check-sigs',
+          '--to',
+          `${dir}/store`,
+          path as string,
+        ],
+        { env: { ...process.env, ...NIX_ENV }, stdio: 'pipe' },
+      );
+      // Signing happens in a chroot store: the system store's paths are left as they were.
+      const nix = createNix({ env: NIX_ENV, store: `${dir}/store` });
+      const publicKey = await nix.generateKey('derive-1', `${dir}/sk`, `${dir}/pk`);
+      expect(publicKeyFromSecretKey(readFileSync(`${dir}/sk`, 'utf8'))).toBe(publicKey);
+      await nix.sign([path as string], `${dir}/sk`);
+      await nix.exportToCache([path as string], `${dir}/cache`);
+      const hash = (path as string).slice('/nix/store/'.length, '/nix/store/'.length + 32);
+      const narinfo = parseNarinfo(readFileSync(`${dir}/cache/${hash}.narinfo`, 'utf8'));
+      expect(narinfo.storePath).toBe(path);
+      expect(narinfo.signatures.some((s) => s.startsWith('derive-1:'))).toBe(true);
+    } finally {
+      execFileSync('chmod', ['-R', 'u+w', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,188 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import S3rver from 's3rver';
+import { createS3ObjectStore, type S3ObjectStoreOptions } from '../../src/s3/index.js';
+
+/** A request the S3 server answered. */
+export interface ServerRequest {
+  method: string;
+  url: string;
+  status: number;
+  headers: IncomingMessage['headers'];
+}
+
+/** A fault the proxy injects into the next matching requests. */
+export interface Fault {
+  /** How many matching requests fail. */
+  count: number;
+  match: (method: string, url: string) => boolean;
+  /** `503`: answer 503 SlowDown; `reset`: drop the connection without an answer. */
+  kind: '503' | 'reset';
+}
+
+/** s3rver on a random loopback port, plus a proxy in front of it that can enforce conditions and inject faults. */
+export interface TestS3Server {
+  bucket: string;
+  /** s3rver itself: ignores If-Match / If-None-Match on writes. */
+  endpoint: string;
+  /**
+   * The proxy: enforces If-Match / If-None-Match on PUT as AWS S3 does (412 PreconditionFailed), atomically per
+   * key, and injects {@link Fault}s; everything else passes through.
+   */
+  proxyEndpoint: string;
+  /** Every request s3rver answered (the proxy's own condition checks excluded). */
+  readonly requests: ServerRequest[];
+  faults: Fault[];
+  /** An S3 object store on this server (through the proxy with `proxy: true`). */
+  objectStore(
+    options?: Partial<S3ObjectStoreOptions> & { proxy?: boolean },
+  ): ReturnType<typeof createS3ObjectStore>;
+  close(): Promise<void>;
+}
+
+export const TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const CHECK_HEADER = 'x-omni-test-proxy-check';
+
+/** Starts s3rver (npm `s3rver`, a dev dependency) with one bucket, in a temporary directory removed by `close`. */
+export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server> {
+  const directory = mkdtempSync(join(tmpdir(), 'omni-s3rver-'));
+  const s3rver = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory,
+    allowMismatchedSignatures: true, // the proxy forwards signed requests unchanged; keep s3rver out of SigV4
+    configureBuckets: [{ name: bucket }],
+  });
+  const { port } = await s3rver.run();
+  const requests: ServerRequest[] = [];
+  s3rver.httpServer.on('request', (req: IncomingMessage, res) => {
+    if (req.headers[CHECK_HEADER]) return;
+    res.on('finish', () =>
+      requests.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        status: res.statusCode,
+        headers: req.headers,
+      }),
+    );
+  });
+  const faults: Fault[] = [];
+  const locks = new Map<string, Promise<void>>();
+
+  const upstream = (req: IncomingMessage, body?: NodeJS.ReadableStream) =>
+    new Promise<IncomingMessage>((resolve, reject) => {
+      const out = request(
+        { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers },
+        resolve,
+      );
+      out.on('error', reject);
+      if (body) body.pipe(out);
+      else out.end();
+    });
+
+  const currentEtag = (url: string) =>
+    new Promise<string | undefined>((resolve, reject) => {
+      const path = url.replace(/\?.*$/, '');
+      const out = request(
+        { host: '127.0.0.1', port, method: 'HEAD', path, headers: { [CHECK_HEADER]: '1' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode === 200 ? (res.headers.etag as string) : undefined);
+        },
+      );
+      out.on('error', reject);
+      out.end();
+    });
+
+  const proxy: Server = createServer(async (req, res) => {
+    const method = req.method ?? '';
+    const url = req.url ?? '';
+    const fault = faults.find((f) => f.count > 0 && f.match(method, url));
+    if (fault) {
+      fault.count--;
+      if (fault.kind === 'reset') {
+        req.socket.destroy();
+        return;
+      }
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/xml' });
+      res.end(
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>',
+      );
+      return;
+    }
+    const ifMatch = req.headers['if-match'];
+    const ifNoneMatch = req.headers['if-none-match'];
+    const conditional = method === 'PUT' && (ifMatch !== undefined || ifNoneMatch !== undefined);
+    const relay = async () => {
+      if (conditional) {
+        const etag = await currentEtag(url);
+        const fails =
+          (ifNoneMatch === '*' && etag !== undefined) || (ifMatch !== undefined && ifMatch !== etag);
+        if (fails) {
+          req.resume();
+          res.writeHead(412, { 'content-type': 'application/xml' });
+          res.end(
+            `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>${ifMatch !== undefined ? 'If-Match' : 'If-None-Match'}</Condition></Error>`,
+          );
+          return;
+        }
+      }
+      const answer = await upstream(req, req);
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+      await new Promise((resolve) => answer.on('end', resolve));
+    };
+    try {
+      if (!conditional) return await relay();
+      // Check and write as one step per key, as S3 does: a second conditional writer waits its turn.
+      const key = url.replace(/\?.*$/, '');
+      const previous = locks.get(key) ?? Promise.resolve();
+      const mine = previous.then(relay, relay);
+      locks.set(
+        key,
+        mine.then(
+          () => {},
+          () => {},
+        ),
+      );
+      await mine;
+    } catch {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const proxyPort = (proxy.address() as AddressInfo).port;
+
+  const server: TestS3Server = {
+    bucket,
+    endpoint: `http://127.0.0.1:${port}`,
+    proxyEndpoint: `http://127.0.0.1:${proxyPort}`,
+    requests,
+    faults,
+    objectStore(options = {}) {
+      const { proxy: viaProxy, ...rest } = options;
+      return createS3ObjectStore({
+        bucket,
+        endpoint: viaProxy ? server.proxyEndpoint : server.endpoint,
+        credentials: TEST_CREDENTIALS,
+        ...rest,
+      });
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        proxy.closeAllConnections();
+        proxy.close(() => resolve());
+      });
+      s3rver.httpServer.closeAllConnections?.();
+      await s3rver.close();
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
