@@ -42,9 +42,13 @@ export interface DeployerState {
   manifest?: { etag?: string; generation: string; appliedAt: string };
   services: Record<string, ServiceRecord>;
   failures: FailureRecord[];
+  /** The newest manifest seen that failed validation: not applied, not parsed again until it changes. */
+  rejected?: { etag: string; at: string; message: string };
   lastTick?: { at: string; outcome: TickOutcome; message?: string };
   /** Count of automatic rollbacks since the state was created (for metrics). */
   rollbacks: number;
+  /** Fingerprint of the host status last published, so an idle tick writes nothing. */
+  published?: string;
 }
 
 /** A state for a host that has never deployed. */
@@ -80,6 +84,8 @@ const StateSchema = v.object({
   manifest: v.optional(v.object({ etag: v.optional(text), generation: text, appliedAt: text })),
   services: v.record(text, ServiceRecordSchema),
   failures: v.array(v.object({ service: text, storePath: text, specHash: text, at: text, reason: text })),
+  rejected: v.optional(v.object({ etag: text, at: text, message: text })),
+  published: v.optional(text),
   lastTick: v.optional(
     v.object({
       at: text,

@@ -1,0 +1,352 @@
+import { isDeployError } from '../errors.js';
+import type { ServiceHttp } from '../manifest/schema.js';
+import { serviceLayout } from '../nix/layout.js';
+import { pinServiceVersion } from '../nix/pin.js';
+import { resolveHardening } from '../systemd/hardening.js';
+import type { DeployerContext } from './context.js';
+import { type HealthVerdict, waitHealthy } from './health-gate.js';
+import type { ServiceAction, ServicePlan } from './plan.js';
+import type { DeployerState, ServiceRecord } from './state.js';
+
+/** How one service ended up after a tick. */
+export type ServiceOutcome =
+  | 'installed'
+  | 'updated'
+  | 'unchanged'
+  | 'removed'
+  | 'held' // the wanted version failed before; the running one stays
+  | 'rolled-back' // the new version failed its health gate; the previous one runs again
+  | 'failed' // a new service failed its health gate and was stopped, or a removal failed
+  | 'refused'; // a pre-flight check failed: nothing of the service was touched; retried next tick
+
+/** The result for one service. */
+export interface ServiceResult {
+  name: string;
+  action: ServiceAction;
+  outcome: ServiceOutcome;
+  storePath: string;
+  reason?: string;
+}
+
+/**
+ * Checks, before anything is touched, what would make a service fail for reasons of this host rather than of
+ * its version: its user and group exist, its env file is there, owned by root and private, its writable
+ * paths exist. Returns why not, or `undefined`.
+ */
+export async function preflight(ctx: DeployerContext, plan: ServicePlan): Promise<string | undefined> {
+  const { checks } = ctx.adapters;
+  const service = plan.desired?.service;
+  if (!service) return undefined;
+  const { user, group } = service.exec;
+  const dynamic = resolveHardening(service.hardening, user !== undefined).dynamicUser;
+  if (user !== undefined && !dynamic && !(await checks.userExists(user))) {
+    return `pre-flight: exec.user "${user}" does not exist on this host`;
+  }
+  if (group !== undefined && !dynamic && !(await checks.groupExists(group))) {
+    return `pre-flight: exec.group "${group}" does not exist on this host`;
+  }
+  if (service.envFile !== undefined) {
+    const info = await checks.pathInfo(service.envFile);
+    if (!info) return `pre-flight: envFile ${service.envFile} does not exist`;
+    if (info.type !== 'file') return `pre-flight: envFile ${service.envFile} is not a regular file`;
+    if (info.uid !== 0)
+      return `pre-flight: envFile ${service.envFile} is owned by uid ${info.uid}, expected root (0)`;
+    if (info.mode & 0o007) {
+      const mode = info.mode.toString(8).padStart(4, '0');
+      return `pre-flight: envFile ${service.envFile} has mode ${mode}, expected no access for others (chmod o-rwx)`;
+    }
+  }
+  for (const path of service.hardening?.readWritePaths ?? []) {
+    if (!(await ctx.adapters.checks.pathInfo(path))) {
+      return `pre-flight: hardening.readWritePaths ${path} does not exist (systemd would refuse to start the unit)`;
+    }
+  }
+  return undefined;
+}
+
+/** The health gate of one started unit (and its HTTP health check, if any), with the deployer's timing. */
+export function gate(
+  ctx: DeployerContext,
+  unitName: string,
+  http: ServiceHttp | undefined,
+): Promise<HealthVerdict> {
+  const { systemd, probe, clock } = ctx.adapters;
+  const s = ctx.settings;
+  return waitHealthy({
+    status: () => systemd.status(unitName),
+    probe: http?.healthCheck
+      ? () => probe.check(http.internalPort, http.healthCheck as string, s.healthTimeoutMs)
+      : undefined,
+    clock,
+    timing: { settleMs: s.healthSettleMs, intervalMs: s.healthIntervalMs, deadlineMs: s.deployTimeoutMs },
+  });
+}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Applies the plan's changes for the services that passed pre-flight, in the order that keeps every other
+ * service untouched: pin closures and write unit files, stop and remove what goes, one daemon-reload, restart
+ * only what changed, then gate each changed service on its health. A service that fails is switched back to its
+ * exact previous store path and unit (or stopped, if it is new) and recorded, so later ticks do not retry that
+ * version. Returns the results and the new state; `state` itself is not modified.
+ */
+export async function applyServices(
+  ctx: DeployerContext,
+  plans: readonly ServicePlan[],
+  state: DeployerState,
+): Promise<{ results: ServiceResult[]; state: DeployerState }> {
+  const { systemd, nix, clock } = ctx.adapters;
+  const now = () => new Date(clock.now()).toISOString();
+  const next: DeployerState = structuredClone(state);
+  const results: ServiceResult[] = [];
+  const event = (
+    level: 'info' | 'warn' | 'error',
+    type: string,
+    service: string,
+    text: string,
+    data?: Record<string, unknown>,
+  ) => ctx.onEvent({ level, type, service, message: text, ...(data ? { data } : {}) });
+  const layout = (name: string) =>
+    serviceLayout(name, { profilesDir: ctx.settings.profilesDir, gcrootsDir: ctx.settings.gcrootsDir });
+
+  const changing = plans.filter((p) => p.action === 'install' || p.action === 'update');
+  const removing = plans.filter((p) => p.action === 'remove');
+
+  // 1. Closures pinned and unit files written; a failure here reverts that service alone.
+  const prepared: ServicePlan[] = [];
+  for (const plan of changing) {
+    try {
+      await pinServiceVersion(nix, {
+        layout: layout(plan.name),
+        storePath: plan.storePath,
+        keep: ctx.settings.keep,
+      });
+      await systemd.installUnit({ name: plan.unitName, text: plan.desired?.unitText as string });
+      prepared.push(plan);
+    } catch (error) {
+      if (!isDeployError(error)) throw error;
+      event(
+        'error',
+        'service.prepare-failed',
+        plan.name,
+        `could not prepare ${plan.storePath}: ${message(error)}`,
+      );
+      await revertFiles(plan, state.services[plan.name]);
+      results.push({
+        name: plan.name,
+        action: plan.action,
+        outcome: 'refused',
+        storePath: plan.storePath,
+        reason: message(error),
+      });
+    }
+  }
+
+  // 2. Removed services: stopped before their unit file goes; their profile stays for a rollback.
+  for (const plan of removing) {
+    try {
+      await systemd.stop(plan.unitName);
+      await systemd.disable(plan.unitName);
+      await systemd.removeUnit(plan.unitName);
+      delete next.services[plan.name];
+      event('info', 'service.removed', plan.name, `stopped and removed (was ${plan.storePath})`);
+      results.push({ name: plan.name, action: 'remove', outcome: 'removed', storePath: plan.storePath });
+    } catch (error) {
+      if (!isDeployError(error)) throw error;
+      event('error', 'service.remove-failed', plan.name, `could not remove: ${message(error)}`);
+      results.push({
+        name: plan.name,
+        action: 'remove',
+        outcome: 'failed',
+        storePath: plan.storePath,
+        reason: message(error),
+      });
+    }
+  }
+
+  // 3. One daemon-reload for the whole batch, then (re)start exactly the changed services.
+  if (prepared.length || removing.length) await systemd.daemonReload();
+  const started: { plan: ServicePlan; error?: string }[] = [];
+  for (const plan of prepared) {
+    try {
+      if (plan.action === 'install') {
+        await systemd.enable(plan.unitName);
+        await systemd.start(plan.unitName);
+      } else await systemd.restart(plan.unitName);
+      event(
+        'info',
+        plan.action === 'install' ? 'service.start' : 'service.restart',
+        plan.name,
+        `${plan.action === 'install' ? 'started' : 'restarted'} ${plan.storePath}`,
+      );
+      started.push({ plan });
+    } catch (error) {
+      // A program that cannot run (status 203) or exits at once can make the start itself fail: a health failure.
+      if (!isDeployError(error)) throw error;
+      started.push({ plan, error: message(error) });
+    }
+  }
+
+  // 4. Health gates, all at once: each waits for its own service only.
+  const verdicts = await Promise.all(
+    started.map(
+      async ({ plan, error }): Promise<HealthVerdict> =>
+        error
+          ? { healthy: false, reason: error, waitedMs: 0 }
+          : gate(ctx, plan.unitName, plan.desired?.service.http),
+    ),
+  );
+
+  // 5. Record the healthy ones; switch the others back, one service at a time.
+  for (const [i, { plan }] of started.entries()) {
+    const verdict = verdicts[i] as HealthVerdict;
+    const current = state.services[plan.name];
+    const service = plan.desired?.service;
+    if (verdict.healthy) {
+      next.services[plan.name] = {
+        storePath: plan.storePath,
+        unitName: plan.unitName,
+        unitText: plan.desired?.unitText as string,
+        specHash: plan.desired?.specHash as string,
+        ...(plan.desired?.route === undefined ? {} : { route: plan.desired.route }),
+        ...(service?.revision === undefined ? {} : { revision: service.revision }),
+        ...(current
+          ? {
+              previous: {
+                storePath: current.storePath,
+                unitText: current.unitText,
+                specHash: current.specHash,
+                ...(current.route === undefined ? {} : { route: current.route }),
+                ...(current.revision === undefined ? {} : { revision: current.revision }),
+              },
+            }
+          : {}),
+        health: 'healthy',
+        since: now(),
+      };
+      // A fixed version clears the service's old failures.
+      next.failures = next.failures.filter((f) => f.service !== plan.name);
+      event('info', 'service.healthy', plan.name, `${plan.storePath} is healthy after ${verdict.waitedMs}ms`);
+      results.push({
+        name: plan.name,
+        action: plan.action,
+        outcome: plan.action === 'install' ? 'installed' : 'updated',
+        storePath: plan.storePath,
+      });
+      continue;
+    }
+    event(
+      'error',
+      'service.unhealthy',
+      plan.name,
+      `${plan.storePath} failed its health gate: ${verdict.reason}`,
+    );
+    next.failures = next.failures.filter((f) => f.service !== plan.name);
+    next.failures.push({
+      service: plan.name,
+      storePath: plan.storePath,
+      specHash: plan.desired?.specHash as string,
+      at: now(),
+      reason: verdict.reason,
+    });
+    if (current) {
+      const restored = await rollBack(plan, current);
+      next.services[plan.name] = { ...current, health: restored.healthy ? 'healthy' : 'unhealthy' };
+      next.rollbacks += 1;
+      results.push({
+        name: plan.name,
+        action: plan.action,
+        outcome: 'rolled-back',
+        storePath: plan.storePath,
+        reason: verdict.reason,
+      });
+    } else {
+      await stopNew(plan);
+      results.push({
+        name: plan.name,
+        action: plan.action,
+        outcome: 'failed',
+        storePath: plan.storePath,
+        reason: verdict.reason,
+      });
+    }
+  }
+  return { results, state: next };
+
+  /** Puts a service's files back as they were (previous unit text and profile), without restarting it. */
+  async function revertFiles(plan: ServicePlan, current: ServiceRecord | undefined): Promise<void> {
+    try {
+      if (current) {
+        await pinServiceVersion(nix, {
+          layout: layout(plan.name),
+          storePath: current.storePath,
+          keep: ctx.settings.keep,
+        });
+        await systemd.installUnit({ name: current.unitName, text: current.unitText });
+      } else await systemd.removeUnit(plan.unitName);
+    } catch (error) {
+      if (!isDeployError(error)) throw error;
+      event(
+        'error',
+        'service.revert-failed',
+        plan.name,
+        `could not restore the previous files: ${message(error)}`,
+      );
+    }
+  }
+
+  /** Switches a failed update back to the exact previous store path and unit, restarts and verifies it. */
+  async function rollBack(plan: ServicePlan, current: ServiceRecord): Promise<HealthVerdict> {
+    event('warn', 'service.rollback', plan.name, `switching back to ${current.storePath}`);
+    try {
+      await revertFiles(plan, current);
+      await systemd.daemonReload();
+      await systemd.restart(current.unitName);
+      const verdict = await gate(ctx, current.unitName, current.route as ServiceHttp | undefined);
+      if (verdict.healthy)
+        event('info', 'service.rolled-back', plan.name, `${current.storePath} runs again and is healthy`);
+      else
+        event(
+          'error',
+          'service.rollback-unhealthy',
+          plan.name,
+          `${current.storePath} runs again but is not healthy: ${verdict.reason}`,
+        );
+      return verdict;
+    } catch (error) {
+      if (!isDeployError(error)) throw error;
+      event(
+        'error',
+        'service.rollback-failed',
+        plan.name,
+        `could not switch back to ${current.storePath}: ${message(error)}`,
+      );
+      return { healthy: false, reason: message(error), waitedMs: 0 };
+    }
+  }
+
+  /** A new service that failed: stopped and its unit removed, so nothing half-started stays behind. */
+  async function stopNew(plan: ServicePlan): Promise<void> {
+    try {
+      await systemd.stop(plan.unitName);
+      await systemd.disable(plan.unitName);
+      await systemd.removeUnit(plan.unitName);
+      await systemd.daemonReload();
+      event(
+        'warn',
+        'service.stopped',
+        plan.name,
+        `new service stopped; ${plan.storePath} will not be retried until the manifest changes it`,
+      );
+    } catch (error) {
+      if (!isDeployError(error)) throw error;
+      event(
+        'error',
+        'service.stop-failed',
+        plan.name,
+        `could not stop the failed new service: ${message(error)}`,
+      );
+    }
+  }
+}

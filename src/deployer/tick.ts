@@ -1,0 +1,340 @@
+import { createHash } from 'node:crypto';
+import { DeployError, isDeployError } from '../errors.js';
+import { formatIssues, parseManifest } from '../manifest/validate.js';
+import { applyServices, preflight, type ServiceResult } from './apply.js';
+import type { DeployerContext } from './context.js';
+import { desiredServices } from './desired.js';
+import { reconcileCaddy, repairUnits } from './drift.js';
+import { renderMetrics } from './metrics.js';
+import { type DeployPlan, planDeploy } from './plan.js';
+import { type DeployerState, emptyState, type TickOutcome } from './state.js';
+import { buildHostStatus, type HostStatus } from './status.js';
+
+/** What one tick did. */
+export interface TickReport {
+  outcome: TickOutcome;
+  message?: string;
+  /** The manifest generation this tick worked on, if it read one. */
+  generation?: string;
+  plan?: DeployPlan;
+  results: ServiceResult[];
+  /** Services whose unit files were restored (boot, or someone changed them). */
+  repaired: string[];
+  /** Caddy admin requests made (and how many changed something). */
+  routes?: { requests: number; mutations: number };
+}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * One reconcile pass of the deployer, for `deployer apply` and each round of `deployer watch`:
+ * lock; restore missing or altered units from local state; conditional read of the manifest (unchanged →
+ * nothing to parse, pull or restart); validate; plan; pull every needed closure before touching anything;
+ * pre-flight each service; apply only what changed with health gates and per-service rollback; reconcile
+ * Caddy; publish the host status; save state atomically. Never throws for bad input or unreachable
+ * services: the report says what happened.
+ */
+export async function runTick(ctx: DeployerContext): Promise<TickReport> {
+  const handle = await acquireLock(ctx);
+  if (!handle) {
+    const owner = await ctx.adapters.lock.owner();
+    const text = `another deployer run holds the lock${owner ? ` (pid ${owner.pid} since ${owner.acquiredAt})` : ''}; nothing done`;
+    ctx.onEvent({ level: 'warn', type: 'tick.busy', message: text });
+    return { outcome: 'busy', message: text, results: [], repaired: [] };
+  }
+  try {
+    return await tickLocked(ctx);
+  } finally {
+    await handle.release();
+  }
+}
+
+async function acquireLock(ctx: DeployerContext) {
+  const { lock, clock } = ctx.adapters;
+  const deadline = clock.now() + (ctx.lockWaitMs ?? 5000);
+  for (;;) {
+    const handle = await lock.acquire();
+    if (handle || clock.now() >= deadline) return handle;
+    await clock.sleep(250);
+  }
+}
+
+async function tickLocked(ctx: DeployerContext): Promise<TickReport> {
+  const { adapters, settings, onEvent } = ctx;
+  const now = () => new Date(adapters.clock.now()).toISOString();
+  const previous = (await adapters.state.load()) ?? emptyState(settings.host);
+  if (previous.host !== settings.host) {
+    throw new DeployError(
+      'STATE_HOST',
+      `the state belongs to host "${previous.host}" but this deployer runs as "${settings.host}": pass --host ${previous.host} or use another --state-dir`,
+    );
+  }
+  let state = previous;
+  const report: TickReport = { outcome: 'unchanged', results: [], repaired: [] };
+  onEvent({ level: 'debug', type: 'tick.start', message: `tick for host ${settings.host}` });
+
+  report.repaired = await repairUnits(ctx, state);
+  const polled = await poll(ctx, state, report);
+  state = polled ?? state;
+
+  try {
+    report.routes = await reconcileCaddy(ctx, state);
+  } catch (error) {
+    onEvent({
+      level: 'error',
+      type: 'routes.failed',
+      message: `Caddy routes not reconciled: ${message(error)}`,
+    });
+    if (report.outcome === 'applied' || report.outcome === 'unchanged') report.outcome = 'partial';
+    report.message = [report.message, `Caddy: ${message(error)}`].filter(Boolean).join('; ');
+  }
+
+  await finish(ctx, previous, state, report, now());
+  return report;
+}
+
+/** Reads, validates, plans and applies the manifest. Returns the new state (`undefined`: unchanged). */
+async function poll(
+  ctx: DeployerContext,
+  state: DeployerState,
+  report: TickReport,
+): Promise<DeployerState | undefined> {
+  const { adapters, settings, onEvent } = ctx;
+  const now = () => new Date(adapters.clock.now()).toISOString();
+  const known = state.rejected?.etag ?? state.manifest?.etag;
+  let read: Awaited<ReturnType<typeof adapters.manifests.read>>;
+  try {
+    read = await adapters.manifests.read(known ? { ifNoneMatch: known } : {});
+  } catch (error) {
+    report.outcome = 'failed';
+    report.message = `cannot read the manifest at ${adapters.manifests.url}: ${message(error)}`;
+    onEvent({ level: 'error', type: 'manifest.unreachable', message: report.message });
+    return undefined;
+  }
+  if (read.status === 'not-modified') {
+    onEvent({ level: 'debug', type: 'manifest.not-modified', message: 'manifest unchanged' });
+    if (state.rejected) {
+      report.outcome = 'invalid-manifest';
+      report.message = state.rejected.message;
+    }
+    return undefined;
+  }
+  if (read.status === 'missing') {
+    report.outcome = 'failed';
+    report.message = `no manifest at ${adapters.manifests.url} (create one with push init)`;
+    onEvent({ level: 'error', type: 'manifest.missing', message: report.message });
+    return undefined;
+  }
+
+  const parsed = parseManifest(read.text, { secretsDir: settings.secretsDir });
+  for (const warning of parsed.warnings)
+    onEvent({ level: 'warn', type: 'manifest.warning', message: `${warning.path}: ${warning.message}` });
+  if (!parsed.ok) {
+    report.outcome = 'invalid-manifest';
+    report.message = `manifest ${read.etag} refused, nothing changed:\n${formatIssues(parsed.issues)}`;
+    onEvent({ level: 'error', type: 'manifest.invalid', message: report.message });
+    return { ...state, rejected: { etag: read.etag, at: now(), message: report.message } };
+  }
+  const manifest = parsed.manifest;
+  report.generation = manifest.generation;
+
+  const { desired, failures: renderFailures } = desiredServices(manifest, settings.host, {
+    secretsDir: settings.secretsDir,
+  });
+  const plan = planDeploy({ host: settings.host, generation: manifest.generation, desired, state });
+  report.plan = plan;
+  for (const failure of renderFailures) {
+    onEvent({ level: 'error', type: 'service.refused', service: failure.service, message: failure.reason });
+    report.results.push({
+      name: failure.service,
+      action: 'update',
+      outcome: 'refused',
+      storePath: '',
+      reason: failure.reason,
+    });
+  }
+  // A service whose unit cannot be rendered keeps running as it is: it is neither planned nor removed.
+  const refusedNames = new Set(renderFailures.map((f) => f.service));
+  const plans = plan.services.filter((s) => !(s.action === 'remove' && refusedNames.has(s.name)));
+
+  if (plan.pulls.length > 0) {
+    try {
+      if (!settings.substituter) throw new DeployError('USAGE', 'no substituter configured (--substituter)');
+      onEvent({
+        level: 'info',
+        type: 'nix.pull',
+        message: `pulling ${plan.pulls.length} closure(s) from ${settings.substituter}`,
+      });
+      await adapters.nix.copyFrom(settings.substituter, plan.pulls, {
+        trustedPublicKeys: settings.trustedPublicKeys,
+      });
+    } catch (error) {
+      report.outcome = 'failed';
+      report.message = `pull failed, nothing changed: ${message(error)}`;
+      onEvent({ level: 'error', type: 'nix.pull-failed', message: report.message });
+      return undefined;
+    }
+  }
+
+  const ready = [];
+  for (const p of plans) {
+    if (p.action !== 'install' && p.action !== 'update') continue;
+    const refusal = await preflight(ctx, p);
+    if (refusal === undefined) ready.push(p);
+    else {
+      onEvent({ level: 'error', type: 'service.refused', service: p.name, message: refusal });
+      report.results.push({
+        name: p.name,
+        action: p.action,
+        outcome: 'refused',
+        storePath: p.storePath,
+        reason: refusal,
+      });
+    }
+  }
+  const applied = await applyServices(ctx, [...ready, ...plans.filter((p) => p.action === 'remove')], state);
+  report.results.push(...applied.results);
+  for (const p of plans) {
+    if (p.action === 'unchanged')
+      report.results.push({ name: p.name, action: p.action, outcome: 'unchanged', storePath: p.storePath });
+    if (p.action === 'hold') {
+      onEvent({ level: 'warn', type: 'service.held', service: p.name, message: p.changes.join('; ') });
+      report.results.push({
+        name: p.name,
+        action: p.action,
+        outcome: 'held',
+        storePath: p.storePath,
+        reason: p.changes.join('; '),
+      });
+    }
+  }
+
+  const next = applied.state;
+  // Old failures of services the manifest has since changed (or dropped) are no longer relevant.
+  const wanted = new Map(desired.map((d) => [d.service.name, d.specHash]));
+  next.failures = next.failures.filter((f) => wanted.get(f.service) === f.specHash);
+  const bad = report.results.filter(
+    (r) => r.outcome === 'rolled-back' || r.outcome === 'failed' || r.outcome === 'refused',
+  );
+  const settled = !report.results.some(
+    (r) => r.outcome === 'refused' || (r.action === 'remove' && r.outcome === 'failed'),
+  );
+  if (settled) {
+    // Everything converged or is held back on purpose: the next tick can skip this manifest (304).
+    next.manifest = { etag: read.etag, generation: manifest.generation, appliedAt: now() };
+    delete next.rejected;
+  }
+  const changed = report.results.some((r) => r.outcome !== 'unchanged' && r.outcome !== 'held');
+  report.outcome = bad.length ? 'partial' : changed ? 'applied' : 'unchanged';
+  if (bad.length) report.message = bad.map((r) => `${r.name}: ${r.outcome} (${r.reason})`).join('; ');
+  return next;
+}
+
+/** Records the tick, publishes the host status if it changed, writes metrics, saves state, runs hooks. */
+async function finish(
+  ctx: DeployerContext,
+  previous: DeployerState,
+  state: DeployerState,
+  report: TickReport,
+  at: string,
+): Promise<void> {
+  const { adapters, onEvent } = ctx;
+  const idle =
+    report.outcome === 'unchanged' && report.repaired.length === 0 && (report.routes?.mutations ?? 0) === 0;
+  const sameAsBefore =
+    tickClass(previous.lastTick?.outcome) === tickClass(report.outcome) &&
+    previous.lastTick?.message === report.message;
+  const next: DeployerState = {
+    ...state,
+    lastTick: { at, outcome: report.outcome, ...(report.message ? { message: report.message } : {}) },
+  };
+
+  const status = buildHostStatus(next, ctx.version, at);
+  const fingerprint = fingerprintStatus(status);
+  if (fingerprint !== next.published) {
+    try {
+      await adapters.manifests.writeStatus(next.host, status);
+      next.published = fingerprint;
+    } catch (error) {
+      onEvent({
+        level: 'warn',
+        type: 'status.failed',
+        message: `host status not published: ${message(error)}`,
+      });
+    }
+  }
+  if (adapters.writeMetrics) {
+    try {
+      await adapters.writeMetrics(renderMetrics(next, ctx.version));
+    } catch (error) {
+      onEvent({ level: 'warn', type: 'metrics.failed', message: `metrics not written: ${message(error)}` });
+    }
+  }
+  // An idle tick that ends as the previous one did writes nothing (the metrics file is the liveness signal).
+  if (!(idle && sameAsBefore && next.published === previous.published)) await adapters.state.save(next);
+
+  const level = report.outcome === 'applied' || report.outcome === 'unchanged' ? 'info' : 'error';
+  onEvent({
+    level: idle ? 'debug' : level,
+    type: 'tick.end',
+    message: `tick ${report.outcome}${report.message ? `: ${report.message}` : ''}`,
+    data: { outcome: report.outcome, repaired: report.repaired, routes: report.routes },
+  });
+  if (!idle || !sameAsBefore) await runHook(ctx, report, next);
+}
+
+/** `applied` and `unchanged` are both "converged": going from one to the other is not news worth a write. */
+function tickClass(outcome: TickOutcome | undefined): string | undefined {
+  return outcome === 'applied' || outcome === 'unchanged' ? 'ok' : outcome;
+}
+
+/** The status without its timestamps: what decides whether it must be published again. */
+function fingerprintStatus(status: HostStatus): string {
+  const { updatedAt: _u, lastTick, ...rest } = status;
+  const stable = {
+    ...rest,
+    lastTick: lastTick && { outcome: tickClass(lastTick.outcome), message: lastTick.message },
+  };
+  return createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 32);
+}
+
+/** Runs the success or failure hook with the outcome in environment variables. */
+async function runHook(ctx: DeployerContext, report: TickReport, state: DeployerState): Promise<void> {
+  const ok = report.outcome === 'applied' || report.outcome === 'unchanged';
+  const command = ok ? ctx.settings.onSuccess : ctx.settings.onFailure;
+  if (!command) return;
+  const names = (pick: (r: ServiceResult) => boolean) =>
+    report.results
+      .filter(pick)
+      .map((r) => r.name)
+      .join(' ');
+  const env = {
+    DEPLOYER_OUTCOME: report.outcome,
+    DEPLOYER_HOST: state.host,
+    DEPLOYER_GENERATION: report.generation ?? state.manifest?.generation ?? '',
+    DEPLOYER_MESSAGE: report.message ?? '',
+    DEPLOYER_CHANGED: names(
+      (r) => r.outcome === 'installed' || r.outcome === 'updated' || r.outcome === 'removed',
+    ),
+    DEPLOYER_FAILED: names(
+      (r) => r.outcome === 'rolled-back' || r.outcome === 'failed' || r.outcome === 'refused',
+    ),
+  };
+  try {
+    const r = await ctx.adapters.shell.run('/bin/sh', ['-c', command], { env, timeoutMs: 60_000 });
+    if (r.exitCode !== 0) {
+      ctx.onEvent({
+        level: 'warn',
+        type: 'hook.failed',
+        message: `hook "${command}" exited ${r.exitCode ?? r.signal}: ${r.stderr.trim()}`,
+      });
+    }
+  } catch (error) {
+    if (!isDeployError(error)) throw error;
+    ctx.onEvent({
+      level: 'warn',
+      type: 'hook.failed',
+      message: `hook "${command}" failed: ${error.message}`,
+    });
+  }
+}
