@@ -5,6 +5,15 @@ import { dirname } from 'node:path';
 import { runDeployer } from '../src/cli/deployer.js';
 import { readStdin } from '../src/cli/process.js';
 
+// SIGTERM/SIGINT let the tick in progress finish (watch stops after it); a second signal exits at once.
+const stop = new AbortController();
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stop.signal.aborted) process.exit(130);
+    stop.abort();
+  });
+}
+
 process.exitCode = await runDeployer(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
@@ -14,4 +23,8 @@ process.exitCode = await runDeployer(process.argv.slice(2), {
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, text);
   },
+  env: process.env,
+  isTTY: process.stderr.isTTY === true,
+  signal: stop.signal,
 });
+process.exit();

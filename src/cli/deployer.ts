@@ -13,6 +13,7 @@ import {
 import { isHostname } from '../manifest/patterns.js';
 import { servicesForHost } from '../manifest/select.js';
 import { renderUnit, type UnitFile } from '../systemd/index.js';
+import { type DeployerRunDeps, runApply, runStatus, runWatch } from './deployer-run.js';
 import { type CliIo, EXIT, prefixLines, readInput, usageError, usageExit, writeOutput } from './io.js';
 
 const HELP = `deployer ${pkg.version}: converge this host to the services of a manifest
@@ -25,7 +26,34 @@ Usage:
       What would change on the host (default: this machine's name) compared to a previous manifest
       (default: nothing deployed yet). Changes nothing; with --units-out, writes the systemd unit files the
       deployer would install for the host into DIR (and nothing else), to read before a deploy.
+  deployer apply [settings] [--json] [-v]
+      One tick: restore units after a reboot, poll the manifest, apply what changed (health-gated, with
+      per-service rollback), reconcile Caddy routes, publish status. Exit 0 converged, 1 something failed,
+      3 another run holds the lock. For a systemd timer.
+  deployer watch [settings] [--interval 5m] [-v]
+      Tick forever with a little random jitter; SIGTERM finishes the tick in progress, then exits.
+  deployer status [--state-dir DIR] [--json]
+      Services, versions and health on this host, and the last tick, from local state.
   deployer --help | --version
+
+Settings (flag, else environment variable DEPLOYER_<NAME>, else --config FILE / DEPLOYER_CONFIG,
+default /etc/omni-deploy/deployer.json, with keys in camelCase):
+  --manifest LOCATION          s3://bucket/manifest.json?region=&endpoint=&profile=, file:///path or a path
+  --substituter URL            binary cache for closures (s3://..., http://..., file://...)
+  --trusted-public-key KEY     repeatable; closures must be signed by one (or --insecure-allow-unsigned)
+  --host NAME                  default: this machine's host name
+  --state-dir DIR              default /var/lib/biz-deployer
+  --units-dir DIR              default /run/systemd/system (restored from state at boot)
+  --profiles-dir DIR           default /nix/var/nix/profiles/biz
+  --gcroots-dir DIR            default /nix/var/nix/gcroots/biz
+  --secrets-dir DIR            default /var/lib/biz-secrets
+  --caddy-admin ADDRESS        default http://127.0.0.1:2019; unix//run/caddy/admin.sock; off
+  --caddy-server NAME          default omni
+  --keep N                     versions kept per service, default 5
+  --health-settle 5s --health-timeout 5s --health-interval 1s --deploy-timeout 30s --interval 5m
+  --on-success CMD --on-failure CMD   run after a tick, outcome in DEPLOYER_OUTCOME, ...
+  --metrics-file PATH          Prometheus textfile
+  --log-format auto|text|json  default auto: text on a terminal, JSON lines otherwise
 `;
 
 const OPTIONS = {
@@ -38,10 +66,20 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
-/** Runs `deployer <argv>` and returns the exit code: 0 ok, 1 invalid manifest, 2 usage or input error. */
-export async function runDeployer(argv: readonly string[], io: CliIo): Promise<number> {
+/**
+ * Runs `deployer <argv>` and returns the exit code: 0 ok, 1 invalid manifest or failed tick, 2 usage or input
+ * error, 3 busy (another tick holds the lock).
+ */
+export async function runDeployer(
+  argv: readonly string[],
+  io: CliIo,
+  deps: DeployerRunDeps = {},
+): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command === 'apply') return await runApply(rest, io, deps);
+    if (command === 'watch') return await runWatch(rest, io, deps);
+    if (command === 'status') return await runStatus(rest, io);
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       io.stdout(HELP);
       return EXIT.ok;

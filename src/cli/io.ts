@@ -10,6 +10,12 @@ export interface CliIo {
   hostname(): string;
   /** Writes a file as UTF-8, creating its directory first. Optional: only commands that write files need it. */
   writeText?(path: string, text: string): Promise<void>;
+  /** The process environment (settings come from flags, then environment, then config file). */
+  env?: Record<string, string | undefined>;
+  /** Whether stderr is a terminal (human log lines) or not (JSON lines for journald). */
+  isTTY?: boolean;
+  /** Aborted on SIGTERM/SIGINT: long-running commands finish their current step and return. */
+  signal?: AbortSignal;
 }
 
 /** Documented exit codes shared by both bins. */

@@ -168,6 +168,11 @@ export interface SettingsSources {
   configName?: string;
   /** Default for `host`: this machine's name. */
   hostname: string;
+  /**
+   * Check that a tick could run (manifest location and a trusted key present). Default true; commands that only
+   * read local state (`deployer status`) pass false.
+   */
+  complete?: boolean;
 }
 
 /** The outcome of {@link resolveSettings}. */
@@ -215,7 +220,7 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
             : [undefined, undefined];
     if (where === undefined) {
       if (spec.key === 'host') settings.host = sources.hostname;
-      else if (spec.required)
+      else if (spec.required && sources.complete !== false)
         issues.push({
           path: `--${spec.flag}`,
           message: `required (or ${spec.env}, or "${spec.key}" in the config file)`,
@@ -225,9 +230,14 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
     }
     const value = convert(spec.kind, raw);
     if (value.ok) settings[spec.key] = value.value;
-    else issues.push({ path: where, message: `expected ${value.expected}, found ${describeValue(raw)}` });
+    else
+      issues.push({
+        path: where,
+        message: `expected ${value.expected}, found ${describeValue('found' in value ? value.found : raw)}`,
+      });
   }
   if (
+    sources.complete !== false &&
     issues.length === 0 &&
     settings.trustedPublicKeys instanceof Array &&
     settings.trustedPublicKeys.length === 0 &&
@@ -244,7 +254,7 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
     : { ok: true, settings: settings as unknown as DeployerSettings };
 }
 
-type Converted = { ok: true; value: unknown } | { ok: false; expected: string };
+type Converted = { ok: true; value: unknown } | { ok: false; expected: string; found?: unknown };
 
 const PUBLIC_KEY_RE = /^[A-Za-z0-9._+-]+:[A-Za-z0-9+/]{43}=$/;
 
@@ -298,10 +308,13 @@ function convert(kind: Kind, raw: unknown): Converted {
         : text !== undefined
           ? text.split(/[\s,]+/).filter(Boolean)
           : undefined;
-      if (!items?.every((k) => typeof k === 'string' && PUBLIC_KEY_RE.test(k))) {
+      const bad =
+        items === undefined ? raw : items.find((k) => typeof k !== 'string' || !PUBLIC_KEY_RE.test(k));
+      if (items === undefined || bad !== undefined) {
         return {
           ok: false,
           expected: 'Nix public keys "name:base64" (as nix-store --generate-binary-cache-key writes them)',
+          found: bad,
         };
       }
       return { ok: true, value: [...new Set(items)] };

@@ -1,0 +1,144 @@
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pkg from '../../package.json' with { type: 'json' };
+import type { DeployerContext } from '../deployer/context.js';
+import { createDeployerContext } from '../deployer/create.js';
+import type { EventSink } from '../deployer/events.js';
+import { createFileStateStore } from '../deployer/file-state-store.js';
+import { type DeployerSettings, resolveSettings, SETTINGS } from '../deployer/settings.js';
+import { buildHostStatus, renderHostStatus } from '../deployer/status.js';
+import { runTick, type TickReport } from '../deployer/tick.js';
+import { watch } from '../deployer/watch.js';
+import { formatIssues } from '../manifest/validate.js';
+import { type CliIo, EXIT, usageError } from './io.js';
+import { formatEvent } from './log.js';
+
+/** Where the deployer looks for its config file when neither `--config` nor DEPLOYER_CONFIG names one. */
+export const DEFAULT_CONFIG_FILE = '/etc/omni-deploy/deployer.json';
+
+/** Exit code of `apply` when another run holds the lock. */
+export const EXIT_BUSY = 3;
+
+/** What the long-running commands need beyond {@link CliIo}. */
+export interface DeployerRunDeps {
+  /** Builds the tick context from settings (default: the real adapters). Tests inject fakes here. */
+  createContext?: (settings: DeployerSettings, onEvent: EventSink) => DeployerContext;
+}
+
+/** Flags of the settings table, for parseArgs. */
+const SETTING_FLAGS = Object.fromEntries(
+  SETTINGS.map((s) => [
+    s.flag,
+    s.kind === 'boolean'
+      ? { type: 'boolean' as const }
+      : { type: 'string' as const, ...(s.kind === 'list' ? { multiple: true } : {}) },
+  ]),
+);
+
+const OPTIONS = {
+  ...SETTING_FLAGS,
+  config: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', short: 'v', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** Reads flags, environment and config file into settings, or throws a usage error listing every problem. */
+async function loadSettings(argv: readonly string[], io: CliIo, complete: boolean) {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: OPTIONS,
+    strict: true,
+  });
+  if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const env = io.env ?? {};
+  const configFile = (values.config as string | undefined) ?? env.DEPLOYER_CONFIG;
+  let config: unknown;
+  const file = configFile ?? DEFAULT_CONFIG_FILE;
+  try {
+    config = JSON.parse(await io.readText(file));
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    if (!(missing && configFile === undefined)) {
+      throw usageError(`config file ${file}: ${missing ? 'not found' : (error as Error).message}`);
+    }
+  }
+  const flags = Object.fromEntries(
+    SETTINGS.map((s) => [
+      s.flag,
+      values[s.flag as keyof typeof values] as string | boolean | string[] | undefined,
+    ]),
+  );
+  const result = resolveSettings({ flags, env, config, configName: file, hostname: io.hostname(), complete });
+  if (!result.ok) throw usageError(`invalid settings:\n${formatIssues(result.issues)}`);
+  return { settings: result.settings, json: values.json as boolean, verbose: values.verbose as boolean };
+}
+
+/** An event sink that renders to stderr: text on a terminal, JSON lines otherwise (journald). */
+function eventPrinter(io: CliIo, settings: DeployerSettings, verbose: boolean): EventSink {
+  const format = settings.logFormat === 'auto' ? (io.isTTY ? 'text' : 'json') : settings.logFormat;
+  return (event) => {
+    const line = formatEvent(event, format, new Date(), verbose);
+    if (line) io.stderr(line);
+  };
+}
+
+/** Exit code of a tick: 0 converged, 3 busy, 1 anything else (invalid manifest, pull failure, rollback...). */
+function exitCodeOf(report: TickReport): number {
+  if (report.outcome === 'applied' || report.outcome === 'unchanged') return EXIT.ok;
+  return report.outcome === 'busy' ? EXIT_BUSY : EXIT.failed;
+}
+
+/** `deployer apply`: one tick. */
+export async function runApply(argv: readonly string[], io: CliIo, deps: DeployerRunDeps): Promise<number> {
+  const { settings, json, verbose } = await loadSettings(argv, io, true);
+  const onEvent = eventPrinter(io, settings, verbose);
+  const ctx = (
+    deps.createContext ?? ((s, e) => createDeployerContext(s, { onEvent: e, version: pkg.version }))
+  )(settings, onEvent);
+  const report = await runTick(ctx);
+  if (json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else io.stdout(`${summarize(report)}\n`);
+  return exitCodeOf(report);
+}
+
+/** `deployer watch`: ticks every `--interval` (plus jitter) until SIGTERM/SIGINT, finishing the tick in progress. */
+export async function runWatch(argv: readonly string[], io: CliIo, deps: DeployerRunDeps): Promise<number> {
+  const { settings, verbose } = await loadSettings(argv, io, true);
+  const onEvent = eventPrinter(io, settings, verbose);
+  const ctx = (
+    deps.createContext ?? ((s, e) => createDeployerContext(s, { onEvent: e, version: pkg.version }))
+  )(settings, onEvent);
+  const signal = io.signal ?? new AbortController().signal;
+  await watch({
+    tick: () => runTick(ctx),
+    clock: ctx.adapters.clock,
+    intervalMs: settings.intervalMs,
+    signal,
+    onEvent,
+  });
+  return EXIT.ok;
+}
+
+/** `deployer status`: what runs here, from local state. */
+export async function runStatus(argv: readonly string[], io: CliIo): Promise<number> {
+  const { settings, json } = await loadSettings(argv, io, false);
+  const state = await createFileStateStore(join(settings.stateDir, 'state.json')).load();
+  if (!state) {
+    io.stderr(`no deployer state in ${settings.stateDir}: nothing deployed on this host yet\n`);
+    return EXIT.failed;
+  }
+  const status = buildHostStatus(state, pkg.version, new Date().toISOString());
+  io.stdout(json ? `${JSON.stringify(status, null, 2)}\n` : `${renderHostStatus(status, Date.now())}\n`);
+  return EXIT.ok;
+}
+
+/** One line for people: the outcome and what changed. */
+function summarize(report: TickReport): string {
+  const counts = new Map<string, number>();
+  for (const r of report.results) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
+  const parts = [...counts].filter(([o]) => o !== 'unchanged').map(([o, n]) => `${n} ${o}`);
+  if (report.repaired.length) parts.push(`${report.repaired.length} restored`);
+  return `tick ${report.outcome}${parts.length ? `: ${parts.join(', ')}` : ''}${report.message ? `\n${report.message}` : ''}`;
+}

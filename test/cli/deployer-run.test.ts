@@ -1,0 +1,165 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runDeployer } from '../../src/cli/deployer.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { createFileStateStore } from '../../src/deployer/file-state-store.js';
+import type { DeployerSettings } from '../../src/deployer/settings.js';
+import { createWorld, http, type World } from '../deployer/world.js';
+
+const KEY = 'cache-1:2oVYmCfS6Vd0z2eA1+Kq5pFfD0x3cN8k9YrJ8w7T6Qs=';
+
+function cli(world: World | undefined, env: Record<string, string> = {}, signal?: AbortSignal) {
+  const out = { stdout: '', stderr: '', settings: undefined as DeployerSettings | undefined };
+  const io: CliIo = {
+    stdout: (t) => {
+      out.stdout += t;
+    },
+    stderr: (t) => {
+      out.stderr += t;
+    },
+    readText: (path) => readFile(path, 'utf8'),
+    hostname: () => 'biz',
+    env,
+    isTTY: false,
+    ...(signal ? { signal } : {}),
+  };
+  const run = (argv: string[]) =>
+    runDeployer(argv, io, {
+      createContext: (settings, onEvent) => {
+        out.settings = settings;
+        if (!world) throw new Error('no world');
+        return { ...world.ctx, onEvent };
+      },
+    });
+  return { out, run };
+}
+
+async function worldWithServices() {
+  const world = await createWorld();
+  await world.publish(
+    await world.manifestOf([
+      { name: 'web', version: '1.0', overrides: http(8000) },
+      { name: 'worker', version: '1.0' },
+    ]),
+  );
+  return world;
+}
+
+describe('deployer apply', () => {
+  it('resolves settings from flags, environment and config file, runs one tick, exits 0', async () => {
+    const world = await worldWithServices();
+    const dir = mkdtempSync(join(tmpdir(), 'omni-cli-'));
+    const config = join(dir, 'deployer.json');
+    writeFileSync(config, JSON.stringify({ stateDir: '/srv/state', keep: 9, deployTimeoutMs: '45s' }));
+    const { out, run } = cli(world, { DEPLOYER_KEEP: '3', DEPLOYER_CONFIG: config });
+    const code = await run(['apply', '--manifest', 's3://bucket/manifest.json', '--trusted-public-key', KEY]);
+
+    expect(code).toBe(0);
+    expect(out.stdout).toBe('tick applied: 2 installed\n');
+    expect(out.settings).toMatchObject({
+      manifest: 's3://bucket/manifest.json',
+      keep: 3,
+      stateDir: '/srv/state',
+      deployTimeoutMs: 45_000,
+      host: 'biz',
+    });
+    // Not a terminal: JSON lines for journald.
+    const lines = out.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.find((l) => l.type === 'service.healthy')).toMatchObject({ level: 'info', service: 'web' });
+  });
+
+  it('exits 1 when a service is rolled back, and 3 when another run holds the lock', async () => {
+    const world = await worldWithServices();
+    const args = ['apply', '--manifest', 'x.json', '--trusted-public-key', KEY, '--config', '/dev/null/none'];
+    expect(await cli(world).run(args)).toBe(2); // an explicit config file that does not exist is a usage error
+    const flags = ['apply', '--manifest', 'x.json', '--trusted-public-key', KEY];
+    expect(await cli(world).run(flags)).toBe(0);
+    const bad = await world.build('web-2.0');
+    world.crash(bad);
+    await world.publish(
+      await world.manifestOf([
+        { name: 'web', version: '2.0', overrides: http(8000) },
+        { name: 'worker', version: '1.0' },
+      ]),
+    );
+    const rolled = cli(world);
+    expect(await rolled.run(flags)).toBe(1);
+    expect(rolled.out.stdout).toMatch(/^tick partial: 1 rolled-back\nweb: rolled-back \(unit/);
+    await world.lock.share(7).acquire();
+    expect(await cli(world).run(flags)).toBe(3);
+  });
+
+  it('refuses bad settings with every problem, before touching anything', async () => {
+    const world = await worldWithServices();
+    const { out, run } = cli(world, { DEPLOYER_STATE_DIR: 'relative' });
+    expect(await run(['apply', '--keep', '0'])).toBe(2);
+    expect(out.stderr).toContain('--manifest: required');
+    expect(out.stderr).toContain('DEPLOYER_STATE_DIR: expected an absolute path');
+    expect(out.stderr).toContain('--keep: expected an integer from 1 to 1000');
+    expect(world.systemd.calls).toEqual([]);
+  });
+});
+
+describe('deployer watch', () => {
+  it('ticks until the signal aborts, then returns 0', async () => {
+    const world = await worldWithServices();
+    const stop = new AbortController();
+    let ticks = 0;
+    const { run } = cli(
+      {
+        ...world,
+        ctx: {
+          ...world.ctx,
+          onEvent: () => {},
+          adapters: {
+            ...world.ctx.adapters,
+            clock: {
+              now: () => world.clock.now(),
+              sleep: async (ms) => {
+                // Only the watch loop sleeps a whole interval (health gates sleep seconds).
+                if (ms >= 60_000 && ++ticks === 3) stop.abort();
+                await world.clock.sleep(ms);
+              },
+            },
+          },
+        },
+      } as World,
+      {},
+      stop.signal,
+    );
+    expect(
+      await run(['watch', '--manifest', 'x.json', '--trusted-public-key', KEY, '--interval', '1m']),
+    ).toBe(0);
+    expect(ticks).toBe(3);
+    expect(world.state.current?.services.web).toBeDefined();
+  });
+});
+
+describe('deployer status', () => {
+  it('prints the table from local state, or says nothing is deployed', async () => {
+    const world = await worldWithServices();
+    await world.tick();
+    const dir = mkdtempSync(join(tmpdir(), 'omni-status-'));
+    await createFileStateStore(join(dir, 'state.json')).save(world.state.current as never);
+    const { out, run } = cli(undefined);
+    expect(await run(['status', '--state-dir', dir])).toBe(0);
+    expect(out.stdout).toMatch(
+      /^host biz: generation 2025-01-15T12:00:00Z; last tick .* \(applied\)\n\nSERVICE +VERSION +REVISION +HEALTH +SINCE\nweb +web-1\.0 /,
+    );
+    const json = cli(undefined);
+    expect(await json.run(['status', '--state-dir', dir, '--json'])).toBe(0);
+    expect(JSON.parse(json.out.stdout)).toMatchObject({
+      host: 'biz',
+      services: [{ name: 'web' }, { name: 'worker' }],
+    });
+    const empty = cli(undefined);
+    expect(await empty.run(['status', '--state-dir', mkdtempSync(join(tmpdir(), 'omni-empty-'))])).toBe(1);
+    expect(empty.out.stderr).toContain('nothing deployed on this host yet');
+  });
+});
