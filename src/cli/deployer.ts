@@ -1,6 +1,10 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
+import { desiredServices } from '../deployer/desired.js';
+import { createFileStateStore } from '../deployer/file-state-store.js';
+import { planDeploy, renderPlan } from '../deployer/plan.js';
+import { emptyState } from '../deployer/state.js';
 import { isDeployError } from '../errors.js';
 import {
   diffManifests,
@@ -12,6 +16,7 @@ import {
 } from '../manifest/index.js';
 import { isHostname } from '../manifest/patterns.js';
 import { servicesForHost } from '../manifest/select.js';
+import { DEFAULT_SECRETS_DIR } from '../manifest/validate.js';
 import { renderUnit, type UnitFile } from '../systemd/index.js';
 import { type DeployerRunDeps, runApply, runStatus, runWatch } from './deployer-run.js';
 import { type CliIo, EXIT, prefixLines, readInput, usageError, usageExit, writeOutput } from './io.js';
@@ -21,11 +26,13 @@ const HELP = `deployer ${pkg.version}: converge this host to the services of a m
 Usage:
   deployer validate <file|-> [--host NAME] [--secrets-dir DIR] [--json]
       Check a manifest. Exit 0 valid (warnings on stderr), 1 invalid (every problem listed), 2 usage error.
-  deployer plan --manifest <file|-> [--host NAME] [--previous <file>] [--secrets-dir DIR]
+  deployer plan --manifest <file|-> [--host NAME] [--state-dir DIR | --previous <file>] [--secrets-dir DIR]
                [--units-out DIR] [--json]
-      What would change on the host (default: this machine's name) compared to a previous manifest
-      (default: nothing deployed yet). Changes nothing; with --units-out, writes the systemd unit files the
-      deployer would install for the host into DIR (and nothing else), to read before a deploy.
+      What the next tick would do on the host (default: this machine's name): install, update (with the
+      unit lines and store paths that change), remove, or hold back, compared to what the host runs (its
+      state in --state-dir, default /var/lib/biz-deployer; nothing if it never deployed), or, with
+      --previous, the manifest changes since an earlier manifest. Changes nothing; with --units-out, writes
+      the unit files the deployer would install into DIR (and nothing else), to read before a deploy.
   deployer apply [settings] [--json] [-v]
       One tick: restore units after a reboot, poll the manifest, apply what changed (health-gated, with
       per-service rollback), reconcile Caddy routes, publish status. Exit 0 converged, 1 something failed,
@@ -62,6 +69,7 @@ const OPTIONS = {
   previous: { type: 'string' },
   'secrets-dir': { type: 'string' },
   'units-out': { type: 'string' },
+  'state-dir': { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -113,7 +121,6 @@ export async function runDeployer(
       if (!next.ok) return report(io, values.manifest, next, undefined, false);
       if (previous && !previous.ok) return report(io, values.previous as string, previous, undefined, false);
       const host = values.host ?? io.hostname();
-      const diff = diffManifests(previous?.manifest, next.manifest, host);
       const outDir = values['units-out'];
       let units: UnitFile[] = [];
       if (outDir !== undefined) {
@@ -130,17 +137,35 @@ export async function runDeployer(
         for (const unit of units) await writeOutput(io, join(outDir, unit.name), unit.text);
       }
       const written = units.map((unit) => join(outDir as string, unit.name));
-      if (values.json) {
-        const body = outDir === undefined ? diff : { ...diff, unitFiles: written };
-        io.stdout(`${JSON.stringify(body, null, 2)}\n`);
-      } else {
-        const list = written.map((file) => `\n  ${file}`).join('');
-        const note =
-          outDir === undefined
-            ? ''
-            : `\n${units.length} unit file(s) for host ${host} written to ${outDir}${list}`;
-        io.stdout(`${renderManifestDiff(diff)}${note}\n`);
+      const note =
+        outDir === undefined
+          ? ''
+          : `\n${units.length} unit file(s) for host ${host} written to ${outDir}${written.map((f) => `\n  ${f}`).join('')}`;
+      if (previous) {
+        // Against an earlier manifest: what changed in the manifest for this host.
+        const diff = diffManifests(previous.manifest, next.manifest, host);
+        io.stdout(
+          values.json
+            ? `${JSON.stringify(outDir === undefined ? diff : { ...diff, unitFiles: written }, null, 2)}\n`
+            : `${renderManifestDiff(diff)}${note}\n`,
+        );
+        return EXIT.ok;
       }
+      // Against what this host runs (its local state; nothing when it has never deployed).
+      const stateDir = values['state-dir'] ?? '/var/lib/biz-deployer';
+      const state = (await createFileStateStore(join(stateDir, 'state.json')).load()) ?? emptyState(host);
+      if (state.host !== host)
+        throw usageError(`the state in ${stateDir} belongs to host ${state.host}, not ${host}`);
+      const { desired, failures } = desiredServices(next.manifest, host, {
+        secretsDir: values['secrets-dir'] ?? DEFAULT_SECRETS_DIR,
+      });
+      const plan = planDeploy({ host, generation: next.manifest.generation, desired, state });
+      const refused = failures.map((f) => `\n  ! ${f.service}: refused: ${f.reason}`).join('');
+      io.stdout(
+        values.json
+          ? `${JSON.stringify({ ...plan, refused: failures, ...(outDir === undefined ? {} : { unitFiles: written }) }, null, 2)}\n`
+          : `${renderPlan(plan)}${refused}${note}\n`,
+      );
       return EXIT.ok;
     }
     throw usageError(`unknown command ${JSON.stringify(command)}`);

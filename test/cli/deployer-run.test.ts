@@ -163,3 +163,30 @@ describe('deployer status', () => {
     expect(empty.out.stderr).toContain('nothing deployed on this host yet');
   });
 });
+
+describe('deployer plan against the host state', () => {
+  it('prints what the next tick would do: update with the unit lines that change, and remove', async () => {
+    const world = await worldWithServices();
+    await world.tick();
+    const dir = mkdtempSync(join(tmpdir(), 'omni-plan-'));
+    await createFileStateStore(join(dir, 'state.json')).save(world.state.current as never);
+    const next = await world.manifestOf([
+      { name: 'web', version: '2.0', overrides: { ...http(8000), env: { MODE: 'fast' } } },
+    ]);
+    writeFileSync(join(dir, 'next.json'), JSON.stringify(next));
+    const { out, run } = cli(undefined);
+    expect(await run(['plan', '--manifest', join(dir, 'next.json'), '--state-dir', dir])).toBe(0);
+    const web1 = world.state.current?.services.web?.storePath as string;
+    expect(out.stdout).toContain(
+      'host biz, manifest generation 2025-01-15T12:00:00Z: 0 to install, 1 to update, 1 to remove, 0 unchanged',
+    );
+    expect(out.stdout).toContain(
+      `  ~ web (deploy-web.service)\n      store path ${web1} → ${next.services[0]?.artifact.storePath}\n`,
+    );
+    expect(out.stdout).toContain('unit + Environment="MODE=fast"');
+    expect(out.stdout).toContain('  - worker (deploy-worker.service)');
+    expect(
+      world.systemd.calls.filter((c) => !c.startsWith('read') && !c.startsWith('status')).length,
+    ).toBeGreaterThan(0);
+  });
+});
