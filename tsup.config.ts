@@ -9,6 +9,7 @@ const entries = {
   'caddy/index': 'src/caddy/index.ts',
   'nix/index': 'src/nix/index.ts',
   's3/index': 'src/s3/index.ts',
+  'deployer/index': 'src/deployer/index.ts',
   'testing/index': 'src/testing/index.ts',
 };
 

@@ -1,4 +1,5 @@
 export * from './caddy/index.js';
+export * from './deployer/index.js';
 export { DeployError, type DeployErrorCode, isDeployError } from './errors.js';
 export * from './manifest/index.js';
 export * from './nix/index.js';

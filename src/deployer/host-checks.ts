@@ -3,7 +3,7 @@ import { createShell } from '../shell/shell.js';
 import type { Shell } from '../shell/types.js';
 
 /** What `stat` says about a path. */
-export interface PathInfo {
+export interface HostPathInfo {
   type: 'file' | 'directory' | 'other';
   uid: number;
   gid: number;
@@ -20,7 +20,7 @@ export interface HostChecks {
   userExists(name: string): Promise<boolean>;
   groupExists(name: string): Promise<boolean>;
   /** `undefined` when the path does not exist. Symlinks are followed. */
-  pathInfo(path: string): Promise<PathInfo | undefined>;
+  pathInfo(path: string): Promise<HostPathInfo | undefined>;
 }
 
 /** The real {@link HostChecks}. */

@@ -112,7 +112,7 @@ export function planDeploy(input: {
       changes: [`stop and remove (was ${current.storePath}); its profile stays for rollback`],
     });
   }
-  services.sort((a, b) => a.name.localeCompare(b.name));
+  services.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const pulls = [
     ...new Set(
       services.filter((s) => s.action === 'install' || s.action === 'update').map((s) => s.storePath),

@@ -1,0 +1,46 @@
+export { type ServiceOutcome, type ServiceResult } from './apply.js';
+export { type Clock, createClock } from './clock.js';
+export type { DeployerAdapters, DeployerContext, TickSettings } from './context.js';
+export { createDeployerAdapters, createDeployerContext } from './create.js';
+export { desiredServices, type RenderFailure } from './desired.js';
+export { formatDuration, parseDuration } from './duration.js';
+export { type DeployerEvent, type EventLevel, type EventSink, ignoreEvents } from './events.js';
+export { createFileStateStore } from './file-state-store.js';
+export {
+  type HealthGateTiming,
+  type HealthVerdict,
+  type UnitHealthStatus,
+  waitHealthy,
+} from './health-gate.js';
+export { createHostChecks, type HostChecks, type HostPathInfo } from './host-checks.js';
+export { createFileLock, type FileLockOptions, type Lock, type LockHandle, type LockOwner } from './lock.js';
+export { renderMetrics } from './metrics.js';
+export {
+  type DeployPlan,
+  type DesiredService,
+  hashSpec,
+  planDeploy,
+  renderPlan,
+  type ServiceAction,
+  type ServicePlan,
+} from './plan.js';
+export { createHealthProbe, type HealthProbe, type ProbeResult } from './probe.js';
+export {
+  type DeployerSettings,
+  resolveSettings,
+  SETTINGS,
+  type SettingsResult,
+  type SettingsSources,
+} from './settings.js';
+export {
+  type DeployerState,
+  emptyState,
+  type FailureRecord,
+  parseState,
+  type ServiceRecord,
+  type StateStore,
+  type TickOutcome,
+} from './state.js';
+export { buildHostStatus, type HostStatus, renderHostStatus } from './status.js';
+export { runTick, type TickReport } from './tick.js';
+export { type WatchOptions, watch } from './watch.js';
