@@ -82,6 +82,7 @@ in sh "omni-nixs3-e2e-svc" "mkdir -p $out/bin; printf '#!/bin/sh\\\\necho ${'$'}
     const target = server.objectStore({
       proxy: true,
       partSize: 5 * 1024 * 1024,
+      multipartThreshold: 5 * 1024 * 1024,
       onRequest: (r) => uploadRequests.push(r),
     });
     const result = await uploadClosure({
