@@ -53,6 +53,7 @@ export interface CacheUploadInput {
   cacheInfo: string;
 }
 
+/** The key of a binary cache's metadata file (`StoreDir: /nix/store`, ...). */
 export const NIX_CACHE_INFO = 'nix-cache-info';
 
 /**
