@@ -9,6 +9,7 @@ import { parsePublicKey } from './signing.js';
  * space-separated setting would change what Nix does.
  */
 
+/** At least one path, each a top-level store path. */
 export function checkStorePaths(paths: readonly string[]): void {
   if (paths.length === 0) throw new DeployError('NIX_INPUT', 'expected at least one store path, found none');
   for (const path of paths) {
@@ -21,6 +22,7 @@ export function checkStorePaths(paths: readonly string[]): void {
   }
 }
 
+/** An absolute path of plain segments: no `..`, no spaces, cannot start with `-`. */
 export function checkAbsolutePath(path: string, what: string): void {
   if (!ABSOLUTE_PATH_RE.test(path)) {
     throw new DeployError(
@@ -33,6 +35,7 @@ export function checkAbsolutePath(path: string, what: string): void {
 /** Substituter URLs Nix can pull from; anything else (a flag, a newline, an unknown scheme) is refused. */
 const SUBSTITUTER_RE = /^(?:s3|https?|file):\/\/[\x21-\x7e]+$/;
 
+/** A substituter URL of a scheme Nix pulls from, in one printable word. */
 export function checkSubstituter(url: string): void {
   if (!SUBSTITUTER_RE.test(url)) {
     throw new DeployError(
@@ -42,6 +45,7 @@ export function checkSubstituter(url: string): void {
   }
 }
 
+/** At least one public key, each `name:base64`: a copy with nothing to check signatures against is refused. */
 export function checkTrustedKeys(keys: readonly string[]): void {
   if (keys.length === 0) {
     throw new DeployError(
@@ -52,6 +56,7 @@ export function checkTrustedKeys(keys: readonly string[]): void {
   for (const key of keys) parsePublicKey(key);
 }
 
+/** A signing key's name: it is written before the `:` of every signature. */
 export function checkKeyName(name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
     throw new DeployError(
@@ -61,6 +66,7 @@ export function checkKeyName(name: string): void {
   }
 }
 
+/** A profile generation number (Nix counts from 1). */
 export function checkGeneration(generation: number): void {
   if (!Number.isInteger(generation) || generation < 1) {
     throw new DeployError(

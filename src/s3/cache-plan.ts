@@ -26,17 +26,18 @@ export interface UploadStep {
   body?: string;
   bytes: number;
   contentType: string;
+  /** Keys of steps that must have completed before this one starts. */
+  after: string[];
 }
 
 /** What {@link planCacheUpload} decided. */
 export interface CacheUploadPlan {
   /**
-   * Steps in batches: a batch starts only when the one before is complete. First every missing NAR (and
-   * `nix-cache-info`), then the `.narinfo` files, dependencies before the paths that refer to them, so the bucket
-   * never advertises a path whose NAR or references are not there yet: an interrupted upload leaves at worst
-   * unreferenced NARs, never a broken path.
+   * The objects to send. A `.narinfo` waits for its NAR and for the `.narinfo` of every path it refers to, so the
+   * bucket never advertises a path whose NAR or references are not there yet: an interrupted upload leaves at
+   * worst unannounced NARs, never a broken path. Everything else may run at once; largest NARs are listed first.
    */
-  batches: UploadStep[][];
+  steps: UploadStep[];
   /** Keys not uploaded because the bucket has them. */
   skipped: string[];
   /** Bytes to send. */
@@ -52,6 +53,7 @@ export interface CacheUploadInput {
   cacheInfo: string;
 }
 
+/** The key of a binary cache's metadata file (`StoreDir: /nix/store`, ...). */
 export const NIX_CACHE_INFO = 'nix-cache-info';
 
 /**
@@ -61,61 +63,72 @@ export const NIX_CACHE_INFO = 'nix-cache-info';
 export function planCacheUpload(input: CacheUploadInput): CacheUploadPlan {
   const { entries, present } = input;
   const skipped: string[] = [];
-  const first: UploadStep[] = [];
+  const nars: UploadStep[] = [];
+  const narinfos: UploadStep[] = [];
+  const cacheInfo: UploadStep[] = [];
   if (present.has(NIX_CACHE_INFO)) skipped.push(NIX_CACHE_INFO);
   else {
-    first.push({
+    cacheInfo.push({
       kind: 'nix-cache-info',
       key: NIX_CACHE_INFO,
       body: input.cacheInfo,
       bytes: Buffer.byteLength(input.cacheInfo),
       contentType: 'text/x-nix-cache-info',
+      after: [],
     });
   }
-  const todo = new Map<string, LocalCacheEntry>();
+  const todo = new Map(entries.filter((e) => !present.has(e.narinfoKey)).map((e) => [e.storePath, e]));
   for (const entry of entries) {
-    if (present.has(entry.narinfoKey)) {
-      skipped.push(entry.narinfoKey, entry.narKey);
-      continue;
-    }
-    todo.set(entry.storePath, entry);
+    if (!todo.has(entry.storePath)) skipped.push(entry.narinfoKey, entry.narKey);
+  }
+  for (const entry of todo.values()) {
+    const after: string[] = [];
     if (present.has(entry.narKey)) skipped.push(entry.narKey);
     else {
-      first.push({
+      nars.push({
         kind: 'nar',
         key: entry.narKey,
         file: entry.narFile,
         bytes: entry.narBytes,
         contentType: 'application/x-nix-nar',
+        after: [],
       });
+      after.push(entry.narKey);
     }
-  }
-  // Depth among the paths still to publish: 0 when all references are already published.
-  const depth = new Map<string, number>();
-  const depthOf = (path: string, trail: Set<string>): number => {
-    const known = depth.get(path);
-    if (known !== undefined) return known;
-    if (trail.has(path)) throw new DeployError('CACHE_INVALID', `reference cycle through ${path}`);
-    trail.add(path);
-    let d = 0;
-    for (const ref of todo.get(path)?.references ?? [])
-      if (todo.has(ref)) d = Math.max(d, depthOf(ref, trail) + 1);
-    trail.delete(path);
-    depth.set(path, d);
-    return d;
-  };
-  const levels: UploadStep[][] = [];
-  for (const entry of [...todo.values()].sort((a, b) => (a.storePath < b.storePath ? -1 : 1))) {
-    const d = depthOf(entry.storePath, new Set());
-    levels[d] ??= [];
-    levels[d].push({
+    for (const ref of entry.references) {
+      const dependency = todo.get(ref);
+      if (dependency) after.push(dependency.narinfoKey);
+    }
+    narinfos.push({
       kind: 'narinfo',
       key: entry.narinfoKey,
       file: entry.narinfoFile,
       bytes: entry.narinfoBytes,
       contentType: 'text/x-nix-narinfo',
+      after,
     });
   }
-  const batches = [first, ...levels].filter((batch) => batch.length > 0);
-  return { batches, skipped, bytes: batches.flat().reduce((sum, step) => sum + step.bytes, 0) };
+  checkAcyclic(narinfos);
+  nars.sort((a, b) => b.bytes - a.bytes || (a.key < b.key ? -1 : 1));
+  narinfos.sort((a, b) => (a.key < b.key ? -1 : 1));
+  const steps = [...cacheInfo, ...nars, ...narinfos];
+  return { steps, skipped, bytes: steps.reduce((sum, step) => sum + step.bytes, 0) };
+}
+
+/** Store paths cannot refer to each other in a cycle (self-references are dropped earlier); a cache that says so lies. */
+function checkAcyclic(steps: UploadStep[]) {
+  const byKey = new Map(steps.map((step) => [step.key, step]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (step: UploadStep) => {
+    if (state.get(step.key) === 'done') return;
+    if (state.get(step.key) === 'visiting')
+      throw new DeployError('CACHE_INVALID', `reference cycle through ${step.key}`);
+    state.set(step.key, 'visiting');
+    for (const key of step.after) {
+      const dependency = byKey.get(key);
+      if (dependency) visit(dependency);
+    }
+    state.set(step.key, 'done');
+  };
+  for (const step of steps) visit(step);
 }

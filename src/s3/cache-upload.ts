@@ -34,6 +34,12 @@ export interface CacheUploadOptions {
    * Without it, a path must still carry some signature.
    */
   trustedPublicKeys?: readonly string[];
+  /**
+   * How to find what the bucket already has: a `HEAD` per key (as Nix does; cost grows with the closure), or a
+   * listing of the cache root and `nar/` (one request per 1,000 objects; cost grows with the bucket). `auto`
+   * (default) lists when more than 16 keys are to be checked.
+   */
+  presenceCheck?: 'auto' | 'head' | 'list';
   /** Files sent at once. Default 4. */
   concurrency?: number;
   /** Extra attempts per file after a transient failure (the SDK also retries each request). Default 2. */
@@ -73,10 +79,16 @@ export async function uploadClosure(options: CacheUploadOptions): Promise<CacheU
   const cacheInfo = await readCacheInfo(cacheDir);
 
   const keys = [NIX_CACHE_INFO, ...local.entries.map((e) => e.narinfoKey), ...local.absent.map(narinfoKeyOf)];
+  const byList =
+    (options.presenceCheck ?? 'auto') === 'list' || (options.presenceCheck !== 'head' && keys.length > 16);
   const present = new Set<string>();
-  await runPool(keys, options.concurrency ?? 8, async (key) => {
-    if (await target.head(key)) present.add(key);
-  });
+  if (byList) {
+    for (const object of await target.list('', { recursive: false })) present.add(object.key);
+  } else {
+    await runPool(keys, options.concurrency ?? 8, async (key) => {
+      if (await target.head(key)) present.add(key);
+    });
+  }
   const gone = local.absent.filter((path) => !present.has(narinfoKeyOf(path)));
   if (gone.length > 0) {
     throw new DeployError(
@@ -84,16 +96,18 @@ export async function uploadClosure(options: CacheUploadOptions): Promise<CacheU
       `${cacheDir}: closure incomplete: ${gone.join(', ')} ${gone.length === 1 ? 'is' : 'are'} referenced but neither in the local cache nor in ${target.url}`,
     );
   }
-  await runPool(
-    local.entries.filter((e) => !present.has(e.narinfoKey)),
-    options.concurrency ?? 8,
-    async (entry) => {
+  // A NAR without its narinfo is what an interrupted upload leaves behind: found, it is not sent again.
+  const unpublished = local.entries.filter((e) => !present.has(e.narinfoKey));
+  if (byList && unpublished.length > 0) {
+    for (const object of await target.list('nar/')) present.add(object.key);
+  } else {
+    await runPool(unpublished, options.concurrency ?? 8, async (entry) => {
       if (await target.head(entry.narKey)) present.add(entry.narKey);
-    },
-  );
+    });
+  }
 
   const plan = planCacheUpload({ entries: local.entries, present, cacheInfo });
-  const files = plan.batches.flat().length;
+  const files = plan.steps.length;
   emit({ type: 'planned', files, bytes: plan.bytes, skipped: plan.skipped.length });
   const loaded = new Map<string, number>();
   let sent = 0;
@@ -111,29 +125,27 @@ export async function uploadClosure(options: CacheUploadOptions): Promise<CacheU
   };
   const retries = options.retries ?? 2;
   const delay = options.retryDelayMs ?? 250;
-  for (const batch of plan.batches) {
-    await runPool(batch, options.concurrency ?? 4, async (step) => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await sendStep(target, step, (bytes) => progress(step, bytes));
-          progress(step, step.bytes);
-          emit({ type: 'uploaded', key: step.key, bytes: step.bytes });
-          return;
-        } catch (error) {
-          if (attempt > retries || !isTransient(error)) {
-            throw new DeployError(
-              'CACHE_UPLOAD',
-              `uploading ${step.key} to ${target.url} failed after ${attempt} attempt(s): ${(error as Error).message}`,
-              { cause: error, details: { key: step.key, attempts: attempt } },
-            );
-          }
-          emit({ type: 'retry', key: step.key, attempt, error: (error as Error).message });
-          progress(step, 0);
-          await sleep(delay * 2 ** (attempt - 1));
+  await runGraph(plan.steps, options.concurrency ?? 4, async (step) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sendStep(target, step, (bytes) => progress(step, bytes));
+        progress(step, step.bytes);
+        emit({ type: 'uploaded', key: step.key, bytes: step.bytes });
+        return;
+      } catch (error) {
+        if (attempt > retries || !isTransient(error)) {
+          throw new DeployError(
+            'CACHE_UPLOAD',
+            `uploading ${step.key} to ${target.url} failed after ${attempt} attempt(s): ${(error as Error).message}`,
+            { cause: error, details: { key: step.key, attempts: attempt } },
+          );
         }
+        emit({ type: 'retry', key: step.key, attempt, error: (error as Error).message });
+        progress(step, 0);
+        await sleep(delay * 2 ** (attempt - 1));
       }
-    });
-  }
+    }
+  });
   emit({ type: 'done', files, bytes: plan.bytes, skipped: plan.skipped.length });
   return { plan, closure: local.entries.map((e) => e.storePath), files, bytes: plan.bytes };
 }
@@ -292,6 +304,52 @@ async function readRegularFile(path: string): Promise<string | undefined> {
       `${path}: expected a regular file, found a symlink or another kind of file`,
     );
   return readFile(path, 'utf8');
+}
+
+/**
+ * Runs the steps with at most `limit` at once, each only after the steps named in its `after` have succeeded;
+ * among ready steps, the plan's order (largest NARs first). The first failure stops new starts; steps running
+ * finish; the failure is rethrown.
+ */
+async function runGraph(
+  steps: readonly UploadStep[],
+  limit: number,
+  fn: (step: UploadStep) => Promise<void>,
+) {
+  const done = new Set<string>();
+  const planned = new Set(steps.map((step) => step.key));
+  const waiting = [...steps];
+  let running = 0;
+  let failure: { error: unknown } | undefined;
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (failure === undefined && running < limit) {
+        const index = waiting.findIndex((step) =>
+          step.after.every((key) => done.has(key) || !planned.has(key)),
+        );
+        if (index < 0) break;
+        const [step] = waiting.splice(index, 1) as [UploadStep];
+        running++;
+        fn(step).then(
+          () => {
+            done.add(step.key);
+            running--;
+            pump();
+          },
+          (error: unknown) => {
+            failure ??= { error };
+            running--;
+            pump();
+          },
+        );
+      }
+      if (running === 0) resolve();
+    };
+    pump();
+  });
+  if (failure) throw failure.error;
+  if (waiting.length > 0)
+    throw new Error(`upload plan has unmet dependencies (${waiting[0]?.key}); this is a bug`);
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; the first failure stops new starts and is rethrown. */

@@ -186,7 +186,7 @@ export function createDirectoryObjectStore(options: DirectoryObjectStoreOptions)
       return { etag };
     },
 
-    async list(prefix) {
+    async list(prefix, listOptions = {}) {
       checkKeyPrefix(prefix);
       // Walk only below the prefix's directory part: listing `manifests/manifest-` must not read `nar/`.
       const base = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
@@ -203,7 +203,8 @@ export function createDirectoryObjectStore(options: DirectoryObjectStoreOptions)
           if (entry.name.startsWith('.')) continue;
           const key = relative === '' ? entry.name : `${relative}/${entry.name}`;
           if (entry.isDirectory()) {
-            if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(key);
+            const below = key.startsWith(prefix) && listOptions.recursive === false;
+            if (!below && (key.startsWith(prefix) || prefix.startsWith(`${key}/`))) await walk(key);
           } else if (entry.isFile() && key.startsWith(prefix)) {
             const info = await lstat(`${dir}/${key}`);
             objects.push({ key, size: info.size, lastModified: info.mtime });

@@ -56,8 +56,11 @@ export interface ObjectStore {
   put(key: string, body: string | Uint8Array, options?: PutOptions): Promise<{ etag: string }>;
   /** Uploads a local file, in parts with bounded concurrency when it is large (S3). */
   upload(key: string, file: string, options?: UploadOptions): Promise<{ etag: string }>;
-  /** Objects whose keys start with `prefix`, in key order. */
-  list(prefix: string): Promise<ObjectInfo[]>;
+  /**
+   * Objects whose keys start with `prefix`, in key order. With `recursive: false`, only those with no further
+   * `/` after the prefix (S3's `Delimiter=/`): the root of a binary cache without its `nar/` directory.
+   */
+  list(prefix: string, options?: { recursive?: boolean }): Promise<ObjectInfo[]>;
   /** Deletes an object; no error when it does not exist. */
   delete(key: string): Promise<void>;
 }

@@ -13,6 +13,7 @@ export interface OpenStoreOptions {
   /** Explicit S3 credentials; default: the SDK's chain (environment, `profile=`, instance role...). */
   credentials?: S3ObjectStoreOptions['credentials'];
   /** S3 multipart tuning, see `createS3ObjectStore`. */
+  multipartThreshold?: number;
   partSize?: number;
   partConcurrency?: number;
   maxAttempts?: number;
@@ -40,6 +41,7 @@ export function openObjectStore(location: string | Location, options: OpenStoreO
     ...(parsed.profile === undefined ? {} : { profile: parsed.profile }),
     ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    ...(options.multipartThreshold === undefined ? {} : { multipartThreshold: options.multipartThreshold }),
     ...(options.partSize === undefined ? {} : { partSize: options.partSize }),
     ...(options.partConcurrency === undefined ? {} : { partConcurrency: options.partConcurrency }),
     ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),

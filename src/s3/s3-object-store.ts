@@ -1,4 +1,6 @@
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Transform } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -37,6 +39,11 @@ export interface S3ObjectStoreOptions {
   credentials?: S3Credentials | (() => Promise<S3Credentials>);
   /** Attempts per request, transient failures retried by the SDK with backoff. Default 3. */
   maxAttempts?: number;
+  /**
+   * Files up to this size are sent in one streamed PUT; larger ones as multipart uploads. Default 200 MiB,
+   * rclone's `--s3-upload-cutoff`: below it one request beats several parts plus their reassembly.
+   */
+  multipartThreshold?: number;
   /** Part size of multipart uploads in bytes (at least 5 MiB). Default 16 MiB. */
   partSize?: number;
   /** Parts of one file sent at once. Default 4. */
@@ -73,7 +80,10 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const url = `s3://${bucket}/${root}`;
+  const multipartThreshold = options.multipartThreshold ?? 200 * MIB;
+  const partSize = Math.max(5 * MIB, options.partSize ?? 16 * MIB);
   if (options.onRequest) addRequestHook(client, bucket, root, options.onRequest);
+  skipPartHashing(client);
 
   const fullKey = (key: string) => `${root}${checkObjectKey(key)}`;
 
@@ -137,38 +147,64 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
 
     async upload(key, file, upload = {}) {
       const Key = fullKey(key);
-      const uploader = new Upload({
-        client,
-        params: {
-          Bucket: bucket,
-          Key,
-          Body: createReadStream(file, { highWaterMark: MIB }),
-          ...(upload.contentType ? { ContentType: upload.contentType } : {}),
-        },
-        partSize: Math.max(5 * MIB, options.partSize ?? 16 * MIB),
-        queueSize: options.partConcurrency ?? 4,
-        leavePartsOnError: false, // abort the multipart upload: no orphaned parts billed forever
-      });
-      if (upload.onProgress) {
-        const report = upload.onProgress;
-        uploader.on('httpUploadProgress', (progress) => report(progress.loaded ?? 0));
-      }
+      const size = (await stat(file)).size;
+      let loaded = 0;
+      // Counts bytes as the SDK pulls them: a 'data' listener on the file stream would start it flowing early.
+      const counted = createReadStream(file, { highWaterMark: MIB }).pipe(
+        new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            loaded += chunk.length;
+            if (size <= multipartThreshold) upload.onProgress?.(loaded);
+            done(null, chunk);
+          },
+        }),
+      );
+      const params = {
+        Bucket: bucket,
+        Key,
+        Body: counted,
+        ...(upload.contentType ? { ContentType: upload.contentType } : {}),
+      };
       try {
+        if (size <= multipartThreshold) {
+          // One streamed request, nothing buffered: what rclone does below its 200 MiB cutoff.
+          const out = await client.send(new PutObjectCommand({ ...params, ContentLength: size }));
+          return { etag: out.ETag ?? '' };
+        }
+        const uploader = new Upload({
+          client,
+          params,
+          partSize,
+          queueSize: options.partConcurrency ?? 4,
+          leavePartsOnError: false, // abort the multipart upload: no orphaned parts billed forever
+        });
+        if (upload.onProgress) {
+          const report = upload.onProgress;
+          uploader.on('httpUploadProgress', (progress) => report(progress.loaded ?? 0));
+        }
         const out = await uploader.done();
         return { etag: ('ETag' in out ? out.ETag : undefined) ?? '' };
       } catch (error) {
+        counted.destroy();
         throw s3Error(error, 'PUT', url + key);
       }
     },
 
-    async list(listPrefix) {
+    async list(listPrefix, listOptions = {}) {
       const Prefix = `${root}${checkKeyPrefix(listPrefix)}`;
       const objects: ObjectInfo[] = [];
       let ContinuationToken: string | undefined;
       do {
         let out: ListObjectsV2CommandOutput;
         try {
-          out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix, ContinuationToken }));
+          out = await client.send(
+            new ListObjectsV2Command({
+              Bucket: bucket,
+              Prefix,
+              ContinuationToken,
+              ...(listOptions.recursive === false ? { Delimiter: '/' } : {}),
+            }),
+          );
         } catch (error) {
           throw s3Error(error, 'LIST', url + listPrefix);
         }
@@ -251,6 +287,24 @@ function s3Error(
     cause: error,
     details: { status },
   });
+}
+
+/**
+ * Multipart parts reach the signer as buffers, which SigV4 would hash in full (SHA-256 of every byte, on the
+ * event loop) unless told the payload is unsigned. Streamed PUTs are unsigned already. Integrity does not rest
+ * on it: TLS protects the transfer, and Nix checks every NAR's hash against its signed narinfo when it copies.
+ */
+function skipPartHashing(client: S3Client) {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'UploadPartCommand') {
+        const request = args.request as { headers?: Record<string, string> };
+        if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      }
+      return next(args);
+    },
+    { step: 'build', name: 'omniDeployUnsignedParts' },
+  );
 }
 
 /** Reports every HTTP attempt: the hook sits inside the SDK's retry loop, so retries count, as they cost. */

@@ -138,11 +138,12 @@ export function createMemoryObjectStore(options: MemoryObjectStoreOptions = {}):
       return result;
     },
 
-    async list(prefix) {
+    async list(prefix, listOptions = {}) {
       checkKeyPrefix(prefix);
       return request('GET', prefix, () => ({
         result: [...objects]
           .filter(([key]) => key.startsWith(prefix))
+          .filter(([key]) => listOptions.recursive !== false || !key.slice(prefix.length).includes('/'))
           .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
           .map(([key, object]) => ({ key, size: object.body.length, lastModified: object.lastModified })),
         status: 200,

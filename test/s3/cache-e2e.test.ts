@@ -78,10 +78,17 @@ in sh "omni-nixs3-e2e-svc" "mkdir -p $out/bin; printf '#!/bin/sh\\\\necho ${'$'}
     server.faults.push(
       { count: 1, kind: '503', match: (method, url) => method === 'PUT' && url.includes('.narinfo') },
       { count: 1, kind: 'reset', match: (method, url) => method === 'PUT' && url.includes('partNumber=2') },
+      // A streamed single PUT cut off: the SDK cannot replay the stream; the upload retries the file.
+      {
+        count: 1,
+        kind: 'reset',
+        match: (method, url) => method === 'PUT' && url.includes('/nar/') && !url.includes('partNumber'),
+      },
     );
     const target = server.objectStore({
       proxy: true,
       partSize: 5 * 1024 * 1024,
+      multipartThreshold: 5 * 1024 * 1024,
       onRequest: (r) => uploadRequests.push(r),
     });
     const result = await uploadClosure({
@@ -92,7 +99,7 @@ in sh "omni-nixs3-e2e-svc" "mkdir -p $out/bin; printf '#!/bin/sh\\\\necho ${'$'}
       onEvent: (e) => events.push(e),
     });
     expect(result.closure.sort()).toEqual(closure);
-    expect(server.faults.map((f) => f.count)).toEqual([0, 0]); // both failures happened...
+    expect(server.faults.map((f) => f.count)).toEqual([0, 0, 0]); // both failures happened...
     expect(uploadRequests.some((r) => r.status === 503)).toBe(true); // ...were seen by the store...
     expect(uploadRequests.some((r) => r.status === 0)).toBe(true);
     expect(server.requests.some((r) => r.method === 'POST' && r.url.includes('uploads'))).toBe(true); // multipart

@@ -32,42 +32,67 @@ function entry(name: string, refs: string[] = [], bytes = 100): LocalCacheEntry 
   };
 }
 
-/** A plan's keys, batch by batch; order inside a batch does not matter (they run concurrently). */
-const keysOf = (plan: CacheUploadPlan) => plan.batches.map((batch) => batch.map((step) => step.key).sort());
+/** A plan as `key <- after` lines, sorted: what must precede what. */
+const graphOf = (plan: CacheUploadPlan) =>
+  plan.steps.map((step) => `${step.key} <- ${[...step.after].sort().join(' ')}`.trim()).sort();
 
 describe('planCacheUpload', () => {
   const app = entry('app', ['lib', 'data']);
-  const lib = entry('lib', ['libc']);
-  const data = entry('data');
+  const lib = entry('lib', ['libc'], 300);
+  const data = entry('data', [], 200);
   const libc = entry('libc');
   const all = [app, lib, data, libc];
+  const line = (key: string, ...after: string[]) => `${key} <- ${after.sort().join(' ')}`.trim();
 
-  it('sends NARs first, then narinfos with dependencies before dependents', () => {
+  it('makes each narinfo wait for its NAR and the narinfos of its references, and nothing else wait', () => {
     const plan = planCacheUpload({ entries: all, present: new Set(), cacheInfo: 'StoreDir: /nix/store\n' });
-    expect(keysOf(plan)).toEqual([
-      [NIX_CACHE_INFO, app.narKey, lib.narKey, data.narKey, libc.narKey].sort(),
-      [data.narinfoKey, libc.narinfoKey].sort(),
-      [lib.narinfoKey],
-      [app.narinfoKey],
-    ]);
-    expect(plan.bytes).toBe(4 * 100 + 4 * 10 + 'StoreDir: /nix/store\n'.length);
+    expect(graphOf(plan)).toEqual(
+      [
+        line(NIX_CACHE_INFO),
+        line(app.narKey),
+        line(lib.narKey),
+        line(data.narKey),
+        line(libc.narKey),
+        line(app.narinfoKey, app.narKey, lib.narinfoKey, data.narinfoKey),
+        line(lib.narinfoKey, lib.narKey, libc.narinfoKey),
+        line(data.narinfoKey, data.narKey),
+        line(libc.narinfoKey, libc.narKey),
+      ].sort(),
+    );
+    // Largest NARs first, so the long transfers start early.
+    expect(plan.steps.filter((s) => s.kind === 'nar').map((s) => s.bytes)).toEqual([300, 200, 100, 100]);
+    expect(plan.bytes).toBe(300 + 200 + 100 + 100 + 4 * 10 + 'StoreDir: /nix/store\n'.length);
     expect(plan.skipped).toEqual([]);
   });
 
   it('skips a path whose narinfo the bucket has, and a NAR already there from an interrupted upload', () => {
     const present = new Set([NIX_CACHE_INFO, libc.narinfoKey, lib.narKey]);
     const plan = planCacheUpload({ entries: all, present, cacheInfo: 'x' });
-    expect(keysOf(plan)).toEqual([
-      [app.narKey, data.narKey].sort(),
-      [lib.narinfoKey, data.narinfoKey].sort(),
-      [app.narinfoKey],
-    ]);
+    expect(graphOf(plan)).toEqual(
+      [
+        line(app.narKey),
+        line(data.narKey),
+        line(lib.narinfoKey),
+        line(data.narinfoKey, data.narKey),
+        line(app.narinfoKey, app.narKey, lib.narinfoKey, data.narinfoKey),
+      ].sort(),
+    );
     expect(plan.skipped.sort()).toEqual([NIX_CACHE_INFO, libc.narinfoKey, libc.narKey, lib.narKey].sort());
   });
 
   it('plans nothing when the bucket has everything', () => {
     const present = new Set([NIX_CACHE_INFO, ...all.map((e) => e.narinfoKey)]);
-    expect(planCacheUpload({ entries: all, present, cacheInfo: 'x' }).batches).toEqual([]);
+    expect(planCacheUpload({ entries: all, present, cacheInfo: 'x' }).steps).toEqual([]);
+  });
+
+  it('refuses a reference cycle', () => {
+    expect(() =>
+      planCacheUpload({
+        entries: [entry('a', ['b']), entry('b', ['a'])],
+        present: new Set(),
+        cacheInfo: 'x',
+      }),
+    ).toThrow(/cycle/);
   });
 });
 
@@ -106,14 +131,17 @@ describe('uploadClosure (memory bucket, synthetic cache)', () => {
     expect(keys).toHaveLength(7);
     for (const object of bucket.objects.values())
       expect(Buffer.from(object.body).toString()).not.toContain(key.secretKey);
-    // Order: every PUT of a narinfo comes after the PUT of every NAR.
+    // Order: a narinfo is sent only after its own NAR and after the narinfos of what it refers to.
     const puts = bucket.requests.filter((r) => r.method === 'PUT').map((r) => r.key);
-    const lastNar = Math.max(...puts.map((k, i) => (k.startsWith('nar/') ? i : -1)));
-    const firstNarinfo = puts.findIndex((k) => k.endsWith('.narinfo'));
-    expect(lastNar).toBeLessThan(firstNarinfo);
-    const order = (name: string) => puts.indexOf(`${hashOf(paths[name] as string)}.narinfo`);
-    expect(order('libc-2.0')).toBeLessThan(order('lib-1.0'));
-    expect(order('lib-1.0')).toBeLessThan(order('app-1.0'));
+    const at = (name: string, what: 'nar' | 'narinfo') => {
+      const narinfo = `${hashOf(paths[name] as string)}.narinfo`;
+      if (what === 'narinfo') return puts.indexOf(narinfo);
+      const url = /URL: (.*)/.exec(readFileSync(join(dir, narinfo), 'utf8'))?.[1] as string;
+      return puts.indexOf(url);
+    };
+    for (const name of Object.keys(paths)) expect(at(name, 'nar')).toBeLessThan(at(name, 'narinfo'));
+    expect(at('libc-2.0', 'narinfo')).toBeLessThan(at('lib-1.0', 'narinfo'));
+    expect(at('lib-1.0', 'narinfo')).toBeLessThan(at('app-1.0', 'narinfo'));
     const progress = events.filter((e) => e.type === 'progress');
     const sent = progress.map((e) => e.sentBytes);
     expect(sent).toEqual([...sent].sort((a, b) => a - b));
@@ -163,10 +191,13 @@ describe('uploadClosure (memory bucket, synthetic cache)', () => {
     expect([...bucket.objects.keys()].filter((k) => k.endsWith('.narinfo'))).toHaveLength(3);
   });
 
-  it('gives up on a NAR that keeps failing, and then announces no path at all', async () => {
+  it('gives up on a NAR that keeps failing, and never announces its path or the paths that refer to it', async () => {
     const paths = writeLocalCache(dir, specs, [key]);
+    const narinfoOf = (name: string) => `${hashOf(paths[name] as string)}.narinfo`;
+    const narOf = (name: string) =>
+      /URL: (.*)/.exec(readFileSync(join(dir, narinfoOf(name)), 'utf8'))?.[1] as string;
     bucket.beforeRequest = ({ method, key: k }) => {
-      if (method === 'PUT' && k.startsWith('nar/') && k.includes(specs[1]?.name ?? '') === false) {
+      if (method === 'PUT' && k === narOf('lib-1.0')) {
         throw new DeployError('S3_REQUEST', `PUT ${k}: HTTP 503 SlowDown (injected)`, {
           details: { status: 503 },
         });
@@ -183,7 +214,12 @@ describe('uploadClosure (memory bucket, synthetic cache)', () => {
     expect((failed as Error).message).toMatch(
       /^uploading nar\/\S+ to memory:\/\/bucket\/ failed after 2 attempt\(s\)/,
     );
-    expect([...bucket.objects.keys()].filter((k) => k.endsWith('.narinfo'))).toEqual([]);
+    expect(bucket.objects.has(narinfoOf('lib-1.0'))).toBe(false);
+    expect(bucket.objects.has(narinfoOf('app-1.0'))).toBe(false);
+    // Whatever did get announced is complete.
+    for (const name of Object.keys(paths)) {
+      if (bucket.objects.has(narinfoOf(name))) expect(bucket.objects.has(narOf(name))).toBe(true);
+    }
   });
 
   it('does not retry what will not get better (access denied)', async () => {

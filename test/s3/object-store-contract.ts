@@ -104,6 +104,12 @@ export function objectStoreContract(name: string, make: () => Promise<StoreHarne
       expect((await h.store.list('l/sub/')).map((o) => [o.key, o.size])).toEqual([['l/sub/c.txt', 11]]);
       expect((await h.store.list('lx')).map((o) => o.key)).toEqual(['lx/d.txt']);
       expect(await h.store.list('nothing/')).toEqual([]);
+      expect((await h.store.list('l/', { recursive: false })).map((o) => o.key)).toEqual([
+        'l/a.txt',
+        'l/b.txt',
+      ]);
+      expect((await h.store.list('', { recursive: false })).map((o) => o.key)).toContain('l2.txt');
+      expect((await h.store.list('', { recursive: false })).map((o) => o.key)).not.toContain('l/a.txt');
     });
 
     it('deletes, and deleting a missing object is not an error', async () => {

@@ -37,6 +37,7 @@ function s3(viaEnforcingProxy: boolean) {
       store: server.objectStore({
         proxy: viaEnforcingProxy,
         partSize: 5 * 1024 * 1024,
+        multipartThreshold: 5 * 1024 * 1024,
         prefix: 'deploy/',
         onRequest: (r) => requests.push(r),
       }),

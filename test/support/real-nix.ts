@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireBinary } from './binaries.js';
@@ -37,10 +37,15 @@ let
 in map mk (builtins.fromJSON versions)
 `,
   );
-  const out = execFileSync(
-    'nix-build',
-    [file, '--no-out-link', '--argstr', 'tag', tag, '--argstr', 'versions', JSON.stringify(versions)],
-    { encoding: 'utf8', env: { ...process.env, ...NIX_ENV }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  let out: string;
+  try {
+    out = execFileSync(
+      'nix-build',
+      [file, '--no-out-link', '--argstr', 'tag', tag, '--argstr', 'versions', JSON.stringify(versions)],
+      { encoding: 'utf8', env: { ...process.env, ...NIX_ENV }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   return out.trim().split('\n');
 }
