@@ -73,7 +73,8 @@ export function createNix(options: NixOptions = {}): Nix {
     async copyFrom(substituter, paths, copy) {
       checkSubstituter(substituter);
       checkStorePaths(paths);
-      checkTrustedKeys(copy.trustedPublicKeys);
+      const requireSigs = copy.requireSignatures !== false;
+      if (requireSigs || copy.trustedPublicKeys.length) checkTrustedKeys(copy.trustedPublicKeys);
       await run(`nix copy --from ${substituter} ${paths.join(' ')}`, 'nix', [
         ...nixArgs,
         'copy',
@@ -86,7 +87,7 @@ export function createNix(options: NixOptions = {}): Nix {
         copy.trustedPublicKeys.join(' '),
         '--option',
         'require-sigs',
-        'true',
+        String(requireSigs),
         '--option',
         'narinfo-cache-negative-ttl',
         '0',

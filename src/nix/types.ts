@@ -11,6 +11,11 @@ export interface CopyFromOptions {
    * configured keys, so what is trusted is exactly what the caller passed. At least one is required.
    */
   trustedPublicKeys: readonly string[];
+  /**
+   * `false` accepts unsigned paths (`require-sigs false`): only for an operator's explicit
+   * `--insecure-allow-unsigned`, and only then may `trustedPublicKeys` be empty. Default true.
+   */
+  requireSignatures?: boolean;
 }
 
 /**

@@ -126,7 +126,8 @@ export function createFakeNix(options: FakeNixOptions = {}): FakeNix {
     async copyFrom(substituter, paths, copy) {
       checkSubstituter(substituter);
       checkStorePaths(paths);
-      checkTrustedKeys(copy.trustedPublicKeys);
+      const requireSigs = copy.requireSignatures !== false;
+      if (requireSigs || copy.trustedPublicKeys.length) checkTrustedKeys(copy.trustedPublicKeys);
       await record('copyFrom', [substituter, [...paths], copy]);
       const where = `nix copy --from ${substituter}`;
       const missing = paths.filter((path) => !store.has(path));
@@ -141,7 +142,10 @@ export function createFakeNix(options: FakeNixOptions = {}): FakeNix {
       const wanted = closure(missing, cache, where).filter((entry) => !store.has(entry.path));
       // All checked before any is added, so a refused closure leaves nothing behind.
       for (const entry of wanted) {
-        if (!copy.trustedPublicKeys.some((key) => entry.signatures.includes(signatureFor(key, entry.path)))) {
+        const signed = copy.trustedPublicKeys.some((key) =>
+          entry.signatures.includes(signatureFor(key, entry.path)),
+        );
+        if (requireSigs && !signed) {
           throw new DeployError(
             'NIX_SIGNATURE',
             `${where}: signature check failed: the path lacks a valid signature by any of the trusted public keys: ${entry.path}`,

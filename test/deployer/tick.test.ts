@@ -133,6 +133,23 @@ describe('a deployer tick (fakes)', () => {
     expect(world.state.current?.manifest?.etag).not.toBe(report.generation);
   });
 
+  it('accepts an unsigned closure only with the explicit insecure setting', async () => {
+    const world = await createWorld();
+    const unsigned = await world.build('web-0.9', { signed: false });
+    const m = await world.manifestOf([{ name: 'api', version: '1.0' }]);
+    m.services.push({
+      ...(m.services[0] as (typeof m.services)[0]),
+      name: 'web',
+      artifact: { type: 'nix-closure', storePath: unsigned },
+    });
+    await world.publish(m);
+    expect((await world.tick()).outcome).toBe('failed');
+    world.ctx.settings.insecureAllowUnsigned = true;
+    world.ctx.settings.trustedPublicKeys = [];
+    expect((await world.tick()).outcome).toBe('applied');
+    expect(world.state.current?.services.web?.storePath).toBe(unsigned);
+  });
+
   it('rolls back only the service that fails its health gate, records it, holds it, retries after a manifest change', async () => {
     const world = await createWorld();
     await world.publish(await threeServices(world));
