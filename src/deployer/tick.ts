@@ -167,6 +167,8 @@ async function poll(
       });
       await adapters.nix.copyFrom(settings.substituter, plan.pulls, {
         trustedPublicKeys: settings.trustedPublicKeys,
+        // Only an explicit --insecure-allow-unsigned turns signature checks off (settings refuse no key otherwise).
+        requireSignatures: !settings.insecureAllowUnsigned,
       });
     } catch (error) {
       report.outcome = 'failed';
