@@ -1,4 +1,5 @@
 import { parseStorePath } from '../manifest/store-path.js';
+import { renderTable } from '../render-table.js';
 import { formatDuration } from './duration.js';
 import type { DeployerState } from './state.js';
 
@@ -58,14 +59,7 @@ export function renderHostStatus(status: HostStatus, now: number): string {
     s.health,
     ago(s.since),
   ]);
-  const header = ['SERVICE', 'VERSION', 'REVISION', 'HEALTH', 'SINCE'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join('  ')
-      .trimEnd();
-  if (rows.length) lines.push('', line(header), ...rows.map(line));
+  if (rows.length) lines.push('', renderTable(['SERVICE', 'VERSION', 'REVISION', 'HEALTH', 'SINCE'], rows));
   else lines.push('no services deployed');
   if (status.failures.length) {
     lines.push('', 'held back (failed their health gate; not retried until the manifest changes them):');

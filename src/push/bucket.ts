@@ -1,0 +1,166 @@
+import { isDeployError } from '../errors.js';
+import { parseStorePath } from '../manifest/store-path.js';
+import { parseManifest } from '../manifest/validate.js';
+import { parseNarinfo } from '../nix/narinfo.js';
+import { renderTable } from '../render-table.js';
+import { NIX_CACHE_INFO } from '../s3/cache-plan.js';
+import { probeConditionalWrites } from '../s3/probe.js';
+import type { PushContext } from './context.js';
+import { renderManifestText } from './manifest-change.js';
+
+/** The binary cache metadata a fresh cache gets (what `nix copy --to` writes). */
+export const DEFAULT_NIX_CACHE_INFO = 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n';
+
+/**
+ * `push init`: an empty manifest (only if there is none: never overwrites) and the cache's `nix-cache-info`,
+ * then a check that the bucket enforces conditional writes (without it two concurrent pushes can lose an update).
+ */
+export async function initBucket(ctx: PushContext): Promise<{
+  manifest: 'created' | 'exists';
+  cacheInfo: 'created' | 'exists' | 'no cache';
+  conditionalWrites: boolean;
+}> {
+  let manifest: 'created' | 'exists' = 'created';
+  try {
+    const empty = { version: 1 as const, generation: new Date(ctx.clock.now()).toISOString(), services: [] };
+    await ctx.manifests.write(renderManifestText(empty), { ifNoneMatch: '*' });
+  } catch (error) {
+    if (!isDeployError(error, 'S3_CONFLICT')) throw error;
+    manifest = 'exists';
+  }
+  let cacheInfo: 'created' | 'exists' | 'no cache' = 'no cache';
+  if (ctx.cache) {
+    cacheInfo = (await ctx.cache.head(NIX_CACHE_INFO)) ? 'exists' : 'created';
+    if (cacheInfo === 'created')
+      await ctx.cache.put(NIX_CACHE_INFO, DEFAULT_NIX_CACHE_INFO, { ifNoneMatch: '*' });
+  }
+  const probe = await probeConditionalWrites(ctx.manifests.objects);
+  return { manifest, cacheInfo, conditionalWrites: probe.ifMatch && probe.ifNoneMatch };
+}
+
+/** What `push gc` found in the cache. */
+export interface CacheGcPlan {
+  /** The manifests whose closures are kept (current first, then archives). */
+  manifests: string[];
+  /** Store paths reachable from them (their whole closures). */
+  reachable: string[];
+  /** Cache objects to keep and to delete. */
+  keep: string[];
+  delete: { key: string; size: number }[];
+  /** Closure roots whose narinfo is missing from the cache (kept nothing for them; worth knowing). */
+  missing: string[];
+}
+
+/**
+ * Plans a cache garbage collection: every `.narinfo` and NAR not reachable from the closures of the store paths
+ * in the current manifest and the newest `keep - 1` archives is garbage. Only `<hash>.narinfo` at the cache root
+ * and `nar/*` are ever candidates: `nix-cache-info`, the manifest, its archives and host status never are.
+ */
+export async function planCacheGc(ctx: PushContext, keep: number): Promise<CacheGcPlan> {
+  const cache = ctx.cache;
+  if (!cache) throw new Error('push gc needs a cache (--cache)');
+  const texts: { id: string; text: string }[] = [];
+  const current = await ctx.manifests.read();
+  if (current.status === 'found') texts.push({ id: 'manifest.json', text: current.text });
+  for (const entry of (await ctx.manifests.listArchives()).slice(0, Math.max(0, keep - 1))) {
+    texts.push({ id: entry.id, text: (await ctx.manifests.readArchive(entry.id)).text });
+  }
+  const roots = new Set<string>();
+  for (const { id, text } of texts) {
+    const parsed = parseManifest(text);
+    // A manifest we cannot read still protects the paths it names: never delete what a rollback may need.
+    const paths = parsed.ok
+      ? parsed.manifest.services.map((s) => s.artifact.storePath)
+      : [...text.matchAll(/\/nix\/store\/[0-9a-z]{32}-[A-Za-z0-9+._?=-]+/g)].map((m) => m[0]);
+    if (!parsed.ok)
+      ctx.onEvent({
+        level: 'warn',
+        type: 'gc.invalid-manifest',
+        message: `${id} is not a valid manifest; keeping every store path it mentions`,
+      });
+    for (const path of paths) roots.add(path);
+  }
+  const keepKeys = new Set<string>([NIX_CACHE_INFO]);
+  const reachable = new Set<string>();
+  const missing: string[] = [];
+  const queue = [...roots].map((p) => parseStorePath(p)).filter((p) => p !== undefined);
+  while (queue.length) {
+    const path = queue.pop() as NonNullable<(typeof queue)[number]>;
+    if (reachable.has(path.path)) continue;
+    reachable.add(path.path);
+    const key = `${path.hash}.narinfo`;
+    const got = await cache.get(key);
+    if (got.status !== 'found') {
+      if (roots.has(path.path)) missing.push(path.path);
+      continue;
+    }
+    const info = parseNarinfo(got.text, `${cache.url}${key}`);
+    keepKeys.add(key);
+    keepKeys.add(info.url);
+    for (const ref of info.references) {
+      const dep = parseStorePath(`/nix/store/${ref}`);
+      if (dep && !reachable.has(dep.path)) queue.push(dep);
+    }
+  }
+  const candidates = [
+    ...(await cache.list('', { recursive: false })).filter((o) => /^[0-9a-z]{32}\.narinfo$/.test(o.key)),
+    ...(await cache.list('nar/')),
+  ];
+  return {
+    manifests: texts.map((t) => t.id),
+    reachable: [...reachable].sort(),
+    keep: [...keepKeys].sort(),
+    delete: candidates.filter((o) => !keepKeys.has(o.key)).map((o) => ({ key: o.key, size: o.size })),
+    missing,
+  };
+}
+
+/** Deletes a plan's garbage: narinfos first, so no narinfo ever points at a deleted NAR. */
+export async function applyCacheGc(ctx: PushContext, plan: CacheGcPlan): Promise<number> {
+  const cache = ctx.cache;
+  if (!cache) return 0;
+  const order = [...plan.delete].sort(
+    (a, b) => Number(b.key.endsWith('.narinfo')) - Number(a.key.endsWith('.narinfo')),
+  );
+  for (const { key } of order) await cache.delete(key);
+  return order.length;
+}
+
+/** One host of `push status`. */
+export interface FleetRow {
+  host: string;
+  generation: string;
+  lastTick: string;
+  outcome: string;
+  services: string;
+}
+
+/** `push status`: every host's last report, from `status/*.json`. */
+export async function readFleet(ctx: PushContext): Promise<FleetRow[]> {
+  const statuses = await ctx.manifests.listStatuses();
+  return statuses.map(({ host, status }) => {
+    const s = (status ?? {}) as {
+      generation?: string;
+      lastTick?: { at?: string; outcome?: string };
+      services?: { name: string; health: string }[];
+    };
+    const services = s.services ?? [];
+    const unhealthy = services.filter((x) => x.health !== 'healthy').map((x) => x.name);
+    return {
+      host,
+      generation: s.generation ?? 'none',
+      lastTick: s.lastTick?.at ?? 'never',
+      outcome: s.lastTick?.outcome ?? 'unknown',
+      services: `${services.length - unhealthy.length}/${services.length} healthy${unhealthy.length ? ` (not: ${unhealthy.join(', ')})` : ''}`,
+    };
+  });
+}
+
+/** Renders `push status` as a table. */
+export function renderFleet(rows: FleetRow[]): string {
+  if (rows.length === 0) return 'no host has reported yet';
+  return renderTable(
+    ['HOST', 'GENERATION', 'LAST TICK', 'OUTCOME', 'SERVICES'],
+    rows.map((r) => [r.host, r.generation, r.lastTick, r.outcome, r.services]),
+  );
+}

@@ -1,0 +1,101 @@
+import { isDeepStrictEqual } from 'node:util';
+import { DeployError } from '../errors.js';
+import type { Manifest } from '../manifest/schema.js';
+import { formatIssues, parseManifest, validateManifest } from '../manifest/validate.js';
+import type { ArchiveEntry } from '../s3/manifest-store.js';
+import { updateManifest } from '../s3/update-manifest.js';
+import type { PushContext } from './context.js';
+import { applyServiceChange, type ServiceChange } from './spec.js';
+
+/** Renders a manifest as stored: pretty JSON with a final newline (readable diffs in the bucket's history). */
+export function renderManifestText(manifest: Manifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+/** Parses the current manifest text for a change; an invalid current manifest stops the push (fix or roll back). */
+export function currentManifest(
+  text: string | undefined,
+  url: string,
+  secretsDir: string,
+): Manifest | undefined {
+  if (text === undefined) return undefined;
+  const parsed = parseManifest(text, { secretsDir });
+  if (parsed.ok) return parsed.manifest;
+  throw new DeployError(
+    'MANIFEST_INVALID',
+    `the current manifest at ${url} is invalid; fix it or push rollback first:\n${formatIssues(parsed.issues)}`,
+    {
+      details: parsed.issues,
+    },
+  );
+}
+
+/** The manifest a change would produce from `current` (unchanged when the service is already exactly so). */
+export function nextManifest(
+  current: Manifest | undefined,
+  change: ServiceChange,
+  now: Date,
+  secretsDir: string,
+): Manifest {
+  const next = applyServiceChange(current, change, now);
+  const before = current?.services.find((s) => s.name === change.spec.name);
+  const after = next.services.find((s) => s.name === change.spec.name);
+  if (current && isDeepStrictEqual(before, after)) return current;
+  const result = validateManifest(next, { secretsDir });
+  if (!result.ok) {
+    throw new DeployError(
+      'MANIFEST_INVALID',
+      `the manifest after this change would be invalid; nothing was written:\n${formatIssues(result.issues)}`,
+      {
+        details: result.issues,
+      },
+    );
+  }
+  return next;
+}
+
+/** What {@link writeServiceChange} did. */
+export interface ManifestWrite {
+  changed: boolean;
+  manifest: Manifest;
+  /** The manifest before, as read for the successful write. */
+  previous: Manifest | undefined;
+  etag: string;
+  archive?: ArchiveEntry;
+  attempts: number;
+}
+
+/**
+ * Applies a service change to the bucket's manifest with compare-and-swap: read with its ETag, archive the
+ * current version, write the new one only if nobody wrote in between; on a conflict, re-read and re-apply the
+ * change (bounded), so concurrent pushes of different services both land and none is lost.
+ */
+export async function writeServiceChange(ctx: PushContext, change: ServiceChange): Promise<ManifestWrite> {
+  let previous: Manifest | undefined;
+  let manifest: Manifest | undefined;
+  const result = await updateManifest(
+    ctx.manifests,
+    (text) => {
+      previous = currentManifest(text, ctx.manifests.url, ctx.secretsDir);
+      manifest = nextManifest(previous, change, new Date(ctx.clock.now()), ctx.secretsDir);
+      return manifest === previous && text !== undefined ? text : renderManifestText(manifest);
+    },
+    {
+      now: () => new Date(ctx.clock.now()),
+      onConflict: (attempt) =>
+        ctx.onEvent({
+          level: 'warn',
+          type: 'push.conflict',
+          message: `the manifest changed while writing (attempt ${attempt}); re-reading and re-applying`,
+        }),
+    },
+  );
+  return {
+    changed: result.changed,
+    manifest: manifest as Manifest,
+    previous,
+    etag: result.etag,
+    ...(result.archive ? { archive: result.archive } : {}),
+    attempts: result.attempts,
+  };
+}

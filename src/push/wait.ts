@@ -1,0 +1,100 @@
+import { formatDuration } from '../deployer/duration.js';
+import type { PushContext } from './context.js';
+
+/** Where one host stands after a push. */
+export interface HostWait {
+  host: string;
+  state: 'applied' | 'failed' | 'pending';
+  message: string;
+}
+
+/** What a host reports in `status/<host>.json` (written by the deployer), as far as waiting needs it. */
+interface ReportedStatus {
+  etag?: string;
+  generation?: string;
+  lastTick?: { at?: string; outcome?: string; message?: string };
+  services?: { name?: string; storePath?: string; health?: string }[];
+}
+
+/**
+ * Judges one host's report against a manifest write: `applied` once it reports that manifest (by ETag) applied
+ * and, when `service` is given, that service healthy at `storePath`; `failed` when it reports that manifest (or
+ * any tick after `since`) not converged; `pending` otherwise. Pure.
+ */
+export function judgeHost(
+  host: string,
+  reported: unknown,
+  want: { etag: string; since: number; service?: { name: string; storePath: string } },
+): HostWait {
+  if (typeof reported !== 'object' || reported === null)
+    return { host, state: 'pending', message: 'no status reported yet' };
+  const status = reported as ReportedStatus;
+  const outcome = status.lastTick?.outcome ?? 'unknown';
+  const detail = status.lastTick?.message ? `: ${status.lastTick.message}` : '';
+  const converged = outcome === 'applied' || outcome === 'unchanged';
+  const recent = Date.parse(status.lastTick?.at ?? '') >= want.since;
+  if (status.etag === want.etag) {
+    if (!converged)
+      return { host, state: 'failed', message: `applied the manifest with outcome ${outcome}${detail}` };
+    if (want.service) {
+      const s = status.services?.find((x) => x.name === want.service?.name);
+      if (s?.storePath !== want.service.storePath) {
+        return {
+          host,
+          state: 'failed',
+          message: `${want.service.name} runs ${s?.storePath ?? 'nothing'}, not ${want.service.storePath}`,
+        };
+      }
+      if (s.health !== 'healthy')
+        return { host, state: 'failed', message: `${want.service.name} is ${s.health}` };
+    }
+    return { host, state: 'applied', message: `live (generation ${status.generation ?? '?'})` };
+  }
+  if (recent && !converged) return { host, state: 'failed', message: `last tick ${outcome}${detail}` };
+  return { host, state: 'pending', message: `still on generation ${status.generation ?? 'none'}` };
+}
+
+/**
+ * Follows `status/<host>.json` of every host until each reports the manifest written as `etag` applied and
+ * healthy, one fails, or `timeoutMs` passes. Returns every host's state; the caller turns failures into an exit
+ * code.
+ */
+export async function waitForHosts(
+  ctx: PushContext,
+  options: {
+    hosts: string[];
+    etag: string;
+    since: number;
+    timeoutMs: number;
+    intervalMs?: number;
+    service?: { name: string; storePath: string };
+  },
+): Promise<{ ok: boolean; timedOut: boolean; hosts: HostWait[] }> {
+  const deadline = ctx.clock.now() + options.timeoutMs;
+  const intervalMs = options.intervalMs ?? 2000;
+  let hosts: HostWait[] = [];
+  for (;;) {
+    hosts = await Promise.all(
+      options.hosts.map(async (host) =>
+        judgeHost(host, (await ctx.manifests.readStatus(host))?.status, options),
+      ),
+    );
+    const pending = hosts.filter((h) => h.state === 'pending');
+    if (hosts.some((h) => h.state === 'failed') || pending.length === 0) break;
+    if (ctx.clock.now() >= deadline) {
+      ctx.onEvent({
+        level: 'error',
+        type: 'push.wait-timeout',
+        message: `gave up after ${formatDuration(options.timeoutMs)}: ${pending.map((h) => h.host).join(', ')} not there yet`,
+      });
+      return { ok: false, timedOut: true, hosts };
+    }
+    ctx.onEvent({
+      level: 'debug',
+      type: 'push.waiting',
+      message: `waiting for ${pending.map((h) => h.host).join(', ')}`,
+    });
+    await ctx.clock.sleep(intervalMs);
+  }
+  return { ok: hosts.every((h) => h.state === 'applied'), timedOut: false, hosts };
+}
