@@ -1,7 +1,5 @@
-import { describeValue } from '../manifest/describe.js';
-import { ABSOLUTE_PATH_RE, hasNoControlChars, isHostname } from '../manifest/patterns.js';
 import { DEFAULT_SECRETS_DIR, type ManifestIssue } from '../manifest/validate.js';
-import { parseDuration } from './duration.js';
+import { type OptionSources, type OptionSpec, resolveOptions } from '../options.js';
 
 /** Everything the deployer needs to know about its host, resolved from flags, environment and config file. */
 export interface DeployerSettings {
@@ -45,22 +43,11 @@ export interface DeployerSettings {
   logFormat: 'auto' | 'text' | 'json';
 }
 
-type Kind = 'string' | 'path' | 'list' | 'count' | 'duration' | 'boolean' | 'host' | 'format';
-
-interface Spec {
-  key: keyof DeployerSettings;
-  flag: string;
-  env: string;
-  kind: Kind;
-  default?: unknown;
-  required?: boolean;
-}
-
 /**
  * Every setting once: its flag, environment variable, config-file key (the setting's own name) and default.
  * Precedence is flag, then environment, then config file, then default.
  */
-export const SETTINGS: readonly Spec[] = [
+export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[] = [
   { key: 'manifest', flag: 'manifest', env: 'DEPLOYER_MANIFEST', kind: 'string', required: true },
   { key: 'substituter', flag: 'substituter', env: 'DEPLOYER_SUBSTITUTER', kind: 'string' },
   {
@@ -158,21 +145,9 @@ export const SETTINGS: readonly Spec[] = [
 ];
 
 /** Raw inputs of {@link resolveSettings}. */
-export interface SettingsSources {
-  /** Parsed flags by flag name (`{ 'state-dir': '/x', 'trusted-public-key': ['a', 'b'] }`). */
-  flags: Record<string, string | boolean | string[] | undefined>;
-  env: Record<string, string | undefined>;
-  /** The parsed config file, if any (a JSON object keyed by setting name, e.g. `{ "stateDir": "/x" }`). */
-  config: unknown;
-  /** Where the config came from, for messages. */
-  configName?: string;
+export interface SettingsSources extends Omit<OptionSources, 'defaults'> {
   /** Default for `host`: this machine's name. */
   hostname: string;
-  /**
-   * Check that a tick could run (manifest location and a trusted key present). Default true; commands that only
-   * read local state (`deployer status`) pass false.
-   */
-  complete?: boolean;
 }
 
 /** The outcome of {@link resolveSettings}. */
@@ -181,143 +156,28 @@ export type SettingsResult =
   | { ok: false; issues: ManifestIssue[] };
 
 /**
- * Resolves the deployer's settings: flag, then environment variable, then config file, then default. Every
- * value is checked; all problems are returned at once, each naming where the value came from
- * (`--keep`, `DEPLOYER_KEEP`, `deployer.json: keep`).
+ * Resolves the deployer's settings (see {@link resolveOptions}: flag, environment, config file, default), and
+ * refuses to run without a trusted public key unless `--insecure-allow-unsigned` says so explicitly.
  */
 export function resolveSettings(sources: SettingsSources): SettingsResult {
-  const issues: ManifestIssue[] = [];
-  const configName = sources.configName ?? 'config';
-  const config = sources.config ?? {};
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    return {
-      ok: false,
-      issues: [
-        { path: configName, message: `expected a JSON object of settings, found ${describeValue(config)}` },
-      ],
-    };
-  }
-  const known = new Set(SETTINGS.map((s) => s.key as string));
-  for (const key of Object.keys(config)) {
-    if (!known.has(key))
-      issues.push({
-        path: `${configName}: ${key}`,
-        message: `unknown setting; known: ${[...known].join(', ')}`,
-      });
-  }
-  const settings: Record<string, unknown> = {};
-  for (const spec of SETTINGS) {
-    const fromFlag = sources.flags[spec.flag];
-    const fromEnv = sources.env[spec.env];
-    const fromConfig = (config as Record<string, unknown>)[spec.key];
-    const [where, raw] =
-      fromFlag !== undefined && !(Array.isArray(fromFlag) && fromFlag.length === 0)
-        ? [`--${spec.flag}`, fromFlag]
-        : fromEnv !== undefined && fromEnv !== ''
-          ? [spec.env, fromEnv]
-          : fromConfig !== undefined
-            ? [`${configName}: ${spec.key}`, fromConfig]
-            : [undefined, undefined];
-    if (where === undefined) {
-      if (spec.key === 'host') settings.host = sources.hostname;
-      else if (spec.required && sources.complete !== false)
-        issues.push({
-          path: `--${spec.flag}`,
-          message: `required (or ${spec.env}, or "${spec.key}" in the config file)`,
-        });
-      else settings[spec.key] = spec.default;
-      continue;
-    }
-    const value = convert(spec.kind, raw);
-    if (value.ok) settings[spec.key] = value.value;
-    else
-      issues.push({
-        path: where,
-        message: `expected ${value.expected}, found ${describeValue('found' in value ? value.found : raw)}`,
-      });
-  }
+  const result = resolveOptions(SETTINGS, { ...sources, defaults: { host: sources.hostname } });
+  if (!result.ok) return result;
+  const settings = result.values as unknown as DeployerSettings;
   if (
     sources.complete !== false &&
-    issues.length === 0 &&
-    settings.trustedPublicKeys instanceof Array &&
     settings.trustedPublicKeys.length === 0 &&
     !settings.insecureAllowUnsigned
   ) {
-    issues.push({
-      path: '--trusted-public-key',
-      message:
-        'at least one trusted public key is required, so unsigned closures are refused (or pass --insecure-allow-unsigned explicitly)',
-    });
+    return {
+      ok: false,
+      issues: [
+        {
+          path: '--trusted-public-key',
+          message:
+            'at least one trusted public key is required, so unsigned closures are refused (or pass --insecure-allow-unsigned explicitly)',
+        },
+      ],
+    };
   }
-  return issues.length
-    ? { ok: false, issues }
-    : { ok: true, settings: settings as unknown as DeployerSettings };
-}
-
-type Converted = { ok: true; value: unknown } | { ok: false; expected: string; found?: unknown };
-
-const PUBLIC_KEY_RE = /^[A-Za-z0-9._+-]+:[A-Za-z0-9+/]{43}=$/;
-
-function convert(kind: Kind, raw: unknown): Converted {
-  const text = typeof raw === 'string' ? raw : undefined;
-  switch (kind) {
-    case 'string':
-      return text !== undefined && text !== '' && hasNoControlChars(text)
-        ? { ok: true, value: text }
-        : { ok: false, expected: 'a non-empty string without control characters' };
-    case 'path':
-      return text !== undefined && ABSOLUTE_PATH_RE.test(text)
-        ? { ok: true, value: text }
-        : { ok: false, expected: 'an absolute path without ".."' };
-    case 'host':
-      return text !== undefined && isHostname(text)
-        ? { ok: true, value: text }
-        : { ok: false, expected: 'an RFC 1123 host name' };
-    case 'format':
-      return text === 'auto' || text === 'text' || text === 'json'
-        ? { ok: true, value: text }
-        : { ok: false, expected: 'auto, text or json' };
-    case 'boolean':
-      if (typeof raw === 'boolean') return { ok: true, value: raw };
-      if (text === 'true' || text === '1' || text === 'yes') return { ok: true, value: true };
-      if (text === 'false' || text === '0' || text === 'no') return { ok: true, value: false };
-      return { ok: false, expected: 'true or false' };
-    case 'count': {
-      const n =
-        typeof raw === 'number' ? raw : text !== undefined && /^\d+$/.test(text) ? Number(text) : Number.NaN;
-      return Number.isInteger(n) && n >= 1 && n <= 1000
-        ? { ok: true, value: n }
-        : { ok: false, expected: 'an integer from 1 to 1000' };
-    }
-    case 'duration': {
-      const ms =
-        typeof raw === 'number'
-          ? raw >= 0
-            ? raw * 1000
-            : undefined
-          : text !== undefined
-            ? parseDuration(text)
-            : undefined;
-      return ms !== undefined
-        ? { ok: true, value: ms }
-        : { ok: false, expected: 'a duration such as 500ms, 5s, 1m30s (a bare number is seconds)' };
-    }
-    case 'list': {
-      const items = Array.isArray(raw)
-        ? raw
-        : text !== undefined
-          ? text.split(/[\s,]+/).filter(Boolean)
-          : undefined;
-      const bad =
-        items === undefined ? raw : items.find((k) => typeof k !== 'string' || !PUBLIC_KEY_RE.test(k));
-      if (items === undefined || bad !== undefined) {
-        return {
-          ok: false,
-          expected: 'Nix public keys "name:base64" (as nix-store --generate-binary-cache-key writes them)',
-          found: bad,
-        };
-      }
-      return { ok: true, value: [...new Set(items)] };
-    }
-  }
+  return { ok: true, settings };
 }
