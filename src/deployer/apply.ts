@@ -65,21 +65,26 @@ export async function preflight(ctx: DeployerContext, plan: ServicePlan): Promis
 }
 
 /** The health gate of one started unit (and its HTTP health check, if any), with the deployer's timing. */
-export function gate(
+export async function gate(
   ctx: DeployerContext,
   unitName: string,
   http: ServiceHttp | undefined,
 ): Promise<HealthVerdict> {
   const { systemd, probe, clock } = ctx.adapters;
   const s = ctx.settings;
-  return waitHealthy({
-    status: () => systemd.status(unitName),
-    probe: http?.healthCheck
-      ? () => probe.check(http.internalPort, http.healthCheck as string, s.healthTimeoutMs)
-      : undefined,
-    clock,
-    timing: { settleMs: s.healthSettleMs, intervalMs: s.healthIntervalMs, deadlineMs: s.deployTimeoutMs },
-  });
+  try {
+    return await waitHealthy({
+      status: () => systemd.status(unitName),
+      probe: http?.healthCheck
+        ? () => probe.check(http.internalPort, http.healthCheck as string, s.healthTimeoutMs)
+        : undefined,
+      clock,
+      timing: { settleMs: s.healthSettleMs, intervalMs: s.healthIntervalMs, deadlineMs: s.deployTimeoutMs },
+    });
+  } catch (error) {
+    if (!isDeployError(error)) throw error;
+    return { healthy: false, reason: `cannot read the unit's status: ${error.message}`, waitedMs: 0 };
+  }
 }
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -110,18 +115,38 @@ export async function applyServices(
   const layout = (name: string) =>
     serviceLayout(name, { profilesDir: ctx.settings.profilesDir, gcrootsDir: ctx.settings.gcrootsDir });
 
-  const changing = plans.filter((p) => p.action === 'install' || p.action === 'update');
+  // A change of route alone (same unit text) needs no restart: the record is updated, Caddy follows.
+  const routeOnly = plans.filter(
+    (p) => p.action === 'update' && state.services[p.name]?.unitText === p.desired?.unitText,
+  );
+  const changing = plans.filter(
+    (p) => (p.action === 'install' || p.action === 'update') && !routeOnly.includes(p),
+  );
   const removing = plans.filter((p) => p.action === 'remove');
+  const generations = new Map<string, number>();
+  for (const plan of routeOnly) {
+    const current = state.services[plan.name] as ServiceRecord;
+    const { route: _old, ...rest } = current;
+    next.services[plan.name] = {
+      ...rest,
+      specHash: plan.desired?.specHash as string,
+      ...(plan.desired?.route === undefined ? {} : { route: plan.desired.route }),
+      ...(plan.desired?.service.revision === undefined ? {} : { revision: plan.desired.service.revision }),
+    };
+    event('info', 'service.route-changed', plan.name, 'route changed; the service keeps running');
+    results.push({ name: plan.name, action: 'update', outcome: 'updated', storePath: plan.storePath });
+  }
 
   // 1. Closures pinned and unit files written; a failure here reverts that service alone.
   const prepared: ServicePlan[] = [];
   for (const plan of changing) {
     try {
-      await pinServiceVersion(nix, {
+      const pinned = await pinServiceVersion(nix, {
         layout: layout(plan.name),
         storePath: plan.storePath,
         keep: ctx.settings.keep,
       });
+      generations.set(plan.name, pinned.generation.number);
       await systemd.installUnit({ name: plan.unitName, text: plan.desired?.unitText as string });
       prepared.push(plan);
     } catch (error) {
@@ -132,7 +157,15 @@ export async function applyServices(
         plan.name,
         `could not prepare ${plan.storePath}: ${message(error)}`,
       );
-      await revertFiles(plan, state.services[plan.name]);
+      await revertFiles(plan, state.services[plan.name]).catch((revert) => {
+        if (!isDeployError(revert)) throw revert;
+        event(
+          'error',
+          'service.revert-failed',
+          plan.name,
+          `could not restore the previous unit: ${message(revert)}`,
+        );
+      });
       results.push({
         name: plan.name,
         action: plan.action,
@@ -211,6 +244,7 @@ export async function applyServices(
         specHash: plan.desired?.specHash as string,
         ...(plan.desired?.route === undefined ? {} : { route: plan.desired.route }),
         ...(service?.revision === undefined ? {} : { revision: service.revision }),
+        ...(generations.has(plan.name) ? { profileGeneration: generations.get(plan.name) as number } : {}),
         ...(current
           ? {
               previous: {
@@ -275,23 +309,30 @@ export async function applyServices(
   return { results, state: next };
 
   /** Puts a service's files back as they were (previous unit text and profile), without restarting it. */
+  /**
+   * Puts a service's files back as they were, without restarting it: the previous unit text first (what runs
+   * is decided by the unit, which names its exact store path), then the profile. Throws when the unit could
+   * not be written back; a profile that could not be reset is only reported (the unit still pins the path).
+   */
   async function revertFiles(plan: ServicePlan, current: ServiceRecord | undefined): Promise<void> {
+    if (!current) {
+      await systemd.removeUnit(plan.unitName);
+      return;
+    }
+    await systemd.installUnit({ name: current.unitName, text: current.unitText });
     try {
-      if (current) {
-        await pinServiceVersion(nix, {
-          layout: layout(plan.name),
-          storePath: current.storePath,
-          keep: ctx.settings.keep,
-        });
-        await systemd.installUnit({ name: current.unitName, text: current.unitText });
-      } else await systemd.removeUnit(plan.unitName);
+      await pinServiceVersion(nix, {
+        layout: layout(plan.name),
+        storePath: current.storePath,
+        keep: ctx.settings.keep,
+      });
     } catch (error) {
       if (!isDeployError(error)) throw error;
       event(
-        'error',
-        'service.revert-failed',
+        'warn',
+        'service.revert-profile-failed',
         plan.name,
-        `could not restore the previous files: ${message(error)}`,
+        `unit restored, but the profile still points elsewhere: ${message(error)}`,
       );
     }
   }

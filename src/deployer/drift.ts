@@ -1,41 +1,132 @@
 import { reconcileRoutes } from '../caddy/reconcile.js';
 import { buildRoutes, type RoutedService } from '../caddy/routes.js';
+import { isDeployError } from '../errors.js';
 import type { ServiceHttp } from '../manifest/schema.js';
+import { gate } from './apply.js';
 import type { DeployerContext } from './context.js';
-import type { DeployerState } from './state.js';
+import type { DeployerState, ServiceRecord } from './state.js';
 
 /**
- * Puts back the unit files of the services the state says run, when they are missing (after a reboot: the
- * runtime units directory is empty) or changed by someone else, then reloads and (re)starts exactly those.
- * Reads files only when nothing drifted: no subprocess on an idle tick. Works without S3, so a host that
- * reboots while the bucket is unreachable serves its last known-good set.
+ * Level-triggered repair of what the state says runs, before polling (so it works without S3: a host that
+ * reboots while the bucket is unreachable serves its last known-good set):
+ * - unit files that are missing (after a reboot the runtime units directory is empty) or were changed by
+ *   someone else are rewritten from the state, then those services are restarted and health-gated;
+ * - services recorded as unhealthy are checked again (restarted if they are not running), so one that
+ *   recovers gets its route back without a manifest change.
+ * Each service is handled on its own: one that cannot be restored is marked unhealthy and the others go on.
+ * Only file reads when everything is in order: no subprocess on an idle tick.
  */
-export async function repairUnits(ctx: DeployerContext, state: DeployerState): Promise<string[]> {
+export async function repairUnits(
+  ctx: DeployerContext,
+  state: DeployerState,
+): Promise<{ repaired: string[]; state: DeployerState }> {
   const { systemd } = ctx.adapters;
+  const next: DeployerState = structuredClone(state);
   const repaired: string[] = [];
-  for (const [name, record] of Object.entries(state.services)) {
-    const text = await systemd.readUnit(record.unitName);
-    if (text === record.unitText) continue;
-    await systemd.installUnit({ name: record.unitName, text: record.unitText });
+  const failed = (name: string, what: string, error: unknown) => {
+    if (!isDeployError(error)) throw error;
     ctx.onEvent({
-      level: 'warn',
-      type: text === undefined ? 'drift.unit-missing' : 'drift.unit-changed',
+      level: 'error',
+      type: 'drift.repair-failed',
       service: name,
-      message:
-        text === undefined
-          ? `unit ${record.unitName} missing (reboot?); restored from local state`
-          : `unit ${record.unitName} was changed on disk; restored`,
+      message: `${what}: ${error.message}`,
     });
-    repaired.push(name);
+    (next.services[name] as ServiceRecord).health = 'unhealthy';
+  };
+  for (const [name, record] of Object.entries(next.services)) {
+    try {
+      const text = await systemd.readUnit(record.unitName);
+      if (text === record.unitText) continue;
+      await systemd.installUnit({ name: record.unitName, text: record.unitText });
+      ctx.onEvent({
+        level: 'warn',
+        type: text === undefined ? 'drift.unit-missing' : 'drift.unit-changed',
+        service: name,
+        message:
+          text === undefined
+            ? `unit ${record.unitName} missing (reboot?); restored from local state`
+            : `unit ${record.unitName} was changed on disk; restored`,
+      });
+      repaired.push(name);
+    } catch (error) {
+      failed(name, `could not restore unit ${record.unitName}`, error);
+    }
   }
-  if (repaired.length === 0) return repaired;
-  await systemd.daemonReload();
-  for (const name of repaired) {
-    const unit = state.services[name]?.unitName as string;
-    await systemd.enable(unit);
-    await systemd.restart(unit);
+  const recheck = Object.entries(next.services)
+    .filter(([name, r]) => r.health === 'unhealthy' && !repaired.includes(name))
+    .map(([name]) => name);
+  if (repaired.length === 0 && recheck.length === 0) return { repaired, state: next };
+  if (repaired.length) {
+    try {
+      await systemd.daemonReload();
+    } catch (error) {
+      for (const name of repaired) failed(name, 'daemon-reload failed', error);
+      return { repaired, state: next };
+    }
   }
-  return repaired;
+  await Promise.all(
+    [...repaired, ...recheck].map(async (name) => {
+      const record = next.services[name] as ServiceRecord;
+      try {
+        if (repaired.includes(name)) {
+          await systemd.enable(record.unitName);
+          await systemd.restart(record.unitName);
+        } else if ((await systemd.status(record.unitName)).activeState !== 'active') {
+          await systemd.restart(record.unitName);
+        }
+        const verdict = await gate(ctx, record.unitName, record.route as ServiceHttp | undefined);
+        record.health = verdict.healthy ? 'healthy' : 'unhealthy';
+        if (!verdict.healthy)
+          ctx.onEvent({
+            level: 'error',
+            type: 'drift.unhealthy',
+            service: name,
+            message: `${record.storePath} is not healthy: ${verdict.reason}`,
+          });
+        else if (recheck.includes(name))
+          ctx.onEvent({
+            level: 'info',
+            type: 'drift.recovered',
+            service: name,
+            message: `${record.storePath} is healthy again`,
+          });
+      } catch (error) {
+        failed(name, `could not start ${record.unitName}`, error);
+      }
+    }),
+  );
+  return { repaired, state: next };
+}
+
+/**
+ * Stops and removes units of ours (by name prefix) that neither the state nor the plan knows: left by a
+ * deployer killed between starting a new service and saving its state, whose manifest has since dropped it.
+ * A directory listing only, unless there is something to remove.
+ */
+export async function removeOrphans(ctx: DeployerContext, known: ReadonlySet<string>): Promise<string[]> {
+  const { systemd } = ctx.adapters;
+  const orphans = (await systemd.listUnits()).filter((unit) => !known.has(unit));
+  for (const unit of orphans) {
+    try {
+      await systemd.stop(unit);
+      await systemd.disable(unit);
+      await systemd.removeUnit(unit);
+      ctx.onEvent({
+        level: 'warn',
+        type: 'drift.orphan-removed',
+        message: `unit ${unit} was not in the state or the manifest; stopped and removed`,
+      });
+    } catch (error) {
+      if (!isDeployError(error)) throw error;
+      ctx.onEvent({
+        level: 'error',
+        type: 'drift.orphan-failed',
+        message: `could not remove unit ${unit}: ${error.message}`,
+      });
+    }
+  }
+  if (orphans.length) await systemd.daemonReload();
+  return orphans;
 }
 
 /** The Caddy routes the state calls for: every service with `http` that is not known to be unhealthy. */

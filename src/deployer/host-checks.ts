@@ -38,7 +38,11 @@ export function createHostChecks(shell: Shell = createShell()): HostChecks {
     userExists: (name) => getent('passwd', name),
     groupExists: (name) => getent('group', name),
     async pathInfo(path) {
-      const r = await shell.run('stat', ['-L', '-c', '%F|%u|%g|%a', '--', path], { timeoutMs: 10_000 });
+      // LC_ALL=C: the "No such file" test below reads stat's message, which is translated otherwise.
+      const r = await shell.run('stat', ['-L', '-c', '%F|%u|%g|%a', '--', path], {
+        timeoutMs: 10_000,
+        env: { LC_ALL: 'C' },
+      });
       if (r.exitCode !== 0) {
         if (/No such file or directory/.test(r.stderr)) return undefined;
         throw new DeployError(

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** Who holds a lock. */
@@ -54,16 +54,21 @@ export function createFileLock(path: string, options: FileLockOptions = {}): Loc
       return { pid: -1, startTime: null, acquiredAt: 'unknown', token: 'torn' };
     }
   };
-  /** Creates `file` exclusively with `body`; false when it exists. */
+  /**
+   * Creates `file` exclusively with `body`; false when it exists. Written to a temp file and hard-linked into
+   * place, so nobody can ever read it empty (an empty lock would look torn, and be taken over).
+   */
   const create = async (file: string, body: string): Promise<boolean> => {
+    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(temp, body, { mode: 0o600 });
     try {
-      const handle = await open(file, 'wx', 0o600);
-      await handle.writeFile(body);
-      await handle.close();
+      await link(temp, file);
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw error;
+    } finally {
+      await rm(temp, { force: true });
     }
   };
 

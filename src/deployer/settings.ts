@@ -163,21 +163,34 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
   const result = resolveOptions(SETTINGS, { ...sources, defaults: { host: sources.hostname } });
   if (!result.ok) return result;
   const settings = result.values as unknown as DeployerSettings;
+  const issues: ManifestIssue[] = [];
+  const atLeast = (key: keyof DeployerSettings, flag: string, min: number, why: string) => {
+    if ((settings[key] as number) < min)
+      issues.push({
+        path: `--${flag}`,
+        message: `expected at least ${min}${key === 'keep' ? '' : ' ms'}, found ${settings[key]} (${why})`,
+      });
+  };
+  atLeast('keep', 'keep', 2, 'the version a rollback returns to must stay');
+  atLeast('intervalMs', 'interval', 1000, 'polling faster than every second only loads the bucket');
+  atLeast('healthTimeoutMs', 'health-timeout', 100, 'a zero timeout would wait forever');
+  atLeast('healthIntervalMs', 'health-interval', 50, 'checking faster only loads the service');
+  if (settings.healthSettleMs >= settings.deployTimeoutMs) {
+    issues.push({
+      path: '--health-settle',
+      message: `expected less than --deploy-timeout (${settings.deployTimeoutMs} ms), found ${settings.healthSettleMs} ms: every deploy would be rolled back`,
+    });
+  }
   if (
     sources.complete !== false &&
     settings.trustedPublicKeys.length === 0 &&
     !settings.insecureAllowUnsigned
   ) {
-    return {
-      ok: false,
-      issues: [
-        {
-          path: '--trusted-public-key',
-          message:
-            'at least one trusted public key is required, so unsigned closures are refused (or pass --insecure-allow-unsigned explicitly)',
-        },
-      ],
-    };
+    issues.push({
+      path: '--trusted-public-key',
+      message:
+        'at least one trusted public key is required, so unsigned closures are refused (or pass --insecure-allow-unsigned explicitly)',
+    });
   }
-  return { ok: true, settings };
+  return issues.length ? { ok: false, issues } : { ok: true, settings };
 }

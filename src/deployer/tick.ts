@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { DeployError, isDeployError } from '../errors.js';
 import { formatIssues, parseManifest } from '../manifest/validate.js';
 import { applyServices, preflight, type ServiceResult } from './apply.js';
 import type { DeployerContext } from './context.js';
 import { desiredServices } from './desired.js';
-import { reconcileCaddy, repairUnits } from './drift.js';
+import { reconcileCaddy, removeOrphans, repairUnits } from './drift.js';
 import { renderMetrics } from './metrics.js';
 import { type DeployPlan, planDeploy } from './plan.js';
 import { type DeployerState, emptyState, type TickOutcome } from './state.js';
@@ -20,6 +21,8 @@ export interface TickReport {
   results: ServiceResult[];
   /** Services whose unit files were restored (boot, or someone changed them). */
   repaired: string[];
+  /** Units of ours that nothing wanted any more (a crash left them), stopped and removed. */
+  orphans: string[];
   /** Caddy admin requests made (and how many changed something). */
   routes?: { requests: number; mutations: number };
 }
@@ -40,7 +43,7 @@ export async function runTick(ctx: DeployerContext): Promise<TickReport> {
     const owner = await ctx.adapters.lock.owner();
     const text = `another deployer run holds the lock${owner ? ` (pid ${owner.pid} since ${owner.acquiredAt})` : ''}; nothing done`;
     ctx.onEvent({ level: 'warn', type: 'tick.busy', message: text });
-    return { outcome: 'busy', message: text, results: [], repaired: [] };
+    return { outcome: 'busy', message: text, results: [], repaired: [], orphans: [] };
   }
   try {
     return await tickLocked(ctx);
@@ -70,12 +73,19 @@ async function tickLocked(ctx: DeployerContext): Promise<TickReport> {
     );
   }
   let state = previous;
-  const report: TickReport = { outcome: 'unchanged', results: [], repaired: [] };
+  const report: TickReport = { outcome: 'unchanged', results: [], repaired: [], orphans: [] };
   onEvent({ level: 'debug', type: 'tick.start', message: `tick for host ${settings.host}` });
 
-  report.repaired = await repairUnits(ctx, state);
+  const repair = await repairUnits(ctx, state);
+  report.repaired = repair.repaired;
+  state = repair.state;
   const polled = await poll(ctx, state, report);
   state = polled ?? state;
+  const known = new Set([
+    ...Object.values(state.services).map((r) => r.unitName),
+    ...(report.plan?.services.map((p) => p.unitName) ?? []),
+  ]);
+  report.orphans = await removeOrphans(ctx, known);
 
   try {
     report.routes = await reconcileCaddy(ctx, state);
@@ -181,7 +191,11 @@ async function poll(
   const ready = [];
   for (const p of plans) {
     if (p.action !== 'install' && p.action !== 'update') continue;
-    const refusal = await preflight(ctx, p);
+    // A check that cannot be made (getent failing, a permission error) refuses that service, not the tick.
+    const refusal = await preflight(ctx, p).catch((error: unknown) => {
+      if (!isDeployError(error)) throw error;
+      return `pre-flight: could not check: ${error.message}`;
+    });
     if (refusal === undefined) ready.push(p);
     else {
       onEvent({ level: 'error', type: 'service.refused', service: p.name, message: refusal });
@@ -232,7 +246,11 @@ async function poll(
   return next;
 }
 
-/** Records the tick, publishes the host status if it changed, writes metrics, saves state, runs hooks. */
+/**
+ * Records the tick: saves the state (first: it is the truth the host runs by), publishes the host status when
+ * it changed, writes metrics, runs the hooks. A tick that changed nothing and ended as the previous one did
+ * (idle, or the same failure again) writes nothing and runs no hook; the metrics file is its liveness signal.
+ */
 async function finish(
   ctx: DeployerContext,
   previous: DeployerState,
@@ -241,15 +259,20 @@ async function finish(
   at: string,
 ): Promise<void> {
   const { adapters, onEvent } = ctx;
-  const idle =
-    report.outcome === 'unchanged' && report.repaired.length === 0 && (report.routes?.mutations ?? 0) === 0;
-  const sameAsBefore =
-    tickClass(previous.lastTick?.outcome) === tickClass(report.outcome) &&
-    previous.lastTick?.message === report.message;
   const next: DeployerState = {
     ...state,
     lastTick: { at, outcome: report.outcome, ...(report.message ? { message: report.message } : {}) },
   };
+  const sameTick =
+    tickClass(previous.lastTick?.outcome) === tickClass(report.outcome) &&
+    previous.lastTick?.message === report.message;
+  const worldChanged =
+    report.repaired.length > 0 || report.orphans.length > 0 || (report.routes?.mutations ?? 0) > 0;
+  const quiet =
+    sameTick &&
+    !worldChanged &&
+    isDeepStrictEqual({ ...previous, lastTick: undefined }, { ...next, lastTick: undefined });
+  if (!quiet) await adapters.state.save(next);
 
   const status = buildHostStatus(next, ctx.version, at);
   const fingerprint = fingerprintStatus(status);
@@ -257,11 +280,13 @@ async function finish(
     try {
       await adapters.manifests.writeStatus(next.host, status);
       next.published = fingerprint;
+      await adapters.state.save(next);
     } catch (error) {
+      if (!isDeployError(error) && !(error instanceof Error)) throw error;
       onEvent({
         level: 'warn',
         type: 'status.failed',
-        message: `host status not published: ${message(error)}`,
+        message: `host status not published (retried next tick): ${message(error)}`,
       });
     }
   }
@@ -272,17 +297,19 @@ async function finish(
       onEvent({ level: 'warn', type: 'metrics.failed', message: `metrics not written: ${message(error)}` });
     }
   }
-  // An idle tick that ends as the previous one did writes nothing (the metrics file is the liveness signal).
-  if (!(idle && sameAsBefore && next.published === previous.published)) await adapters.state.save(next);
-
-  const level = report.outcome === 'applied' || report.outcome === 'unchanged' ? 'info' : 'error';
+  const ok = report.outcome === 'applied' || report.outcome === 'unchanged';
   onEvent({
-    level: idle ? 'debug' : level,
+    level: quiet ? 'debug' : ok ? 'info' : 'error',
     type: 'tick.end',
     message: `tick ${report.outcome}${report.message ? `: ${report.message}` : ''}`,
-    data: { outcome: report.outcome, repaired: report.repaired, routes: report.routes },
+    data: {
+      outcome: report.outcome,
+      repaired: report.repaired,
+      orphans: report.orphans,
+      routes: report.routes,
+    },
   });
-  if (!idle || !sameAsBefore) await runHook(ctx, report, next);
+  if (!quiet) await runHook(ctx, report, next);
 }
 
 /** `applied` and `unchanged` are both "converged": going from one to the other is not news worth a write. */

@@ -118,3 +118,16 @@ describe('resolveSettings', () => {
     expect(resolveSettings(base({ config: [1] })).ok).toBe(false);
   });
 });
+
+describe('resolveSettings bounds', () => {
+  it.each([
+    [{ keep: '1' }, '--keep', 'the version a rollback returns to must stay'],
+    [{ interval: '0' }, '--interval', 'expected at least 1000 ms'],
+    [{ 'health-timeout': '0' }, '--health-timeout', 'would wait forever'],
+    [{ 'health-settle': '40s' }, '--health-settle', 'every deploy would be rolled back'],
+  ])('refuses %j', (flags, path, fragment) => {
+    const r = resolveSettings(base({ flags: { ...base().flags, ...flags } }));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues.find((i) => i.path === path)?.message).toContain(fragment);
+  });
+});
