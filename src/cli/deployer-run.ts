@@ -9,8 +9,10 @@ import { type DeployerSettings, resolveSettings, SETTINGS } from '../deployer/se
 import { buildHostStatus, renderHostStatus } from '../deployer/status.js';
 import { runTick, type TickReport } from '../deployer/tick.js';
 import { watch } from '../deployer/watch.js';
+import { DeployError } from '../errors.js';
 import { formatIssues } from '../manifest/validate.js';
-import { type CliIo, EXIT, usageError } from './io.js';
+import { openManifestStore } from '../s3/open.js';
+import { type CliIo, EXIT, readInput, usageError } from './io.js';
 import { formatEvent } from './log.js';
 
 /** Where the deployer looks for its config file when neither `--config` nor DEPLOYER_CONFIG names one. */
@@ -44,7 +46,7 @@ const OPTIONS = {
 } as const;
 
 /** Reads flags, environment and config file into settings, or throws a usage error listing every problem. */
-async function loadSettings(argv: readonly string[], io: CliIo, complete: boolean) {
+export async function loadSettings(argv: readonly string[], io: CliIo, complete: boolean) {
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
@@ -73,6 +75,15 @@ async function loadSettings(argv: readonly string[], io: CliIo, complete: boolea
   const result = resolveSettings({ flags, env, config, configName: file, hostname: io.hostname(), complete });
   if (!result.ok) throw usageError(`invalid settings:\n${formatIssues(result.issues)}`);
   return { settings: result.settings, json: values.json as boolean, verbose: values.verbose as boolean };
+}
+
+/** The text of a manifest at a location: `-` (stdin), a path or `file://` URL, or `s3://...` through the S3 module. */
+export async function readManifestText(io: CliIo, location: string): Promise<string> {
+  if (!location.startsWith('s3://'))
+    return readInput(io, location.startsWith('file://') ? location.slice('file://'.length) : location);
+  const read = await openManifestStore(location).read();
+  if (read.status !== 'found') throw new DeployError('IO', `no manifest at ${location}`);
+  return read.text;
 }
 
 /** An event sink that renders to stderr: text on a terminal, JSON lines otherwise (journald). */

@@ -18,7 +18,14 @@ import { isHostname } from '../manifest/patterns.js';
 import { servicesForHost } from '../manifest/select.js';
 import { DEFAULT_SECRETS_DIR } from '../manifest/validate.js';
 import { renderUnit, type UnitFile } from '../systemd/index.js';
-import { type DeployerRunDeps, runApply, runStatus, runWatch } from './deployer-run.js';
+import {
+  type DeployerRunDeps,
+  loadSettings,
+  readManifestText,
+  runApply,
+  runStatus,
+  runWatch,
+} from './deployer-run.js';
 import { type CliIo, EXIT, prefixLines, readInput, usageError, usageExit, writeOutput } from './io.js';
 
 const HELP = `deployer ${pkg.version}: converge this host to the services of a manifest
@@ -70,6 +77,7 @@ const OPTIONS = {
   'secrets-dir': { type: 'string' },
   'units-out': { type: 'string' },
   'state-dir': { type: 'string' },
+  config: { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -114,24 +122,44 @@ export async function runDeployer(
       return report(io, file, await load(file), values.host, values.json);
     }
     if (command === 'plan') {
-      if (values.manifest === undefined || positionals.length)
-        throw usageError('plan takes --manifest <file> and no other arguments');
-      const next = await load(values.manifest);
+      if (positionals.length) throw usageError('plan takes no positional arguments');
+      // Host, state and secrets directories and the manifest location as apply would see them (flags,
+      // environment, config file), so the plan is the plan of the next tick.
+      const pass = (flag: string, value: string | undefined) =>
+        value === undefined ? [] : [`--${flag}`, value];
+      const { settings } = await loadSettings(
+        [
+          ...pass('host', values.host),
+          ...pass('state-dir', values['state-dir']),
+          ...pass('secrets-dir', values['secrets-dir']),
+          ...pass('manifest', values.manifest),
+          ...pass('config', values.config),
+        ],
+        io,
+        false,
+      );
+      const location = settings.manifest;
+      if (location === undefined)
+        throw usageError(
+          'plan needs --manifest <file|-|s3://...> (or DEPLOYER_MANIFEST, or "manifest" in the config file)',
+        );
+      const parse = (text: string) => parseManifest(text, { secretsDir: settings.secretsDir });
+      const next = parse(await readManifestText(io, location));
       const previous = values.previous === undefined ? undefined : await load(values.previous);
-      if (!next.ok) return report(io, values.manifest, next, undefined, false);
+      if (!next.ok) return report(io, location, next, undefined, false);
       if (previous && !previous.ok) return report(io, values.previous as string, previous, undefined, false);
-      const host = values.host ?? io.hostname();
+      const host = settings.host;
       const outDir = values['units-out'];
       let units: UnitFile[] = [];
       if (outDir !== undefined) {
         // Every unit rendered before the first is written: a refused value leaves the directory untouched.
         try {
           units = servicesForHost(next.manifest, host).map((s) =>
-            renderUnit(s, { secretsDir: values['secrets-dir'] }),
+            renderUnit(s, { secretsDir: settings.secretsDir }),
           );
         } catch (error) {
           if (!isDeployError(error) || !error.code.startsWith('SYSTEMD_')) throw error;
-          io.stderr(`${values.manifest}: cannot render the units for host ${host}: ${error.message}\n`);
+          io.stderr(`${location}: cannot render the units for host ${host}: ${error.message}\n`);
           return EXIT.failed;
         }
         for (const unit of units) await writeOutput(io, join(outDir, unit.name), unit.text);
@@ -152,13 +180,11 @@ export async function runDeployer(
         return EXIT.ok;
       }
       // Against what this host runs (its local state; nothing when it has never deployed).
-      const stateDir = values['state-dir'] ?? '/var/lib/biz-deployer';
+      const stateDir = settings.stateDir;
       const state = (await createFileStateStore(join(stateDir, 'state.json')).load()) ?? emptyState(host);
-      if (state.host !== host)
+      if (state.host.toLowerCase() !== host.toLowerCase())
         throw usageError(`the state in ${stateDir} belongs to host ${state.host}, not ${host}`);
-      const { desired, failures } = desiredServices(next.manifest, host, {
-        secretsDir: values['secrets-dir'] ?? DEFAULT_SECRETS_DIR,
-      });
+      const { desired, failures } = desiredServices(next.manifest, host, { secretsDir: settings.secretsDir });
       const plan = planDeploy({ host, generation: next.manifest.generation, desired, state });
       const refused = failures.map((f) => `\n  ! ${f.service}: refused: ${f.reason}`).join('');
       io.stdout(

@@ -58,14 +58,18 @@ export function prefixLines(word: string, text: string): string {
 }
 
 /**
- * Maps the errors a command may raise on bad input to exit code 2 with a one-line message. Anything else is a
- * bug and propagates.
+ * Maps the errors a command may raise to exit codes with a one-line message: bad usage or an unreadable input
+ * file → 2; any other DeployError (a damaged state file, a host mismatch, an unreachable store) → 1. Anything
+ * else is a bug and propagates with its stack.
  */
 export function usageExit(program: string, io: CliIo, error: unknown): number {
   const parseArgsError =
     error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
-  if (!parseArgsError && !(error instanceof DeployError && (error.code === 'USAGE' || error.code === 'IO')))
-    throw error;
+  if (error instanceof DeployError && error.code !== 'USAGE' && error.code !== 'IO') {
+    io.stderr(`${program}: ${error.message}\n`);
+    return EXIT.failed;
+  }
+  if (!parseArgsError && !(error instanceof DeployError)) throw error;
   const hint =
     error instanceof DeployError && error.code === 'IO' ? '' : `Run ${program} --help for usage.\n`;
   io.stderr(`${program}: ${(error as Error).message}\n${hint}`);

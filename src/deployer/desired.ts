@@ -7,6 +7,8 @@ import { type DesiredService, hashSpec } from './plan.js';
 /** A service of this host whose unit could not be rendered: refused, and left as it runs. */
 export interface RenderFailure {
   service: string;
+  /** The store path the manifest asked for. */
+  storePath: string;
   reason: string;
 }
 
@@ -34,7 +36,7 @@ export function desiredServices(
       });
     } catch (error) {
       if (!isDeployError(error)) throw error;
-      failures.push({ service: service.name, reason: error.message });
+      failures.push({ service: service.name, storePath: service.artifact.storePath, reason: error.message });
     }
   }
   return { desired, failures };

@@ -129,11 +129,29 @@ export async function removeOrphans(ctx: DeployerContext, known: ReadonlySet<str
   return orphans;
 }
 
-/** The Caddy routes the state calls for: every service with `http` that is not known to be unhealthy. */
-export function routedServices(state: DeployerState): RoutedService[] {
-  return Object.entries(state.services)
+/**
+ * The services whose routes Caddy should hold: every service with `http` that is not known to be unhealthy.
+ * Two services can claim the same domain and path for a while (a rolled-back service still on `/` that the
+ * manifest gave to a new one); the most recently activated wins and the other is returned as `shadowed`, so
+ * one conflict never takes every route down.
+ */
+export function routedServices(state: DeployerState): { services: RoutedService[]; shadowed: string[] } {
+  const candidates = Object.entries(state.services)
     .filter(([, record]) => record.route !== undefined && record.health !== 'unhealthy')
-    .map(([name, record]) => ({ name, http: record.route as ServiceHttp }));
+    .sort(([, a], [, b]) => (a.since < b.since ? 1 : a.since > b.since ? -1 : 0));
+  const taken = new Set<string>();
+  const services: RoutedService[] = [];
+  const shadowed: string[] = [];
+  for (const [name, record] of candidates) {
+    const http = record.route as ServiceHttp;
+    const place = `${http.domain.toLowerCase()}${http.path}`;
+    if (taken.has(place)) shadowed.push(name);
+    else {
+      taken.add(place);
+      services.push({ name, http });
+    }
+  }
+  return { services: services.sort((a, b) => (a.name < b.name ? -1 : 1)), shadowed };
 }
 
 /**
@@ -146,7 +164,16 @@ export async function reconcileCaddy(
 ): Promise<{ requests: number; mutations: number }> {
   const admin = ctx.adapters.caddy;
   if (!admin) return { requests: 0, mutations: 0 };
-  const result = await reconcileRoutes(admin, buildRoutes(routedServices(state)), {
+  const { services, shadowed } = routedServices(state);
+  for (const name of shadowed) {
+    ctx.onEvent({
+      level: 'warn',
+      type: 'routes.shadowed',
+      service: name,
+      message: 'not routed: a more recently activated service serves the same domain and path',
+    });
+  }
+  const result = await reconcileRoutes(admin, buildRoutes(services), {
     server: ctx.settings.caddyServer,
     onEvent: (e) => {
       if (e.kind === 'caddy-request') {

@@ -66,7 +66,7 @@ async function tickLocked(ctx: DeployerContext): Promise<TickReport> {
   const { adapters, settings, onEvent } = ctx;
   const now = () => new Date(adapters.clock.now()).toISOString();
   const previous = (await adapters.state.load()) ?? emptyState(settings.host);
-  if (previous.host !== settings.host) {
+  if (previous.host.toLowerCase() !== settings.host.toLowerCase()) {
     throw new DeployError(
       'STATE_HOST',
       `the state belongs to host "${previous.host}" but this deployer runs as "${settings.host}": pass --host ${previous.host} or use another --state-dir`,
@@ -155,11 +155,12 @@ async function poll(
   report.plan = plan;
   for (const failure of renderFailures) {
     onEvent({ level: 'error', type: 'service.refused', service: failure.service, message: failure.reason });
+    const action = state.services[failure.service] ? 'update' : 'install';
     report.results.push({
       name: failure.service,
-      action: 'update',
+      action,
       outcome: 'refused',
-      storePath: '',
+      storePath: failure.storePath,
       reason: failure.reason,
     });
   }
