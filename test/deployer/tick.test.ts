@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDeployError } from '../../src/errors.js';
+import { DeployError, isDeployError } from '../../src/errors.js';
 import { storePath } from '../builders.js';
 import { createWorld, FOREIGN_ROUTE, http, type World } from './world.js';
 
@@ -117,7 +117,7 @@ describe('a deployer tick (fakes)', () => {
 
   it('a pull failure (unsigned closure) changes nothing', async () => {
     const world = await createWorld();
-    await world.publish(await threeServices(world));
+    const firstEtag = await world.publish(await threeServices(world));
     await world.tick();
     world.systemd.calls.length = 0;
     const m = await threeServices(world);
@@ -130,7 +130,7 @@ describe('a deployer tick (fakes)', () => {
     expect(report.message).toMatch(/pull failed, nothing changed: .*signature/);
     expect(world.systemdChanges()).toEqual([]);
     expect(world.state.current?.services.web?.storePath).toBe(storePath('web-1.0'));
-    expect(world.state.current?.manifest?.etag).not.toBe(report.generation);
+    expect(world.state.current?.manifest?.etag).toBe(firstEtag);
   });
 
   it('accepts an unsigned closure only with the explicit insecure setting', async () => {
@@ -404,6 +404,128 @@ describe('a deployer tick (fakes)', () => {
     const calls = world.shell.calls.length;
     await world.tick();
     expect(world.shell.calls).toHaveLength(calls); // idle: no hook
+  });
+});
+
+describe('review findings: one service’s trouble stays that service’s', () => {
+  it('a restore that fails for one service after a reboot still restores the others, and is retried', async () => {
+    const world = await createWorld();
+    await world.publish(await threeServices(world));
+    await world.tick();
+    for (const name of [...world.systemd.files.keys()]) world.systemd.files.delete(name);
+    world.systemd.failOn('restart deploy-api.service');
+    const report = await world.tick();
+    expect(report.repaired.sort()).toEqual(['api', 'web', 'worker']);
+    expect((await world.systemd.status('deploy-web.service')).activeState).toBe('active');
+    expect((await world.systemd.status('deploy-worker.service')).activeState).toBe('active');
+    expect(world.state.current?.services.api?.health).toBe('unhealthy');
+    expect(world.routes()['omni-deploy:api']).toBeUndefined();
+    // The next tick checks the unhealthy service again, starts it, and gives it its route back.
+    await world.tick();
+    expect(world.state.current?.services.api?.health).toBe('healthy');
+    expect(world.routes()['omni-deploy:api']).toBe('127.0.0.1:8001');
+  });
+
+  it('a pre-flight check that cannot be made refuses that service only', async () => {
+    const world = await createWorld();
+    const m = await world.manifestOf([
+      { name: 'web', version: '1.0', overrides: { envFile: '/var/lib/biz-secrets/web.env' } },
+      { name: 'api', version: '1.0' },
+    ]);
+    world.checks.pathInfo = async () => {
+      throw new DeployError('HOST_CHECK', 'stat /var/lib/biz-secrets/web.env: Permission denied');
+    };
+    await world.publish(m);
+    const report = await world.tick();
+    expect(report.results.find((r) => r.name === 'web')).toMatchObject({
+      outcome: 'refused',
+      reason: expect.stringContaining('Permission denied'),
+    });
+    expect(report.results.find((r) => r.name === 'api')?.outcome).toBe('installed');
+  });
+
+  it('a status read that fails in one health gate rolls back that service only', async () => {
+    const world = await createWorld();
+    await world.publish(await threeServices(world));
+    await world.tick();
+    world.systemd.failOn(/^status deploy-api/);
+    await world.publish(await threeServices(world, { api: '2.0', worker: '2.0' }));
+    const report = await world.tick();
+    expect(report.results.filter((r) => r.outcome !== 'unchanged').map((r) => [r.name, r.outcome])).toEqual([
+      ['api', 'rolled-back'],
+      ['worker', 'updated'],
+    ]);
+  });
+
+  it('removes a unit of ours that neither the state nor the manifest knows (left by a crash)', async () => {
+    const world = await createWorld();
+    await world.publish(await threeServices(world));
+    await world.tick();
+    await world.systemd.installUnit({
+      name: 'deploy-cron.service',
+      text: '[Service]\nExecStart=/bin/true\n',
+    });
+    await world.systemd.daemonReload();
+    await world.systemd.start('deploy-cron.service');
+    const report = await world.tick();
+    expect(report.orphans).toEqual(['deploy-cron.service']);
+    expect(world.systemd.files.has('deploy-cron.service')).toBe(false);
+    expect(world.state.current?.services.web).toBeDefined();
+  });
+
+  it('a route-only change updates the route without restarting the service', async () => {
+    const world = await createWorld();
+    await world.publish(await threeServices(world));
+    await world.tick();
+    world.systemd.calls.length = 0;
+    const m = await threeServices(world);
+    (m.services[1] as { http: { path: string } }).http.path = '/v2';
+    await world.publish(m);
+    const report = await world.tick();
+    expect(report.results.find((r) => r.name === 'api')?.outcome).toBe('updated');
+    expect(world.systemdChanges()).toEqual([]);
+    expect(world.state.current?.services.api?.route).toMatchObject({ path: '/v2' });
+  });
+
+  it('two services claiming one route (after a rollback) shadow one another instead of dropping every route', async () => {
+    const world = await createWorld();
+    await world.publish(await threeServices(world));
+    await world.tick();
+    const bad = await world.build('web-9.0');
+    world.crash(bad);
+    const m = await world.manifestOf([
+      { name: 'web', version: '9.0', overrides: http(8000, '/old') },
+      { name: 'site', version: '1.0', overrides: http(8005, '/') },
+      { name: 'api', version: '1.0', overrides: http(8001, '/api') },
+      { name: 'worker', version: '1.0' },
+    ]);
+    await world.publish(m);
+    const report = await world.tick();
+    expect(report.results.find((r) => r.name === 'web')?.outcome).toBe('rolled-back');
+    expect(world.routes()).toMatchObject({
+      'omni-deploy:site': '127.0.0.1:8005',
+      'omni-deploy:api': '127.0.0.1:8001',
+    });
+    expect(world.routes()['omni-deploy:web']).toBeUndefined();
+    expect(world.events.find((e) => e.type === 'routes.shadowed')?.service).toBe('web');
+  });
+
+  it('the same failure tick after tick writes nothing and runs no hook', async () => {
+    const world = await createWorld();
+    world.ctx.settings.onFailure = 'notify';
+    world.shell.on(() => ({ exitCode: 0 }));
+    await world.publish(await threeServices(world));
+    await world.tick();
+    world.manifests.objects.beforeRequest = () => {
+      throw new Error('ENOTFOUND');
+    };
+    await world.tick();
+    const saves = world.state.saves.length;
+    const hooks = world.shell.calls.length;
+    await world.tick();
+    await world.tick();
+    expect(world.state.saves.length).toBe(saves);
+    expect(world.shell.calls.length).toBe(hooks);
   });
 });
 

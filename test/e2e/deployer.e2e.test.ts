@@ -238,6 +238,7 @@ describe('the deployer in a booted host (real Nix, systemd, Caddy, s3rver)', () 
   });
 
   it('a v3 that exits on start is rolled back to v2 automatically while api keeps serving', async () => {
+    const apiPid = await sh('systemctl', 'show', '-p', 'MainPID', '--value', 'deploy-api.service');
     await publish([
       service('web', paths.web3 as string, 8001, '/'),
       service('api', paths.api1 as string, 8002, '/api'),
@@ -247,6 +248,7 @@ describe('the deployer in a booted host (real Nix, systemd, Caddy, s3rver)', () 
     expect(r.stdout).toMatch(/tick partial: 1 rolled-back/);
     expect(await get('/')).toBe('web 2 200');
     expect(await get('/api')).toBe('api 1 200');
+    expect(await sh('systemctl', 'show', '-p', 'MainPID', '--value', 'deploy-api.service')).toBe(apiPid);
     expect(await host.readFile('/run/systemd/system/deploy-web.service')).toContain(paths.web2);
     // Not retried on the next tick: the manifest did not change.
     const again = await apply();
@@ -320,6 +322,8 @@ describe('the deployer in a booted host (real Nix, systemd, Caddy, s3rver)', () 
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await host.exec('systemctl', ['kill', '--signal=SIGKILL', 'e2e-tick.service']);
+    // It really died mid-apply (not after finishing).
+    expect(await sh('systemctl', 'show', '-p', 'Result', '--value', 'e2e-tick.service')).toBe('signal\n');
     const r = await apply();
     expect(r.exitCode, r.stderr).toBe(0);
     expect(await get('/')).toBe('web 4 200');
