@@ -1,17 +1,18 @@
 #!/usr/bin/env node
-import pkg from '../package.json' with { type: 'json' };
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { readStdin } from '../src/cli/process.js';
+import { runPush } from '../src/cli/push.js';
 
-// push arrives with its own issue; until then it says what it will do instead of pretending.
-const HELP = `push ${pkg.version}: build a service, upload its closure and update the manifest
+// The AWS SDK warns on every run under Node 20 that it will need Node 22 from 2027 (see README).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-Not implemented yet in this version: only --help and --version work.
-Validate a manifest before uploading it with: deployer validate <file>
-`;
-
-const [arg] = process.argv.slice(2);
-if (arg === '--version') process.stdout.write(`${pkg.version}\n`);
-else if (arg === undefined || arg === '--help' || arg === '-h') process.stdout.write(HELP);
-else {
-  process.stderr.write(`push: ${JSON.stringify(arg)} is not available yet; run push --help\n`);
-  process.exitCode = 2;
-}
+process.exitCode = await runPush(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  readText: (path) => (path === '-' ? readStdin() : readFile(path, 'utf8')),
+  hostname,
+  env: process.env,
+  isTTY: process.stderr.isTTY === true,
+});
+process.exit();

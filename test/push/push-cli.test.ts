@@ -1,0 +1,403 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { CliIo } from '../../src/cli/io.js';
+import { runPush } from '../../src/cli/push.js';
+import type { Manifest } from '../../src/manifest/index.js';
+import type { PushContext } from '../../src/push/context.js';
+import { judgeHost, waitForHosts } from '../../src/push/wait.js';
+import {
+  createFakeClock,
+  createFakeNix,
+  createFakeShell,
+  createMemoryManifestStore,
+  createMemoryObjectStore,
+  type MemoryObjectStore,
+} from '../../src/testing/index.js';
+import { makeManifest, storePath } from '../builders.js';
+
+const spec = (name: string, port: number) => ({
+  name,
+  hosts: ['biz'],
+  exec: { command: name },
+  http: { domain: 'example.com', path: name === 'web' ? '/' : `/${name}`, internalPort: port },
+});
+
+/** A narinfo as `nix copy --to` writes it (fields the parser checks), referring to `references`. */
+function narinfo(path: string, references: string[] = []): string {
+  const base = path.slice('/nix/store/'.length);
+  const nar = createHash('sha256')
+    .update(path)
+    .digest('hex')
+    .slice(0, 52)
+    .replace(/[eotu]/g, '0');
+  return [
+    `StorePath: ${path}`,
+    `URL: nar/${nar}.nar.xz`,
+    'Compression: xz',
+    `NarHash: sha256:${'1'.repeat(52)}`,
+    'NarSize: 1024',
+    `References: ${[base, ...references.map((r) => r.slice('/nix/store/'.length))].join(' ')}`,
+    `Sig: test-1:${'A'.repeat(86)}==`,
+    '',
+  ].join('\n');
+}
+
+/** Puts a closure (path + references) into a memory cache, as an upload would. */
+function seed(cache: MemoryObjectStore, path: string, references: string[] = []) {
+  const text = narinfo(path, references);
+  const url = /URL: (\S+)/.exec(text)?.[1] as string;
+  const hash = path.slice(11, 43);
+  cache.objects.set(`${hash}.narinfo`, {
+    body: new TextEncoder().encode(text),
+    etag: `"${hash}"`,
+    lastModified: new Date(),
+  });
+  cache.objects.set(url, { body: new Uint8Array(1024), etag: `"${hash}n"`, lastModified: new Date() });
+}
+
+function world() {
+  const manifests = createMemoryManifestStore();
+  const cache = createMemoryObjectStore({ name: 'cache' });
+  const clock = createFakeClock();
+  const shell = createFakeShell();
+  const files: Record<string, string> = {
+    'deploy/web.json': JSON.stringify(spec('web', 8000)),
+    'deploy/api.json': JSON.stringify(spec('api', 8001)),
+  };
+  const ctx: PushContext = {
+    manifests,
+    cache,
+    nix: createFakeNix(),
+    shell,
+    clock,
+    onEvent: () => {},
+    secretsDir: '/var/lib/biz-secrets',
+  };
+  const run = async (argv: string[]) => {
+    const out = { stdout: '', stderr: '' };
+    const io: CliIo = {
+      stdout: (t) => {
+        out.stdout += t;
+      },
+      stderr: (t) => {
+        out.stderr += t;
+      },
+      readText: async (path) => {
+        const text = files[path];
+        if (text === undefined) throw Object.assign(new Error(path), { code: 'ENOENT' });
+        return text;
+      },
+      hostname: () => 'dev',
+      env: {},
+      isTTY: false,
+    };
+    const code = await runPush(argv, io, { createContext: () => ctx });
+    return { code, ...out };
+  };
+  const current = async () => {
+    const read = await manifests.read();
+    return read.status === 'found' ? (JSON.parse(read.text) as Manifest) : undefined;
+  };
+  return { ctx, manifests, cache, clock, shell, files, run, current };
+}
+
+describe('push deploy', () => {
+  it('sets the service from its spec, the store path and revision, archives the previous manifest', async () => {
+    const w = world();
+    seed(w.cache, storePath('web-1'));
+    seed(w.cache, storePath('web-2'));
+    expect(
+      (
+        await w.run([
+          'deploy',
+          'web',
+          '--manifest',
+          'x',
+          '--store-path',
+          storePath('web-1'),
+          '--revision',
+          'r1',
+        ])
+      ).code,
+    ).toBe(0);
+    const r = await w.run([
+      'deploy',
+      'web',
+      '--manifest',
+      'x',
+      '--store-path',
+      storePath('web-2'),
+      '--revision',
+      'r2',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /manifest generation .*: web → .*web-2; previous archived as \d{8}T\d{6}\.\d{3}Z/,
+    );
+    const m = await w.current();
+    expect(m?.services).toEqual([
+      {
+        ...spec('web', 8000),
+        artifact: { type: 'nix-closure', storePath: storePath('web-2') },
+        revision: 'r2',
+      },
+    ]);
+    expect(await w.manifests.listArchives()).toHaveLength(1);
+  });
+
+  it('writes nothing when the service is already exactly so', async () => {
+    const w = world();
+    seed(w.cache, storePath('web-1'));
+    await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath('web-1'), '--revision', 'r1']);
+    const puts = () => w.manifests.objects.requests.filter((q) => q.method === 'PUT').length;
+    const before = puts();
+    const r = await w.run([
+      'deploy',
+      'web',
+      '--manifest',
+      'x',
+      '--store-path',
+      storePath('web-1'),
+      '--revision',
+      'r1',
+    ]);
+    expect(r.stdout).toContain('nothing written');
+    expect(puts()).toBe(before);
+  });
+
+  it('refuses a closure the hosts could not pull (not in the cache, no key to upload it)', async () => {
+    const w = world();
+    const r = await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath('web-1')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('is not in the binary cache memory://cache/ and there is no signing key');
+    expect(await w.current()).toBeUndefined();
+  });
+
+  it('refuses a spec that would make the manifest invalid, writing nothing', async () => {
+    const w = world();
+    seed(w.cache, storePath('web-1'));
+    seed(w.cache, storePath('api-1'));
+    w.files['deploy/api.json'] = JSON.stringify(spec('api', 8000)); // same port as web on biz
+    await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath('web-1')]);
+    const r = await w.run(['deploy', 'api', '--manifest', 'x', '--store-path', storePath('api-1')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('port 8000 on host biz is already used by services[0] (web)');
+    expect((await w.current())?.services.map((s) => s.name)).toEqual(['web']);
+  });
+
+  it('two concurrent pushes of different services both land (compare-and-swap, re-read, re-apply)', async () => {
+    const w = world();
+    seed(w.cache, storePath('web-1'));
+    seed(w.cache, storePath('api-1'));
+    await w.manifests.write(JSON.stringify(makeManifest([])), { ifNoneMatch: '*' });
+    const [a, b] = await Promise.all([
+      w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath('web-1')]),
+      w.run(['deploy', 'api', '--manifest', 'x', '--store-path', storePath('api-1')]),
+    ]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect((await w.current())?.services.map((s) => s.name).sort()).toEqual(['api', 'web']);
+  });
+
+  it('--plan says what changes on every host and writes nothing', async () => {
+    const w = world();
+    seed(w.cache, storePath('web-1'));
+    await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath('web-1')]);
+    const requests = w.manifests.objects.requests.length;
+    const r = await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath('web-2'), '--plan']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('  ~ web ');
+    expect(r.stdout).toContain('host biz, manifest generation');
+    expect(r.stdout).toContain(`store path ${storePath('web-1')} → ${storePath('web-2')}`);
+    expect(r.stdout).toContain('nothing was written (--plan)');
+    expect(w.manifests.objects.requests.slice(requests).every((q) => q.method === 'GET')).toBe(true);
+  });
+
+  it('builds with the build command, passing the target as one argument, and takes the printed store path', async () => {
+    const w = world();
+    seed(w.cache, storePath('web-7'));
+    w.shell.on(({ command, args }) =>
+      command === '/bin/sh' && args[3] === 'web'
+        ? { stdout: `building...\n${storePath('web-7')}\n` }
+        : command === 'git'
+          ? { exitCode: 128 }
+          : undefined,
+    );
+    const r = await w.run(['deploy', 'web', '--manifest', 'x', '--build', 'make {target}']);
+    expect(r.code).toBe(0);
+    expect(w.shell.calls[0]).toMatchObject({
+      command: '/bin/sh',
+      args: ['-c', 'make "$1"', 'push-build', 'web'],
+    });
+    expect((await w.current())?.services[0]?.artifact.storePath).toBe(storePath('web-7'));
+  });
+});
+
+describe('push rollback and history', () => {
+  it('restores the manifest before the current one, unchanged, and lists history newest first', async () => {
+    const w = world();
+    for (const v of ['1', '2', '3']) {
+      seed(w.cache, storePath(`web-${v}`));
+      w.clock.advance(1000);
+      await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath(`web-${v}`)]);
+    }
+    const history = await w.run(['history', '--manifest', 'x']);
+    expect(history.stdout.split('\n')[0]).toMatch(/^ARCHIVE +GENERATION +THEN CHANGED$/);
+    expect(history.stdout).toContain('~web');
+    const archives = await w.manifests.listArchives();
+    const r = await w.run(['rollback', '--manifest', 'x', '--steps', '1']);
+    expect(r.code).toBe(0);
+    expect((await w.current())?.services[0]?.artifact.storePath).toBe(storePath('web-2'));
+    expect(
+      (await w.manifests.read()).status === 'found' &&
+        (await w.manifests.readArchive(archives[0]?.id as string)).text,
+    ).toBe(
+      (await w.manifests.read()).status === 'found'
+        ? ((await w.manifests.read()) as { text: string }).text
+        : '',
+    );
+    expect((await w.run(['rollback', '--manifest', 'x', '--steps', '9'])).stderr).toContain(
+      'only 3 archived manifest(s) exist',
+    );
+  });
+});
+
+describe('push init and gc', () => {
+  it('init creates an empty manifest and nix-cache-info once, and warns without conditional writes', async () => {
+    const w = world();
+    const r = await w.run(['init', '--manifest', 'x', '--cache', 'c']);
+    expect(r.stdout).toContain('manifest: created (empty)');
+    expect(r.stdout).toContain('nix-cache-info: created');
+    expect((await w.current())?.services).toEqual([]);
+    const again = await w.run(['init', '--manifest', 'x', '--cache', 'c']);
+    expect(again.stdout).toContain('already there, left as it is');
+    expect(again.stdout).toContain('nix-cache-info: exists');
+    expect(again.stderr).toBe(''); // the memory store enforces conditional writes
+  });
+
+  it('gc keeps exactly the closures of the last N manifests and lists (or deletes) the rest', async () => {
+    const w = world();
+    const dep = storePath('libfoo-1');
+    seed(w.cache, dep);
+    for (const v of ['1', '2', '3']) {
+      seed(w.cache, storePath(`web-${v}`), v === '3' ? [dep] : []);
+      w.clock.advance(1000);
+      await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath(`web-${v}`)]);
+    }
+    seed(w.cache, storePath('orphan-1'));
+    await w.cache.put('nix-cache-info', 'StoreDir: /nix/store\n');
+    const listed = await w.run(['gc', '--manifest', 'x', '--cache', 'c', '--keep', '2']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain('would delete 4 object(s)');
+    const doomed = listed.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('  '))
+      .map((l) => l.trim());
+    const hash = (name: string) => storePath(name).slice(11, 43);
+    expect(doomed).toContain(`${hash('web-1')}.narinfo`);
+    expect(doomed).toContain(`${hash('orphan-1')}.narinfo`);
+    expect(doomed.some((k) => k.includes(hash('web-2')) || k.includes(hash('libfoo-1')))).toBe(false);
+    expect(w.cache.objects.size).toBe(11);
+    await w.run(['gc', '--manifest', 'x', '--cache', 'c', '--keep', '2', '--apply']);
+    expect(w.cache.objects.has(`${hash('web-2')}.narinfo`)).toBe(true);
+    expect(w.cache.objects.has(`${hash('libfoo-1')}.narinfo`)).toBe(true);
+    expect(w.cache.objects.has('nix-cache-info')).toBe(true);
+    expect(w.cache.objects.size).toBe(7);
+  });
+});
+
+describe('waiting for hosts', () => {
+  const status = (etag: string, outcome: string, services: object[] = [], extra: object = {}) => ({
+    etag,
+    generation: 'g',
+    lastTick: {
+      at: '2025-01-15T12:00:10Z',
+      outcome,
+      message: outcome === 'partial' ? 'web: rolled-back (unit failed)' : undefined,
+    },
+    services,
+    ...extra,
+  });
+  const want = {
+    etag: '"e2"',
+    since: Date.parse('2025-01-15T12:00:00Z'),
+    service: { name: 'web', storePath: storePath('web-2') },
+  };
+
+  it.each([
+    [undefined, 'pending', 'no status reported yet'],
+    [status('"e1"', 'applied'), 'pending', 'still on generation g'],
+    [
+      status('"e2"', 'applied', [{ name: 'web', storePath: storePath('web-2'), health: 'healthy' }]),
+      'applied',
+      'live',
+    ],
+    [status('"e2"', 'partial'), 'failed', 'rolled-back'],
+    [
+      status('"e2"', 'applied', [{ name: 'web', storePath: storePath('web-1'), health: 'healthy' }]),
+      'failed',
+      'runs',
+    ],
+    [status('"e1"', 'failed'), 'failed', 'last tick failed'],
+  ])('judges %j as %s', (reported, state, fragment) => {
+    const judged = judgeHost('biz', reported, want);
+    expect(judged.state).toBe(state);
+    expect(judged.message).toContain(fragment);
+  });
+
+  it('follows the status objects until every host is live, or times out', async () => {
+    const manifests = createMemoryManifestStore();
+    const clock = createFakeClock(Date.parse('2025-01-15T12:00:00Z'));
+    const ctx = {
+      manifests,
+      cache: undefined,
+      nix: createFakeNix(),
+      shell: createFakeShell(),
+      clock,
+      onEvent: () => {},
+      secretsDir: '/x',
+    };
+    await manifests.writeStatus('biz', status('"e1"', 'applied'));
+    let polls = 0;
+    const timedOut = await waitForHosts(ctx, {
+      hosts: ['biz'],
+      etag: '"e2"',
+      since: want.since,
+      timeoutMs: 10_000,
+      intervalMs: 1000,
+    });
+    expect(timedOut).toMatchObject({ ok: false, timedOut: true });
+    manifests.objects.beforeRequest = async () => {
+      if (++polls === 3)
+        await manifests.writeStatus(
+          'biz',
+          status('"e2"', 'applied', [{ name: 'web', storePath: storePath('web-2'), health: 'healthy' }]),
+        );
+    };
+    const done = await waitForHosts(ctx, {
+      hosts: ['biz'],
+      etag: '"e2"',
+      since: want.since,
+      timeoutMs: 60_000,
+      intervalMs: 1000,
+      service: want.service,
+    });
+    expect(done).toMatchObject({ ok: true, timedOut: false, hosts: [{ host: 'biz', state: 'applied' }] });
+  });
+});
+
+describe('push settings and usage', () => {
+  it('exits 2 with every settings problem, and 2 on unknown commands', async () => {
+    const w = world();
+    const r = await w.run(['deploy', 'web', '--timeout', 'soon']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--manifest: required');
+    expect(r.stderr).toContain('--timeout: expected a duration');
+    expect((await w.run(['frobnicate', '--manifest', 'x'])).code).toBe(2);
+  });
+
+  it('--help and --version', async () => {
+    const w = world();
+    expect((await w.run(['--help'])).stdout).toContain('push deploy <service>');
+    expect((await w.run(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+});
