@@ -247,13 +247,10 @@ describe('push rollback and history', () => {
     const r = await w.run(['rollback', '--manifest', 'x', '--steps', '1']);
     expect(r.code).toBe(0);
     expect((await w.current())?.services[0]?.artifact.storePath).toBe(storePath('web-2'));
-    expect(
-      (await w.manifests.read()).status === 'found' &&
-        (await w.manifests.readArchive(archives[0]?.id as string)).text,
-    ).toBe(
-      (await w.manifests.read()).status === 'found'
-        ? ((await w.manifests.read()) as { text: string }).text
-        : '',
+    // Restored byte for byte: the archived text is the current one.
+    const now = await w.manifests.read();
+    expect(now.status === 'found' && now.text).toBe(
+      (await w.manifests.readArchive(archives[0]?.id as string)).text,
     );
     expect((await w.run(['rollback', '--manifest', 'x', '--steps', '9'])).stderr).toContain(
       'only 3 archived manifest(s) exist',
