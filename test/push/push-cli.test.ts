@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
 import { runPush } from '../../src/cli/push.js';
+import type { DeployerEvent } from '../../src/deployer/events.js';
 import type { Manifest } from '../../src/manifest/index.js';
 import type { PushContext } from '../../src/push/context.js';
 import { judgeHost, waitForHosts } from '../../src/push/wait.js';
@@ -64,13 +65,14 @@ function world() {
     'deploy/web.json': JSON.stringify(spec('web', 8000)),
     'deploy/api.json': JSON.stringify(spec('api', 8001)),
   };
+  const events: DeployerEvent[] = [];
   const ctx: PushContext = {
     manifests,
     cache,
     nix: createFakeNix(),
     shell,
     clock,
-    onEvent: () => {},
+    onEvent: (e) => events.push(e),
     secretsDir: '/var/lib/biz-secrets',
   };
   const run = async (argv: string[]) => {
@@ -98,7 +100,7 @@ function world() {
     const read = await manifests.read();
     return read.status === 'found' ? (JSON.parse(read.text) as Manifest) : undefined;
   };
-  return { ctx, manifests, cache, clock, shell, files, run, current };
+  return { ctx, manifests, cache, clock, shell, files, run, current, events };
 }
 
 describe('push deploy', () => {
@@ -196,6 +198,8 @@ describe('push deploy', () => {
     ]);
     expect([a.code, b.code]).toEqual([0, 0]);
     expect((await w.current())?.services.map((s) => s.name).sort()).toEqual(['api', 'web']);
+    // They really collided: one write was refused and re-applied on the newer manifest.
+    expect(w.events.filter((e) => e.type === 'push.conflict')).toHaveLength(1);
   });
 
   it('--plan says what changes on every host and writes nothing', async () => {

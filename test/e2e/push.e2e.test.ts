@@ -1,0 +1,206 @@
+/**
+ * push end to end in a booted host, with `deployer watch` running there: `push deploy` builds with real Nix
+ * (through its build command), signs, uploads to s3rver, writes the manifest with compare-and-swap and waits
+ * until the deployer has the new version live through Caddy; two pushes at once both land; `push rollback
+ * --steps 1 --wait` brings the old version back.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BootedHost, bootHost, NIX_ENV } from '../host/index.js';
+
+const REPO = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+const TSX = `file://${REPO}/node_modules/tsx/dist/loader.mjs`;
+const BUCKET = 'omni-push-e2e';
+const S3 = 'http://127.0.0.1:4569';
+// The manifest lives in a directory store: it enforces compare-and-swap across processes (s3rver does not).
+const MANIFEST = '/var/lib/e2e-push/manifest.json';
+const CADDY_PORT = 8080;
+const AWS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+
+// A service closure without nixpkgs: a node HTTP server answering `<name> <version>`.
+const SVC_NIX = `{ name, version }: derivation {
+  name = "e2e-push-\${name}-\${version}";
+  system = builtins.currentSystem;
+  builder = "/bin/sh";
+  PATH = "/usr/bin:/bin";
+  args = [ "-c" ''
+    mkdir -p $out/bin
+    echo "require('http').createServer((q, s) => s.end(q.url === '/healthz' ? 'ok' : '\${name} \${version}' + String.fromCharCode(10))).listen(Number(process.env.PORT), '127.0.0.1');" > $out/server.js
+    printf '#!/bin/sh\\nexec /usr/bin/node %s/server.js "$@"\\n' $out > $out/bin/\${name}
+    chmod +x $out/bin/\${name}
+  '' ];
+}
+`;
+
+const spec = (name: string, port: number, path: string) => ({
+  name,
+  hosts: ['biz'],
+  exec: { command: name },
+  env: { PORT: String(port) },
+  http: { domain: 'example.com', path, internalPort: port, healthCheck: '/healthz' },
+});
+
+let host: BootedHost;
+let secretKey = '';
+
+/** Runs `push` inside the host; VERSION feeds the build command. */
+const push = (args: string[], version = '1') =>
+  host.exec(
+    'node',
+    ['--import', TSX, join(REPO, 'bin/push.ts'), ...args, '--config', '/root/deploy/push.json'],
+    {
+      env: { ...AWS, ...NIX_ENV, VERSION: version },
+    },
+  );
+
+async function get(path: string): Promise<string> {
+  const r = await host.exec('curl', [
+    '-s',
+    '-o',
+    '-',
+    '-w',
+    ' %{http_code}',
+    '-H',
+    'Host: example.com',
+    `http://127.0.0.1:${CADDY_PORT}${path}`,
+  ]);
+  return r.stdout.replace(/\s+/g, ' ').trim();
+}
+
+beforeAll(async () => {
+  const keys = mkdtempSync('/var/tmp/omni-push-keys-');
+  execFileSync(
+    'nix-store',
+    ['--generate-binary-cache-key', 'push-e2e-1', join(keys, 'sk'), join(keys, 'pk')],
+    { env: { ...process.env, ...NIX_ENV } },
+  );
+  const [secret, pub] = ['sk', 'pk'].map((f) => readFileSync(join(keys, f), 'utf8').trim()) as [
+    string,
+    string,
+  ];
+  rmSync(keys, { recursive: true, force: true });
+  secretKey = secret;
+  host = await bootHost({
+    hostname: 'biz',
+    mask: ['caddy.service'],
+    files: {
+      '/root/svc.nix': SVC_NIX,
+      '/root/keys/sk': `${secret}\n`,
+      '/root/deploy/web.json': JSON.stringify(spec('web', 8001, '/')),
+      '/root/deploy/api.json': JSON.stringify(spec('api', 8002, '/api')),
+      '/root/deploy/push.json': JSON.stringify({
+        manifest: MANIFEST,
+        cache: `s3://${BUCKET}?endpoint=${S3}&region=us-east-1`,
+        keyFile: '/root/keys/sk',
+        build: 'nix-build --no-out-link /root/svc.nix --argstr name {target} --argstr version "$VERSION"',
+        specDir: '/root/deploy',
+        pollMs: '500ms',
+        timeoutMs: '90s',
+      }),
+      '/etc/omni-deploy/deployer.json': JSON.stringify({
+        manifest: MANIFEST,
+        substituter: `${S3}/${BUCKET}`,
+        trustedPublicKeys: [pub],
+        caddyAdmin: 'localhost:2019',
+        caddyServer: 'omni',
+        healthSettleMs: '1s',
+        healthIntervalMs: '250ms',
+        deployTimeoutMs: '15s',
+        intervalMs: '1s',
+        logFormat: 'text',
+      }),
+      '/etc/e2e/caddy.json': JSON.stringify({
+        admin: { listen: 'localhost:2019' },
+        apps: {
+          http: { servers: { omni: { listen: [`:${CADDY_PORT}`], automatic_https: { disable: true } } } },
+        },
+      }),
+    },
+  });
+  await host.run('chmod', ['600', '/root/keys/sk']);
+  await host.run('systemd-run', [
+    '--unit=e2e-s3rver',
+    '--',
+    '/usr/bin/node',
+    '--import',
+    TSX,
+    join(REPO, 'test/e2e/driver.ts'),
+    's3rver',
+    '/var/lib/e2e-s3',
+    '4569',
+    BUCKET,
+  ]);
+  await host.run('systemd-run', [
+    '--unit=e2e-caddy',
+    '--',
+    '/usr/bin/caddy',
+    'run',
+    '--config',
+    '/etc/e2e/caddy.json',
+  ]);
+  for (let i = 0; (await host.exec('curl', ['-s', `${S3}/`])).exitCode !== 0; i++) {
+    if (i > 100) throw new Error(`s3rver did not start:\n${await host.journal('e2e-s3rver.service')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const init = await push(['init']);
+  expect(init.exitCode, init.stderr).toBe(0);
+  await host.run('systemd-run', [
+    '--unit=e2e-deployer',
+    ...Object.entries({ ...AWS, ...NIX_ENV }).map(([k, v]) => `--setenv=${k}=${v}`),
+    '--',
+    '/usr/bin/node',
+    '--import',
+    TSX,
+    join(REPO, 'bin/deployer.ts'),
+    'watch',
+    '--config',
+    '/etc/omni-deploy/deployer.json',
+  ]);
+}, 240_000);
+
+afterAll(async () => {
+  await host?.stop();
+});
+
+describe('push in a booted host, with deployer watch running', () => {
+  it('push deploy --wait returns once the deployer has the new version live through Caddy', async () => {
+    const r = await push(['deploy', 'web', '--wait']);
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}\n${await host.journal('e2e-deployer.service')}`).toBe(0);
+    expect(r.stdout).toMatch(/building web: nix-build/);
+    expect(r.stdout).toMatch(/uploaded \d+ file\(s\)/);
+    expect(r.stdout).toMatch(/biz: applied: live/);
+    expect(await get('/')).toBe('web 1 200');
+    expect(r.stdout + r.stderr).not.toContain(secretKey.split(':')[1]); // the key is never printed
+  });
+
+  it('two pushes of different services at the same moment both land', async () => {
+    const [web, api] = await Promise.all([
+      push(['deploy', 'web', '--wait'], '2'),
+      push(['deploy', 'api', '--wait'], '1'),
+    ]);
+    expect(web.exitCode, web.stderr).toBe(0);
+    expect(api.exitCode, api.stderr).toBe(0);
+    const manifest = JSON.parse(await host.readFile(MANIFEST));
+    expect(manifest.services.map((s: { name: string }) => s.name).sort()).toEqual(['api', 'web']);
+    expect(await get('/')).toBe('web 2 200');
+    expect(await get('/api')).toBe('api 1 200');
+  });
+
+  it('push rollback --steps 1 --wait brings the previous version back', async () => {
+    const v3 = await push(['deploy', 'web', '--wait'], '3');
+    expect(v3.exitCode, v3.stderr).toBe(0);
+    expect(await get('/')).toBe('web 3 200');
+    const r = await push(['rollback', '--steps', '1', '--wait']);
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(await get('/')).toBe('web 2 200');
+    const history = await push(['history']);
+    expect(history.stdout).toMatch(/^ARCHIVE/);
+  });
+
+  it('push status shows the host live', async () => {
+    const r = await push(['status']);
+    expect(r.stdout).toMatch(/^HOST +GENERATION +LAST TICK +OUTCOME +SERVICES\nbiz .* 2\/2 healthy/);
+  });
+});
