@@ -104,7 +104,8 @@ export async function runPush(argv: readonly string[], io: CliIo, deps: PushCliD
     const key = await materializeKey(settings.keyFile);
     cleanup = key.cleanup;
     const onEvent: EventSink = (event) => {
-      const line = formatEvent(event, io.isTTY ? 'text' : 'json', new Date(), values.verbose);
+      // push is run by people and CI logs, not journald: plain text lines.
+      const line = formatEvent(event, 'text', new Date(), values.verbose);
       if (line) io.stderr(line);
     };
     const ctx = (deps.createContext ?? createPushContext)(settings, onEvent);
@@ -320,7 +321,8 @@ async function closureSizes(
   );
 }
 
-const formatMiB = (bytes: number) => `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+/** Bytes for people: KiB below one MiB, MiB above. */
+const formatMiB = (bytes: number) => (bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`);
 
 /** Upload progress: a bar redrawn in place on a terminal, a line per quarter otherwise. */
 function progressPrinter(io: CliIo): (event: CacheUploadEvent) => void {
