@@ -27,9 +27,9 @@ import { formatEvent } from './log.js';
 const HELP = `push ${pkg.version}: from a build to a live deploy
 
 Usage:
-  push deploy <service> [--spec FILE] [--store-path PATH] [--revision R] [--plan] [--wait]
-      Build <service> (the build command, default "bild {target} --cache", must print the store path), or take
-      --store-path; sign and upload its closure to --cache when a key is given; then set the service in the
+  push deploy <service> [--target T] [--spec FILE] [--store-path PATH] [--revision R] [--plan] [--wait]
+      Build --target (default <service>) with the build command (default "bild {target} --cache"; it must
+      print the store path), or take --store-path; sign and upload its closure to --cache when a key is given; then set the service in the
       manifest from its spec (default deploy/<service>.json) with compare-and-swap, archiving the previous
       manifest. --plan prints what would change on every host and writes nothing. --wait follows the hosts'
       status until the new version is live and healthy (or fails: exit 1).
@@ -64,6 +64,7 @@ const OPTIONS = {
   config: { type: 'string' },
   spec: { type: 'string' },
   'store-path': { type: 'string' },
+  target: { type: 'string' },
   revision: { type: 'string' },
   to: { type: 'string' },
   steps: { type: 'string' },
@@ -127,8 +128,9 @@ export async function runPush(argv: readonly string[], io: CliIo, deps: PushCliD
       });
       let storePath = values['store-path'];
       if (storePath === undefined) {
-        say(`building ${target}: ${settings.build}`);
-        storePath = await runBuild(ctx.shell, settings.build, target);
+        const buildTarget = values.target ?? target;
+        say(`building ${buildTarget}: ${settings.build}`);
+        storePath = await runBuild(ctx.shell, settings.build, buildTarget);
       }
       say(`${spec.name}: ${storePath}`);
       const revision = values.revision ?? (await gitRevision(ctx.shell));

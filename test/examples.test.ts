@@ -1,0 +1,83 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resolveSettings } from '../src/deployer/settings.js';
+import { resolvePushSettings } from '../src/push/settings.js';
+import { parseServiceSpec } from '../src/push/spec.js';
+import { requireBinary } from './support/binaries.js';
+
+const example = (path: string) => readFileSync(new URL(`../examples/${path}`, import.meta.url), 'utf8');
+
+describe('examples/', () => {
+  it('deployer.json is a complete, valid deployer config', () => {
+    const r = resolveSettings({
+      flags: {},
+      env: {},
+      config: JSON.parse(example('deployer.json')),
+      configName: 'deployer.json',
+      hostname: 'biz',
+    });
+    expect(r.ok ? [] : r.issues).toEqual([]);
+  });
+
+  it('deploy/push.json and the service spec are valid', () => {
+    const r = resolvePushSettings({
+      flags: {},
+      env: {},
+      config: JSON.parse(example('deploy/push.json')),
+      configName: 'push.json',
+    });
+    expect(r.ok ? [] : r.issues).toEqual([]);
+    expect(parseServiceSpec(example('deploy/podcastitlater-web.json'), 'podcastitlater-web.json').name).toBe(
+      'podcastitlater-web',
+    );
+  });
+
+  it('the NixOS module parses (nix-instantiate --parse)', () => {
+    requireBinary('nix-instantiate', 'nix-bin');
+    const file = new URL('../examples/nixos/deployer.nix', import.meta.url).pathname;
+    expect(() => execFileSync('nix-instantiate', ['--parse', file], { stdio: 'pipe' })).not.toThrow();
+  });
+
+  it('deployer.service and deployer.timer pass systemd-analyze verify', () => {
+    requireBinary('systemd-analyze', 'systemd');
+    const dir = mkdtempSync(join(tmpdir(), 'omni-units-'));
+    // The installed bin's path differs per machine: verify every other line against a program that exists.
+    writeFileSync(
+      join(dir, 'deployer.service'),
+      example('deployer.service').replace('/usr/local/bin/deployer', process.execPath),
+    );
+    writeFileSync(join(dir, 'deployer.timer'), example('deployer.timer'));
+    const r = spawnSync(
+      'systemd-analyze',
+      ['verify', join(dir, 'deployer.service'), join(dir, 'deployer.timer')],
+      { encoding: 'utf8' },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('push.sh sends service targets to push deploy with a derived service name, .nix targets to NixOS', () => {
+    const bin = mkdtempSync(join(tmpdir(), 'omni-pushsh-'));
+    for (const tool of ['npx', 'bild', 'nix', 'ssh']) {
+      writeFileSync(join(bin, tool), `#!/bin/sh\necho ${tool} "$@"\n`);
+      chmodSync(join(bin, tool), 0o755);
+    }
+    const run = (...args: string[]) =>
+      execFileSync('bash', [new URL('../examples/push.sh', import.meta.url).pathname, ...args], {
+        env: { PATH: `${bin}:/usr/bin:/bin` },
+        encoding: 'utf8',
+      });
+    expect(run('Biz/PodcastItLater/Web.py')).toBe(
+      'npx --no-install push deploy podcastitlater-web --target Biz/PodcastItLater/Web.py --wait\n',
+    );
+    expect(run('Biz/PodcastItLater/Web.py', 'pil-web', '--plan')).toBe(
+      'npx --no-install push deploy pil-web --target Biz/PodcastItLater/Web.py --wait --plan\n',
+    );
+    expect(run('Biz.nix')).toBe(
+      'nix copy --to ssh://root@biz bild Biz.nix\nssh root@biz bild Biz.nix/bin/switch-to-configuration switch\n',
+    );
+  });
+});
