@@ -324,7 +324,8 @@ async function closureSizes(
 }
 
 /** Bytes for people: KiB below one MiB, MiB above. */
-const formatMiB = (bytes: number) => (bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`);
+const formatMiB = (bytes: number) =>
+  bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
 
 /** Upload progress: a bar redrawn in place on a terminal, a line per quarter otherwise. */
 function progressPrinter(io: CliIo): (event: CacheUploadEvent) => void {

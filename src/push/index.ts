@@ -1,0 +1,31 @@
+export {
+  applyCacheGc,
+  type CacheGcPlan,
+  DEFAULT_NIX_CACHE_INFO,
+  type FleetRow,
+  initBucket,
+  planCacheGc,
+  readFleet,
+  renderFleet,
+} from './bucket.js';
+export { DEFAULT_BUILD_COMMAND, gitRevision, runBuild } from './build.js';
+export type { PushContext } from './context.js';
+export { type HistoryEntry, readHistory, renderHistory, rollbackManifest } from './history.js';
+export {
+  currentManifest,
+  type ManifestWrite,
+  nextManifest,
+  renderManifestText,
+  writeServiceChange,
+} from './manifest-change.js';
+export { type HostPlan, type PushPlan, planManifestChange, renderPushPlan } from './plan.js';
+export { PUSH_SETTINGS, type PushSettings, resolvePushSettings } from './settings.js';
+export {
+  applyServiceChange,
+  nextGeneration,
+  parseServiceSpec,
+  type ServiceChange,
+  type ServiceSpec,
+} from './spec.js';
+export { type PublishResult, publishClosure } from './upload.js';
+export { type HostWait, judgeHost, waitForHosts } from './wait.js';
