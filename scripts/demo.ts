@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import S3rver from 's3rver';
-import { bootHost } from '../test/host/index.js';
+import { bootHost, HTTP_SERVICE_NIX } from '../test/host/index.js';
 
 const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
@@ -55,29 +55,31 @@ function need(program: string, pkg: string) {
     );
 }
 
-/** A service closure without nixpkgs: a node HTTP server answering `hello <version>`. */
+/** Builds the demo service `hello` at `version` with Nix (no nixpkgs needed) and returns its store path. */
 function buildHello(dir: string, version: string): string {
   const file = join(dir, 'hello.nix');
-  writeFileSync(
-    file,
-    `{ version }: derivation {
-  name = "hello-demo-\${version}";
-  system = builtins.currentSystem;
-  builder = "/bin/sh";
-  PATH = "/usr/bin:/bin";
-  args = [ "-c" ''
-    mkdir -p $out/bin
-    echo "require('http').createServer((q, s) => s.end(q.url === '/healthz' ? 'ok' : 'hello \${version}' + String.fromCharCode(10))).listen(Number(process.env.PORT), '127.0.0.1');" > $out/server.js
-    printf '#!/bin/sh\\nexec /usr/bin/node %s/server.js "$@"\\n' $out > $out/bin/hello
-    chmod +x $out/bin/hello
-  '' ];
-}
-`,
-  );
-  return execFileSync('nix-build', ['--no-out-link', file, '--argstr', 'version', version], {
-    env: { ...process.env, ...NIX_ENV },
-    encoding: 'utf8',
-  }).trim();
+  writeFileSync(file, HTTP_SERVICE_NIX);
+  return execFileSync(
+    'nix-build',
+    [
+      '--no-out-link',
+      file,
+      '--argstr',
+      'prefix',
+      'demo',
+      '--argstr',
+      'name',
+      'hello',
+      '--argstr',
+      'version',
+      version,
+    ],
+    {
+      env: { ...process.env, ...NIX_ENV },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  ).trim();
 }
 
 const work = mkdtempSync(join(tmpdir(), 'omni-demo-'));

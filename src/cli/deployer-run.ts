@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
 import type { DeployerContext } from '../deployer/context.js';
-import { createDeployerContext } from '../deployer/create.js';
 import type { EventSink } from '../deployer/events.js';
 import { createFileStateStore } from '../deployer/file-state-store.js';
 import { type DeployerSettings, resolveSettings, SETTINGS } from '../deployer/settings.js';
@@ -11,7 +10,6 @@ import { runTick, type TickReport } from '../deployer/tick.js';
 import { watch } from '../deployer/watch.js';
 import { DeployError } from '../errors.js';
 import { formatIssues } from '../manifest/validate.js';
-import { openManifestStore } from '../s3/open.js';
 import { type CliIo, EXIT, readInput, usageError } from './io.js';
 import { formatEvent } from './log.js';
 
@@ -81,6 +79,8 @@ export async function loadSettings(argv: readonly string[], io: CliIo, complete:
 export async function readManifestText(io: CliIo, location: string): Promise<string> {
   if (!location.startsWith('s3://'))
     return readInput(io, location.startsWith('file://') ? location.slice('file://'.length) : location);
+  // Loaded on demand: the AWS SDK is most of the bin's start-up time, and only s3:// locations need it.
+  const { openManifestStore } = await import('../s3/open.js');
   const read = await openManifestStore(location).read();
   if (read.status !== 'found') throw new DeployError('IO', `no manifest at ${location}`);
   return read.text;
@@ -95,6 +95,12 @@ function eventPrinter(io: CliIo, settings: DeployerSettings, verbose: boolean): 
   };
 }
 
+/** The real adapters, loaded on demand (they pull in the AWS SDK and zx, which `--help` or `status` never need). */
+async function realContext(): Promise<(settings: DeployerSettings, onEvent: EventSink) => DeployerContext> {
+  const { createDeployerContext } = await import('../deployer/create.js');
+  return (settings, onEvent) => createDeployerContext(settings, { onEvent, version: pkg.version });
+}
+
 /** Exit code of a tick: 0 converged, 3 busy, 1 anything else (invalid manifest, pull failure, rollback...). */
 function exitCodeOf(report: TickReport): number {
   if (report.outcome === 'applied' || report.outcome === 'unchanged') return EXIT.ok;
@@ -105,9 +111,7 @@ function exitCodeOf(report: TickReport): number {
 export async function runApply(argv: readonly string[], io: CliIo, deps: DeployerRunDeps): Promise<number> {
   const { settings, json, verbose } = await loadSettings(argv, io, true);
   const onEvent = eventPrinter(io, settings, verbose);
-  const ctx = (
-    deps.createContext ?? ((s, e) => createDeployerContext(s, { onEvent: e, version: pkg.version }))
-  )(settings, onEvent);
+  const ctx = (deps.createContext ?? (await realContext()))(settings, onEvent);
   const report = await runTick(ctx);
   if (json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
   else io.stdout(`${summarize(report)}\n`);
@@ -118,9 +122,7 @@ export async function runApply(argv: readonly string[], io: CliIo, deps: Deploye
 export async function runWatch(argv: readonly string[], io: CliIo, deps: DeployerRunDeps): Promise<number> {
   const { settings, verbose } = await loadSettings(argv, io, true);
   const onEvent = eventPrinter(io, settings, verbose);
-  const ctx = (
-    deps.createContext ?? ((s, e) => createDeployerContext(s, { onEvent: e, version: pkg.version }))
-  )(settings, onEvent);
+  const ctx = (deps.createContext ?? (await realContext()))(settings, onEvent);
   const signal = io.signal ?? new AbortController().signal;
   await watch({
     tick: () => runTick(ctx),

@@ -17,7 +17,8 @@ import {
 import { isHostname } from '../manifest/patterns.js';
 import { servicesForHost } from '../manifest/select.js';
 import { DEFAULT_SECRETS_DIR } from '../manifest/validate.js';
-import { renderUnit, type UnitFile } from '../systemd/index.js';
+import { renderUnit } from '../systemd/render-unit.js';
+import type { UnitFile } from '../systemd/types.js';
 import {
   type DeployerRunDeps,
   loadSettings,

@@ -7,7 +7,6 @@ import { createClock } from '../deployer/clock.js';
 import type { EventSink } from '../deployer/events.js';
 import { DeployError } from '../errors.js';
 import { formatIssues } from '../manifest/validate.js';
-import { createNix } from '../nix/nix.js';
 import { applyCacheGc, initBucket, planCacheGc, readFleet, renderFleet } from '../push/bucket.js';
 import { gitRevision, runBuild } from '../push/build.js';
 import type { PushContext } from '../push/context.js';
@@ -19,8 +18,6 @@ import { parseServiceSpec } from '../push/spec.js';
 import { publishClosure } from '../push/upload.js';
 import { waitForHosts } from '../push/wait.js';
 import type { CacheUploadEvent } from '../s3/cache-upload.js';
-import { openManifestStore, openObjectStore } from '../s3/open.js';
-import { createShell } from '../shell/shell.js';
 import { type CliIo, EXIT, readInput, usageError, usageExit } from './io.js';
 import { formatEvent } from './log.js';
 
@@ -109,7 +106,9 @@ export async function runPush(argv: readonly string[], io: CliIo, deps: PushCliD
       const line = formatEvent(event, 'text', new Date(), values.verbose);
       if (line) io.stderr(line);
     };
-    const ctx = (deps.createContext ?? createPushContext)(settings, onEvent);
+    const ctx = deps.createContext
+      ? deps.createContext(settings, onEvent)
+      : await createPushContext(settings, onEvent);
     const say = (text: string) => io.stdout(`${text}\n`);
     const count = (name: string, text: string | undefined, min: number) => {
       if (text === undefined) return undefined;
@@ -274,8 +273,16 @@ async function materializeKey(
   return { file, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** The real adapters: the manifest store and cache at their locations, Nix and a shell on this machine. */
-function createPushContext(settings: PushSettings, onEvent: EventSink): PushContext {
+/**
+ * The real adapters: the manifest store and cache at their locations, Nix and a shell on this machine. Loaded
+ * on demand: the AWS SDK and zx are most of the bin's start-up time, and `--help` needs neither.
+ */
+async function createPushContext(settings: PushSettings, onEvent: EventSink): Promise<PushContext> {
+  const [{ openManifestStore, openObjectStore }, { createNix }, { createShell }] = await Promise.all([
+    import('../s3/open.js'),
+    import('../nix/nix.js'),
+    import('../shell/shell.js'),
+  ]);
   const shell = createShell();
   return {
     manifests: openManifestStore(settings.manifest),

@@ -10,15 +10,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BootedHost, bootHost, buildService, NIX_ENV, wrapper } from '../host/index.js';
+import {
+  AWS,
+  CADDY_PORT,
+  caddyConfig,
+  getThroughCaddy,
+  REPO,
+  S3,
+  startBucketAndCaddy,
+  TSX,
+} from './support.js';
 
-const REPO = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const BUCKET = 'omni-e2e';
-const S3 = 'http://127.0.0.1:4569';
 const MANIFEST = `s3://${BUCKET}/manifest.json?endpoint=${S3}&region=us-east-1`;
-const CADDY_PORT = 8080;
-/** tsx by absolute path: commands inside the host start in its `/`, where no node_modules resolve `tsx`. */
-const TSX = `file://${REPO}/node_modules/tsx/dist/loader.mjs`;
-const AWS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
 
 /** A tiny HTTP service: answers `<name> <version>` on / and 200 on /healthz; `crash` exits at once. */
 function serviceFiles(name: string, version: string, crash = false) {
@@ -73,20 +77,7 @@ async function publish(services: object[]): Promise<string> {
 /** One `deployer apply` with the host's config file; returns exit code and output. */
 const apply = () => tsx('bin/deployer.ts', ['apply', '--config', '/etc/omni-deploy/deployer.json']);
 
-/** GET through Caddy: body and status on one line, e.g. `web 1 200`; Caddy's empty 200 when no route matches. */
-async function get(path: string): Promise<string> {
-  const r = await host.exec('curl', [
-    '-s',
-    '-o',
-    '-',
-    '-w',
-    ' %{http_code}',
-    '-H',
-    'Host: example.com',
-    `http://127.0.0.1:${CADDY_PORT}${path}`,
-  ]);
-  return r.stdout.replace(/\s+/g, ' ').trim();
-}
+const get = (path: string) => getThroughCaddy(host, path);
 
 beforeAll(async () => {
   // Closures are built, signed and exported here; then deleted from this store, so the host must pull them.
@@ -145,56 +136,16 @@ beforeAll(async () => {
         deployTimeoutMs: '15s',
         logFormat: 'text',
       }),
-      '/etc/e2e/caddy.json': JSON.stringify({
-        admin: { listen: 'localhost:2019' },
-        apps: {
-          http: {
-            servers: {
-              omni: {
-                listen: [`:${CADDY_PORT}`],
-                // Plain HTTP on a test port: no certificates for example.com in a sandbox.
-                automatic_https: { disable: true },
-                routes: [
-                  {
-                    '@id': 'foreign',
-                    match: [{ host: ['other.example'] }],
-                    handle: [{ handler: 'static_response', body: 'foreign\n' }],
-                  },
-                ],
-              },
-            },
-          },
+      '/etc/e2e/caddy.json': caddyConfig([
+        {
+          '@id': 'foreign',
+          match: [{ host: ['other.example'] }],
+          handle: [{ handler: 'static_response', body: 'foreign\n' }],
         },
-      }),
+      ]),
     },
   });
-  await sh(
-    'systemd-run',
-    '--unit=e2e-s3rver',
-    `--working-directory=${REPO}`,
-    '--',
-    '/usr/bin/node',
-    '--import',
-    'tsx',
-    join(REPO, 'test/e2e/driver.ts'),
-    's3rver',
-    '/var/lib/e2e-s3',
-    '4569',
-    BUCKET,
-  );
-  await sh(
-    'systemd-run',
-    '--unit=e2e-caddy',
-    '--',
-    '/usr/bin/caddy',
-    'run',
-    '--config',
-    '/etc/e2e/caddy.json',
-  );
-  for (let i = 0; (await host.exec('curl', ['-s', `${S3}/`])).exitCode !== 0; i++) {
-    if (i > 100) throw new Error(`s3rver did not start:\n${await host.journal('e2e-s3rver.service')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await startBucketAndCaddy(host, BUCKET);
   const upload = await tsx('test/e2e/driver.ts', ['upload', S3, BUCKET, cacheDir, ...Object.values(paths)]);
   expect(upload.exitCode, upload.stderr).toBe(0);
 }, 240_000);

@@ -8,31 +8,21 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BootedHost, bootHost, NIX_ENV } from '../host/index.js';
+import { type BootedHost, bootHost, HTTP_SERVICE_NIX, NIX_ENV } from '../host/index.js';
+import {
+  AWS,
+  CADDY_PORT,
+  caddyConfig,
+  getThroughCaddy,
+  REPO,
+  S3,
+  startBucketAndCaddy,
+  TSX,
+} from './support.js';
 
-const REPO = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
-const TSX = `file://${REPO}/node_modules/tsx/dist/loader.mjs`;
 const BUCKET = 'omni-push-e2e';
-const S3 = 'http://127.0.0.1:4569';
 // The manifest lives in a directory store: it enforces compare-and-swap across processes (s3rver does not).
 const MANIFEST = '/var/lib/e2e-push/manifest.json';
-const CADDY_PORT = 8080;
-const AWS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
-
-// A service closure without nixpkgs: a node HTTP server answering `<name> <version>`.
-const SVC_NIX = `{ name, version }: derivation {
-  name = "e2e-push-\${name}-\${version}";
-  system = builtins.currentSystem;
-  builder = "/bin/sh";
-  PATH = "/usr/bin:/bin";
-  args = [ "-c" ''
-    mkdir -p $out/bin
-    echo "require('http').createServer((q, s) => s.end(q.url === '/healthz' ? 'ok' : '\${name} \${version}' + String.fromCharCode(10))).listen(Number(process.env.PORT), '127.0.0.1');" > $out/server.js
-    printf '#!/bin/sh\\nexec /usr/bin/node %s/server.js "$@"\\n' $out > $out/bin/\${name}
-    chmod +x $out/bin/\${name}
-  '' ];
-}
-`;
 
 const spec = (name: string, port: number, path: string) => ({
   name,
@@ -55,19 +45,7 @@ const push = (args: string[], version = '1') =>
     },
   );
 
-async function get(path: string): Promise<string> {
-  const r = await host.exec('curl', [
-    '-s',
-    '-o',
-    '-',
-    '-w',
-    ' %{http_code}',
-    '-H',
-    'Host: example.com',
-    `http://127.0.0.1:${CADDY_PORT}${path}`,
-  ]);
-  return r.stdout.replace(/\s+/g, ' ').trim();
-}
+const get = (path: string) => getThroughCaddy(host, path);
 
 beforeAll(async () => {
   const keys = mkdtempSync('/var/tmp/omni-push-keys-');
@@ -86,7 +64,7 @@ beforeAll(async () => {
     hostname: 'biz',
     mask: ['caddy.service'],
     files: {
-      '/root/svc.nix': SVC_NIX,
+      '/root/svc.nix': HTTP_SERVICE_NIX,
       '/root/keys/sk': `${secret}\n`,
       '/root/deploy/web.json': JSON.stringify(spec('web', 8001, '/')),
       '/root/deploy/api.json': JSON.stringify(spec('api', 8002, '/api')),
@@ -94,7 +72,8 @@ beforeAll(async () => {
         manifest: MANIFEST,
         cache: `s3://${BUCKET}?endpoint=${S3}&region=us-east-1`,
         keyFile: '/root/keys/sk',
-        build: 'nix-build --no-out-link /root/svc.nix --argstr name {target} --argstr version "$VERSION"',
+        build:
+          'nix-build --no-out-link /root/svc.nix --argstr prefix e2e-push --argstr name {target} --argstr version "$VERSION"',
         specDir: '/root/deploy',
         pollMs: '500ms',
         timeoutMs: '90s',
@@ -111,39 +90,11 @@ beforeAll(async () => {
         intervalMs: '1s',
         logFormat: 'text',
       }),
-      '/etc/e2e/caddy.json': JSON.stringify({
-        admin: { listen: 'localhost:2019' },
-        apps: {
-          http: { servers: { omni: { listen: [`:${CADDY_PORT}`], automatic_https: { disable: true } } } },
-        },
-      }),
+      '/etc/e2e/caddy.json': caddyConfig(),
     },
   });
   await host.run('chmod', ['600', '/root/keys/sk']);
-  await host.run('systemd-run', [
-    '--unit=e2e-s3rver',
-    '--',
-    '/usr/bin/node',
-    '--import',
-    TSX,
-    join(REPO, 'test/e2e/driver.ts'),
-    's3rver',
-    '/var/lib/e2e-s3',
-    '4569',
-    BUCKET,
-  ]);
-  await host.run('systemd-run', [
-    '--unit=e2e-caddy',
-    '--',
-    '/usr/bin/caddy',
-    'run',
-    '--config',
-    '/etc/e2e/caddy.json',
-  ]);
-  for (let i = 0; (await host.exec('curl', ['-s', `${S3}/`])).exitCode !== 0; i++) {
-    if (i > 100) throw new Error(`s3rver did not start:\n${await host.journal('e2e-s3rver.service')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await startBucketAndCaddy(host, BUCKET);
   const init = await push(['init']);
   expect(init.exitCode, init.stderr).toBe(0);
   await host.run('systemd-run', [
