@@ -18,44 +18,7 @@ import {
 import { makeService } from '../test/builders.js';
 import { FOREIGN_ROUTES, startCaddy } from '../test/caddy/caddy-process.js';
 import { runInNetns, type SwapReport } from '../test/caddy/swap-scenario.js';
-
-function stats(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-  return { min: sorted[0] as number, median: at(0.5), p95: at(0.95), p99: at(0.99) };
-}
-
-const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
-const ms = (n: number) => `${n.toFixed(2)} ms`;
-
-function row(label: string, samples: number[], extra = '') {
-  const s = stats(samples);
-  console.log(
-    `  ${label.padEnd(50)} median ${ms(s.median).padStart(10)}  min ${ms(s.min).padStart(10)}  p95 ${ms(s.p95).padStart(10)}${extra}`,
-  );
-  return s;
-}
-
-function time(fn: () => void, runs: number): number[] {
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    collect();
-    const start = performance.now();
-    fn();
-    samples.push(performance.now() - start);
-  }
-  return samples;
-}
-
-async function timeAsync(fn: () => Promise<unknown>, runs: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    await fn();
-    samples.push(performance.now() - start);
-  }
-  return samples;
-}
+import { collect, ms, row, stats, time, timeAsync } from './lib.js';
 
 const services = (n: number, portBase = 10000) =>
   Array.from({ length: n }, (_, i) =>

@@ -9,35 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseManifest } from '../src/manifest/index.js';
 import { makeManifest, makeService } from '../test/builders.js';
-
-function stats(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-  return { min: sorted[0] as number, median: at(0.5), p95: at(0.95) };
-}
-
-/** Collects garbage between samples when allowed (`--expose-gc`), so one run's leftovers don't bill the next. */
-const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
-
-function time(fn: () => void, runs: number): number[] {
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    collect();
-    const start = performance.now();
-    fn();
-    samples.push(performance.now() - start);
-  }
-  return samples;
-}
-
-const ms = (n: number) => `${n.toFixed(2)} ms`;
-function row(label: string, samples: number[]) {
-  const s = stats(samples);
-  console.log(
-    `  ${label.padEnd(44)} median ${ms(s.median).padStart(10)}  min ${ms(s.min).padStart(10)}  p95 ${ms(s.p95).padStart(10)}`,
-  );
-  return s;
-}
+import { ms, row, time } from './lib.js';
 
 const services = Array.from({ length: 1000 }, (_, i) =>
   makeService({

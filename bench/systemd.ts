@@ -14,31 +14,7 @@ import type { Service } from '../src/manifest/index.js';
 import { renderUnit } from '../src/systemd/index.js';
 import { makeService } from '../test/builders.js';
 import { bootHost } from '../test/host/index.js';
-
-function stats(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-  return { min: sorted[0] as number, median: at(0.5), p95: at(0.95) };
-}
-const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
-const ms = (n: number) => `${n.toFixed(2)} ms`;
-function row(label: string, samples: number[]) {
-  const s = stats(samples);
-  console.log(
-    `  ${label.padEnd(48)} median ${ms(s.median).padStart(10)}  min ${ms(s.min).padStart(10)}  p95 ${ms(s.p95).padStart(10)}`,
-  );
-  return s;
-}
-async function time(fn: () => unknown, runs: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    collect();
-    const start = performance.now();
-    await fn();
-    samples.push(performance.now() - start);
-  }
-  return samples;
-}
+import { row, timeAsync as time } from './lib.js';
 
 // 1. Exposure.
 const dir = mkdtempSync(join(tmpdir(), 'omni-bench-systemd-'));
