@@ -6,7 +6,7 @@
  *    updates one service of three.
  */
 // The built package (npm run bench builds it first), as users run it; typed by the sources it is built from.
-const { desiredServices, emptyState, parseManifest, planDeploy } = (await import(
+const { assumeRunning, desiredServices, parseManifest, planDeploy } = (await import(
   String(new URL('../dist/index.js', import.meta.url))
 )) as typeof import('../src/index.js');
 
@@ -26,18 +26,11 @@ const services = Array.from({ length: 1000 }, (_, i) =>
 const manifest = makeManifest(services);
 const text = JSON.stringify(manifest);
 // The host runs all of them already; the new manifest changes one.
-const state = emptyState('biz');
-for (const d of desiredServices(manifest, 'biz', { secretsDir: '/var/lib/biz-secrets' }).desired) {
-  state.services[d.service.name] = {
-    storePath: d.service.artifact.storePath,
-    unitName: d.unitName,
-    unitText: d.unitText,
-    specHash: d.specHash,
-    route: d.route,
-    health: 'healthy',
-    since: 'x',
-  };
-}
+const state = assumeRunning(
+  'biz',
+  desiredServices(manifest, 'biz', { secretsDir: '/var/lib/biz-secrets' }).desired,
+  'x',
+);
 const next = makeManifest(
   services.map((s, i) =>
     i === 500 ? { ...s, artifact: { type: 'nix-closure' as const, storePath: storePath('svc-500-2') } } : s,

@@ -27,7 +27,16 @@ import {
   runStatus,
   runWatch,
 } from './deployer-run.js';
-import { type CliIo, EXIT, prefixLines, readInput, usageError, usageExit, writeOutput } from './io.js';
+import {
+  answerHelp,
+  type CliIo,
+  EXIT,
+  prefixLines,
+  readInput,
+  usageError,
+  usageExit,
+  writeOutput,
+} from './io.js';
 
 const HELP = `deployer ${pkg.version}: converge this host to the services of a manifest
 
@@ -94,22 +103,12 @@ export async function runDeployer(
 ): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    const answered = answerHelp(argv, io, HELP, pkg.version);
+    if (answered !== undefined) return answered;
     if (command === 'apply') return await runApply(rest, io, deps);
     if (command === 'watch') return await runWatch(rest, io, deps);
     if (command === 'status') return await runStatus(rest, io);
-    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
-    if (command === '--version') {
-      io.stdout(`${pkg.version}\n`);
-      return EXIT.ok;
-    }
     const { values, positionals } = parseArgs({ args: [...rest], allowPositionals: true, options: OPTIONS });
-    if (values.help) {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
     if (values.host !== undefined && !isHostname(values.host)) {
       throw usageError(`--host: expected an RFC 1123 host name, found ${JSON.stringify(values.host)}`);
     }

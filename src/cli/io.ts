@@ -75,3 +75,25 @@ export function usageExit(program: string, io: CliIo, error: unknown): number {
   io.stderr(`${program}: ${(error as Error).message}\n${hint}`);
   return EXIT.usage;
 }
+
+/**
+ * Answers help and version requests before anything runs: no command, `help`, `--help`/`-h` anywhere (so
+ * `deployer apply --help` never runs a tick), or `--version`. Returns the exit code, or `undefined` to go on.
+ */
+export function answerHelp(
+  argv: readonly string[],
+  io: CliIo,
+  help: string,
+  version: string,
+): number | undefined {
+  const [command] = argv;
+  if (command === undefined || command === 'help' || argv.includes('--help') || argv.includes('-h')) {
+    io.stdout(help);
+    return EXIT.ok;
+  }
+  if (command === '--version') {
+    io.stdout(`${version}\n`);
+    return EXIT.ok;
+  }
+  return undefined;
+}

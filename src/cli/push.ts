@@ -18,7 +18,7 @@ import { parseServiceSpec } from '../push/spec.js';
 import { publishClosure } from '../push/upload.js';
 import { waitForHosts } from '../push/wait.js';
 import type { CacheUploadEvent } from '../s3/cache-upload.js';
-import { type CliIo, EXIT, readInput, usageError, usageExit } from './io.js';
+import { answerHelp, type CliIo, EXIT, readInput, usageError, usageExit } from './io.js';
 import { formatEvent } from './log.js';
 
 const HELP = `push ${pkg.version}: from a build to a live deploy
@@ -80,24 +80,14 @@ export async function runPush(argv: readonly string[], io: CliIo, deps: PushCliD
   const [command, ...rest] = argv;
   let cleanup: (() => Promise<void>) | undefined;
   try {
-    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
-    if (command === '--version') {
-      io.stdout(`${pkg.version}\n`);
-      return EXIT.ok;
-    }
+    const answered = answerHelp(argv, io, HELP, pkg.version);
+    if (answered !== undefined) return answered;
     const { values, positionals } = parseArgs({
       args: [...rest],
       allowPositionals: true,
       options: OPTIONS,
       strict: true,
     });
-    if (values.help) {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
     const settings = await loadPushSettings(values, io);
     const key = await materializeKey(settings.keyFile);
     cleanup = key.cleanup;

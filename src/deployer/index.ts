@@ -16,6 +16,7 @@ export { createHostChecks, type HostChecks, type HostPathInfo } from './host-che
 export { createFileLock, type FileLockOptions, type Lock, type LockHandle, type LockOwner } from './lock.js';
 export { renderMetrics } from './metrics.js';
 export {
+  assumeRunning,
   type DeployPlan,
   type DesiredService,
   hashSpec,

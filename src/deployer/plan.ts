@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Service } from '../manifest/schema.js';
-import type { DeployerState } from './state.js';
+import { type DeployerState, emptyState } from './state.js';
 
 /** What the deployer would install for one service: its unit and route, computed by the systemd/caddy cores. */
 export interface DesiredService {
@@ -42,6 +42,30 @@ export interface DeployPlan {
   services: ServicePlan[];
   /** Store paths to copy from the substituter before anything is touched. */
   pulls: string[];
+}
+
+/**
+ * The state a host would have if it ran exactly `desired`, all healthy since `since`: what `push --plan`
+ * compares a new manifest against for each host, and a starting point for tests. Pure.
+ */
+export function assumeRunning(
+  host: string,
+  desired: readonly DesiredService[],
+  since: string,
+): DeployerState {
+  const state = emptyState(host);
+  for (const d of desired) {
+    state.services[d.service.name] = {
+      storePath: d.service.artifact.storePath,
+      unitName: d.unitName,
+      unitText: d.unitText,
+      specHash: d.specHash,
+      ...(d.route === undefined ? {} : { route: d.route }),
+      health: 'healthy',
+      since,
+    };
+  }
+  return state;
 }
 
 /** Hash of what makes a service's deployment: its unit text and its route. */

@@ -1,6 +1,5 @@
 import { desiredServices } from '../deployer/desired.js';
-import { type DeployPlan, planDeploy, renderPlan } from '../deployer/plan.js';
-import { emptyState } from '../deployer/state.js';
+import { assumeRunning, type DeployPlan, planDeploy, renderPlan } from '../deployer/plan.js';
 import { diffManifests, renderManifestDiff } from '../manifest/diff.js';
 import type { Manifest } from '../manifest/schema.js';
 
@@ -36,20 +35,11 @@ export function planManifestChange(
     ),
   ].sort();
   return hosts.map((host) => {
-    const state = emptyState(host);
-    if (before) {
-      for (const d of desiredServices(before, host, { secretsDir }).desired) {
-        state.services[d.service.name] = {
-          storePath: d.service.artifact.storePath,
-          unitName: d.unitName,
-          unitText: d.unitText,
-          specHash: d.specHash,
-          ...(d.route === undefined ? {} : { route: d.route }),
-          health: 'healthy',
-          since: before.generation,
-        };
-      }
-    }
+    const state = assumeRunning(
+      host,
+      before ? desiredServices(before, host, { secretsDir }).desired : [],
+      before?.generation ?? '',
+    );
     const { desired, failures } = desiredServices(after, host, { secretsDir });
     return {
       host,

@@ -190,3 +190,14 @@ describe('deployer plan against the host state', () => {
     ).toBeGreaterThan(0);
   });
 });
+
+describe('help never runs anything', () => {
+  it('deployer apply --help prints help and does not tick', async () => {
+    const world = await worldWithServices();
+    const { out, run } = cli(world);
+    expect(await run(['apply', '--manifest', 'x', '--trusted-public-key', KEY, '--help'])).toBe(0);
+    expect(out.stdout).toContain('deployer apply [settings]');
+    expect(world.systemd.calls).toEqual([]);
+    expect(world.manifests.objects.requests).toHaveLength(1); // only the publish
+  });
+});

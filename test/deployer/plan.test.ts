@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type DesiredService, hashSpec, planDeploy, renderPlan } from '../../src/deployer/plan.js';
+import {
+  assumeRunning,
+  type DesiredService,
+  hashSpec,
+  planDeploy,
+  renderPlan,
+} from '../../src/deployer/plan.js';
 import { type DeployerState, emptyState } from '../../src/deployer/state.js';
 import type { Service } from '../../src/manifest/index.js';
 import { makeService, storePath } from '../builders.js';
@@ -23,21 +29,7 @@ function desire(service: Service): DesiredService {
   };
 }
 
-function stateWith(...services: DesiredService[]): DeployerState {
-  const state = emptyState('biz');
-  for (const d of services) {
-    state.services[d.service.name] = {
-      storePath: d.service.artifact.storePath,
-      unitName: d.unitName,
-      unitText: d.unitText,
-      specHash: d.specHash,
-      route: d.route,
-      health: 'healthy',
-      since: 'x',
-    };
-  }
-  return state;
-}
+const stateWith = (...services: DesiredService[]): DeployerState => assumeRunning('biz', services, 'x');
 
 const web1 = desire(
   makeService({
