@@ -185,7 +185,8 @@ try {
     console.log(`mirrored the bucket into ${mirror}; booting host "demo"...`);
     const host = await bootHost({
       hostname: 'demo',
-      mask: ['caddy.service'],
+      mask: ['caddy.service', 'tmp.mount'],
+      bindReadOnly: [ROOT],
       files: {
         '/etc/demo/caddy.json': JSON.stringify({
           admin: { listen: 'localhost:2019' },

@@ -14,6 +14,7 @@ import {
   AWS,
   CADDY_PORT,
   caddyConfig,
+  E2E_HOST,
   getThroughCaddy,
   REPO,
   S3,
@@ -123,7 +124,7 @@ beforeAll(async () => {
 
   host = await bootHost({
     hostname: 'biz',
-    mask: ['caddy.service'],
+    ...E2E_HOST,
     files: {
       '/etc/omni-deploy/deployer.json': JSON.stringify({
         manifest: MANIFEST,

@@ -13,6 +13,7 @@ import {
   AWS,
   CADDY_PORT,
   caddyConfig,
+  E2E_HOST,
   getThroughCaddy,
   REPO,
   S3,
@@ -62,7 +63,7 @@ beforeAll(async () => {
   secretKey = secret;
   host = await bootHost({
     hostname: 'biz',
-    mask: ['caddy.service'],
+    ...E2E_HOST,
     files: {
       '/root/svc.nix': HTTP_SERVICE_NIX,
       '/root/keys/sk': `${secret}\n`,

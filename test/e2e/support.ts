@@ -5,6 +5,13 @@ import type { BootedHost } from '../host/index.js';
 export const REPO = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 /** tsx by absolute path: commands inside the host start in its `/`, where no node_modules resolve `tsx`. */
 export const TSX = `file://${REPO}/node_modules/tsx/dist/loader.mjs`;
+/**
+ * Options every end-to-end host boots with: Debian's caddy.service masked (the tests run their own Caddy), and
+ * the repository bound in at its own path wherever it was cloned (tmp.mount masked, so a clone under /tmp
+ * stays visible).
+ */
+export const E2E_HOST = { mask: ['caddy.service', 'tmp.mount'], bindReadOnly: [REPO] } as const;
+
 /** s3rver inside the host (its loopback is its own). */
 export const S3 = 'http://127.0.0.1:4569';
 export const CADDY_PORT = 8080;

@@ -40,6 +40,12 @@ export interface HostOptions {
   bootTimeoutMs?: number;
   /** The systemd-nspawn program. Default: `systemd-nspawn` on PATH. */
   nspawn?: string;
+  /**
+   * Directories of this machine bound read-only at the same path inside (e.g. the repository, wherever it was
+   * cloned: the overlay shows only the root filesystem, and the host's systemd mounts a tmpfs over /tmp;
+   * mask `tmp.mount` too when binding under /tmp).
+   */
+  bindReadOnly?: readonly string[];
   /** Where to create the host's directory. Default `/var/tmp`. */
   baseDir?: string;
 }
@@ -166,10 +172,12 @@ export async function bootHost(options: HostOptions = {}): Promise<BootedHost> {
 
   const script = [
     'set -e',
-    'mount -t overlay overlay -o "lowerdir=/,upperdir=$1/upper,workdir=$1/work" "$1/root"',
+    'dir=$1 nspawn=$2 name=$3',
+    'shift 3',
+    'mount -t overlay overlay -o "lowerdir=/,upperdir=$dir/upper,workdir=$dir/work" "$dir/root"',
     'mount -t tmpfs tmpfs /run',
     // nspawn refuses to run without a system bus unless told to keep its unit and not register.
-    'exec "$2" --quiet --register=no --link-journal=no --keep-unit --private-network --hostname="$3" -D "$1/root" -b',
+    'exec "$nspawn" --quiet --register=no --link-journal=no --keep-unit --private-network --hostname="$name" -D "$dir/root" "$@" -b',
   ].join('\n');
   const consoleLog = join(dir, 'console.log');
   const out = openSync(consoleLog, 'w');
@@ -193,6 +201,7 @@ export async function bootHost(options: HostOptions = {}): Promise<BootedHost> {
         dir,
         nspawn,
         hostname,
+        ...(options.bindReadOnly ?? []).map((path) => `--bind-ro=${path}`),
       ],
       { detached: true, stdio: ['ignore', out, out], env: CLEAN_ENV },
     );
