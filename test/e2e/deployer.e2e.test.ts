@@ -156,7 +156,7 @@ afterAll(async () => {
   if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
 });
 
-describe('the deployer in a booted host (real Nix, systemd, Caddy, s3rver)', () => {
+describe('the deployer in a booted host (real Nix, systemd, Caddy, s3rver)', { timeout: 180_000 }, () => {
   it('deploys v1 of a service: pulled with a signature check, started hardened, answering through Caddy', async () => {
     expect((await host.exec('test', ['-e', paths.web1 as string])).exitCode).toBe(1); // not in the host's store yet
     await publish([

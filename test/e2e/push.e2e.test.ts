@@ -116,7 +116,7 @@ afterAll(async () => {
   await host?.stop();
 });
 
-describe('push in a booted host, with deployer watch running', () => {
+describe('push in a booted host, with deployer watch running', { timeout: 180_000 }, () => {
   it('push deploy --wait returns once the deployer has the new version live through Caddy', async () => {
     const r = await push(['deploy', 'web', '--wait']);
     expect(r.exitCode, `${r.stdout}\n${r.stderr}\n${await host.journal('e2e-deployer.service')}`).toBe(0);
