@@ -17,9 +17,11 @@ interface ReportedStatus {
 }
 
 /**
- * Judges one host's report against a manifest write: `applied` once it reports that manifest (by ETag) applied
- * and, when `service` is given, that service healthy at `storePath`; `failed` when it reports that manifest (or
- * any tick after `since`) not converged; `pending` otherwise. Pure.
+ * Judges one host's report against a manifest write. `applied` once the host reports that manifest (by ETag)
+ * applied, or, for a service push, any manifest applied after the push (`since`) in which the service is
+ * healthy at `storePath`: a concurrent push that landed right after ours carries our change too, and the host
+ * may never report our exact ETag. `failed` when the host reports that manifest (or any tick after `since`) not
+ * converged, or that manifest applied without our version running. `pending` otherwise. Pure.
  */
 export function judgeHost(
   host: string,
@@ -33,24 +35,31 @@ export function judgeHost(
   const detail = status.lastTick?.message ? `: ${status.lastTick.message}` : '';
   const converged = outcome === 'applied' || outcome === 'unchanged';
   const recent = Date.parse(status.lastTick?.at ?? '') >= want.since;
-  if (status.etag === want.etag) {
-    if (!converged)
-      return { host, state: 'failed', message: `applied the manifest with outcome ${outcome}${detail}` };
-    if (want.service) {
-      const s = status.services?.find((x) => x.name === want.service?.name);
-      if (s?.storePath !== want.service.storePath) {
-        return {
-          host,
-          state: 'failed',
-          message: `${want.service.name} runs ${s?.storePath ?? 'nothing'}, not ${want.service.storePath}`,
-        };
-      }
-      if (s.health !== 'healthy')
-        return { host, state: 'failed', message: `${want.service.name} is ${s.health}` };
-    }
-    return { host, state: 'applied', message: `live (generation ${status.generation ?? '?'})` };
+  const ours = status.etag === want.etag;
+  const live = `live (generation ${status.generation ?? '?'})`;
+  if ((ours || recent) && !converged) {
+    return {
+      host,
+      state: 'failed',
+      message: `${ours ? 'applied the manifest with outcome' : 'last tick'} ${outcome}${detail}`,
+    };
   }
-  if (recent && !converged) return { host, state: 'failed', message: `last tick ${outcome}${detail}` };
+  if (!want.service)
+    return ours
+      ? { host, state: 'applied', message: live }
+      : { host, state: 'pending', message: `still on generation ${status.generation ?? 'none'}` };
+  const s = status.services?.find((x) => x.name === want.service?.name);
+  const running = s?.storePath === want.service.storePath;
+  if ((ours || recent) && running && s?.health === 'healthy')
+    return { host, state: 'applied', message: live };
+  if (ours && !running)
+    return {
+      host,
+      state: 'failed',
+      message: `${want.service.name} runs ${s?.storePath ?? 'nothing'}, not ${want.service.storePath}`,
+    };
+  if (ours && running)
+    return { host, state: 'failed', message: `${want.service.name} is ${s?.health ?? 'unknown'}` };
   return { host, state: 'pending', message: `still on generation ${status.generation ?? 'none'}` };
 }
 

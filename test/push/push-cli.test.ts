@@ -339,6 +339,20 @@ describe('waiting for hosts', () => {
       'runs',
     ],
     [status('"e1"', 'failed'), 'failed', 'last tick failed'],
+    // A concurrent push landed right after ours: the host applied the newer manifest, which carries our change.
+    [
+      status('"e3"', 'applied', [{ name: 'web', storePath: storePath('web-2'), health: 'healthy' }]),
+      'applied',
+      'live',
+    ],
+    [
+      {
+        ...status('"e0"', 'applied', [{ name: 'web', storePath: storePath('web-2'), health: 'healthy' }]),
+        lastTick: { at: '2025-01-15T11:00:00Z', outcome: 'applied' },
+      },
+      'pending',
+      'still on',
+    ],
   ])('judges %j as %s', (reported, state, fragment) => {
     const judged = judgeHost('biz', reported, want);
     expect(judged.state).toBe(state);
