@@ -10,7 +10,7 @@ import { runTick, type TickReport } from '../deployer/tick.js';
 import { watch } from '../deployer/watch.js';
 import { DeployError } from '../errors.js';
 import { formatIssues } from '../manifest/validate.js';
-import { type CliIo, EXIT, readInput, usageError } from './io.js';
+import { type CliIo, EXIT, readConfigFile, readInput, usageError } from './io.js';
 import { formatEvent } from './log.js';
 
 /** Where the deployer looks for its config file when neither `--config` nor DEPLOYER_CONFIG names one. */
@@ -53,17 +53,11 @@ export async function loadSettings(argv: readonly string[], io: CliIo, complete:
   });
   if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const env = io.env ?? {};
-  const configFile = (values.config as string | undefined) ?? env.DEPLOYER_CONFIG;
-  let config: unknown;
-  const file = configFile ?? DEFAULT_CONFIG_FILE;
-  try {
-    config = JSON.parse(await io.readText(file));
-  } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    if (!(missing && configFile === undefined)) {
-      throw usageError(`config file ${file}: ${missing ? 'not found' : (error as Error).message}`);
-    }
-  }
+  const { config, file } = await readConfigFile(
+    io,
+    (values.config as string | undefined) ?? env.DEPLOYER_CONFIG,
+    DEFAULT_CONFIG_FILE,
+  );
   const flags = Object.fromEntries(
     SETTINGS.map((s) => [
       s.flag,

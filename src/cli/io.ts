@@ -1,4 +1,5 @@
 import { DeployError } from '../errors.js';
+import { findJsonSyntaxError } from '../manifest/json-error.js';
 
 /** Process effects a CLI needs, injected so tests run commands in-process with no real stdio or files. */
 export interface CliIo {
@@ -96,4 +97,30 @@ export function answerHelp(
     return EXIT.ok;
   }
   return undefined;
+}
+
+/**
+ * Reads a JSON config file: `named` (from `--config` or the environment) must exist; without one, `fallback`
+ * is read if it exists. Invalid JSON is a usage error with line and column, without echoing the file.
+ */
+export async function readConfigFile(
+  io: CliIo,
+  named: string | undefined,
+  fallback: string,
+): Promise<{ config: unknown; file: string }> {
+  const file = named ?? fallback;
+  let text: string;
+  try {
+    text = await io.readText(file);
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    if (missing && named === undefined) return { config: undefined, file };
+    throw usageError(`config file ${file}: ${missing ? 'not found' : (error as Error).message}`);
+  }
+  const syntax = findJsonSyntaxError(text);
+  if (syntax)
+    throw usageError(
+      `config file ${file}: invalid JSON at line ${syntax.line}, column ${syntax.column}: ${syntax.message}`,
+    );
+  return { config: JSON.parse(text), file };
 }

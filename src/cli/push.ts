@@ -12,13 +12,13 @@ import { gitRevision, runBuild } from '../push/build.js';
 import type { PushContext } from '../push/context.js';
 import { readHistory, renderHistory, rollbackManifest } from '../push/history.js';
 import { currentManifest, nextManifest, writeServiceChange } from '../push/manifest-change.js';
-import { planManifestChange, renderPushPlan } from '../push/plan.js';
+import { formatBytes, planManifestChange, renderPushPlan } from '../push/plan.js';
 import { PUSH_SETTINGS, type PushSettings, resolvePushSettings } from '../push/settings.js';
 import { parseServiceSpec } from '../push/spec.js';
 import { publishClosure } from '../push/upload.js';
 import { waitForHosts } from '../push/wait.js';
 import type { CacheUploadEvent } from '../s3/cache-upload.js';
-import { answerHelp, type CliIo, EXIT, readInput, usageError, usageExit } from './io.js';
+import { answerHelp, type CliIo, EXIT, readConfigFile, readInput, usageError, usageExit } from './io.js';
 import { formatEvent } from './log.js';
 
 const HELP = `push ${pkg.version}: from a build to a live deploy
@@ -150,7 +150,7 @@ export async function runPush(argv: readonly string[], io: CliIo, deps: PushCliD
       }
       const published = await publishClosure(ctx, storePath, key.file, progressPrinter(io));
       if (published.uploaded)
-        say(`uploaded ${published.files} file(s), ${formatMiB(published.bytes)} to ${ctx.cache?.url}`);
+        say(`uploaded ${published.files} file(s), ${formatBytes(published.bytes)} to ${ctx.cache?.url}`);
       const since = ctx.clock.now();
       const written = await writeServiceChange(ctx, change);
       if (!written.changed) say(`manifest already has ${spec.name} at ${storePath}: nothing written`);
@@ -214,7 +214,7 @@ export async function runPush(argv: readonly string[], io: CliIo, deps: PushCliD
       for (const missing of plan.missing)
         say(`  warning: ${missing} is named by a manifest but not in the cache`);
       say(
-        `${values.apply ? 'deleting' : 'would delete'} ${plan.delete.length} object(s), ${formatMiB(bytes)}${values.apply ? '' : ' (run with --apply to delete)'}`,
+        `${values.apply ? 'deleting' : 'would delete'} ${plan.delete.length} object(s), ${formatBytes(bytes)}${values.apply ? '' : ' (run with --apply to delete)'}`,
       );
       for (const o of plan.delete) say(`  ${o.key}`);
       if (values.apply) await applyCacheGc(ctx, plan);
@@ -231,16 +231,11 @@ export async function runPush(argv: readonly string[], io: CliIo, deps: PushCliD
 /** Flag, then environment, then config file (`--config`, PUSH_CONFIG, or deploy/push.json when it exists). */
 async function loadPushSettings(values: Record<string, unknown>, io: CliIo): Promise<PushSettings> {
   const env = io.env ?? {};
-  const named = (values.config as string | undefined) ?? env.PUSH_CONFIG;
-  const file = named ?? 'deploy/push.json';
-  let config: unknown;
-  try {
-    config = JSON.parse(await io.readText(file));
-  } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    if (!(missing && named === undefined))
-      throw usageError(`config file ${file}: ${missing ? 'not found' : (error as Error).message}`);
-  }
+  const { config, file } = await readConfigFile(
+    io,
+    (values.config as string | undefined) ?? env.PUSH_CONFIG,
+    'deploy/push.json',
+  );
   const flags = Object.fromEntries(PUSH_SETTINGS.map((s) => [s.flag, values[s.flag] as string | undefined]));
   const result = resolvePushSettings({ flags, env, config, configName: file });
   if (!result.ok) throw usageError(`invalid settings:\n${formatIssues(result.issues)}`);
@@ -320,17 +315,13 @@ async function closureSizes(
   );
 }
 
-/** Bytes for people: KiB below one MiB, MiB above. */
-const formatMiB = (bytes: number) =>
-  bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
-
 /** Upload progress: a bar redrawn in place on a terminal, a line per quarter otherwise. */
 function progressPrinter(io: CliIo): (event: CacheUploadEvent) => void {
   let lastQuarter = -1;
   return (event) => {
     if (event.type === 'planned')
       io.stderr(
-        `uploading ${event.files} file(s), ${formatMiB(event.bytes)} (${event.skipped} already in the cache)\n`,
+        `uploading ${event.files} file(s), ${formatBytes(event.bytes)} (${event.skipped} already in the cache)\n`,
       );
     if (event.type === 'retry')
       io.stderr(`retrying ${event.key} (attempt ${event.attempt}): ${event.error}\n`);
@@ -340,11 +331,11 @@ function progressPrinter(io: CliIo): (event: CacheUploadEvent) => void {
       const width = 30;
       const filled = Math.round(fraction * width);
       io.stderr(
-        `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${formatMiB(event.sentBytes)} / ${formatMiB(event.totalBytes)}${fraction >= 1 ? '\n' : ''}`,
+        `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${formatBytes(event.sentBytes)} / ${formatBytes(event.totalBytes)}${fraction >= 1 ? '\n' : ''}`,
       );
     } else if (Math.floor(fraction * 4) > lastQuarter) {
       lastQuarter = Math.floor(fraction * 4);
-      io.stderr(`uploaded ${formatMiB(event.sentBytes)} of ${formatMiB(event.totalBytes)}\n`);
+      io.stderr(`uploaded ${formatBytes(event.sentBytes)} of ${formatBytes(event.totalBytes)}\n`);
     }
   };
 }

@@ -49,7 +49,8 @@ export function planManifestChange(
   });
 }
 
-const formatBytes = (n: number) =>
+/** Bytes for people: KiB below one MiB, MiB above. */
+export const formatBytes = (n: number) =>
   n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
 
 /** Renders a push plan for people: the manifest change, then what each host would do, then the size change. */

@@ -201,3 +201,15 @@ describe('help never runs anything', () => {
     expect(world.manifests.objects.requests).toHaveLength(1); // only the publish
   });
 });
+
+describe('config file errors', () => {
+  it('an explicit config file with invalid JSON is a usage error with its position, not its content', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omni-cfg-'));
+    const config = join(dir, 'deployer.json');
+    writeFileSync(config, '{\n  "stateDir": "/srv/state",\n  "secret": hunter2\n}');
+    const { out, run } = cli(undefined, { DEPLOYER_CONFIG: config });
+    expect(await run(['status'])).toBe(2);
+    expect(out.stderr).toContain(`config file ${config}: invalid JSON at line 3, column 13`);
+    expect(out.stderr).not.toContain('hunter2');
+  });
+});
