@@ -18,7 +18,7 @@ import {
 import { makeService } from '../test/builders.js';
 import { FOREIGN_ROUTES, startCaddy } from '../test/caddy/caddy-process.js';
 import { runInNetns, type SwapReport } from '../test/caddy/swap-scenario.js';
-import { collect, ms, row, stats, time, timeAsync } from './lib.js';
+import { ms, row, stats, time, timeAsync } from './lib.js';
 
 const services = (n: number, portBase = 10000) =>
   Array.from({ length: n }, (_, i) =>

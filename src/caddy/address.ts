@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { DeployError } from '../errors.js';
 import { describeValue } from '../manifest/describe.js';
+import { CONTROL_CHARS_RE } from '../manifest/patterns.js';
 
 /** Caddy's default admin address. */
 export const DEFAULT_CADDY_ADMIN_ADDRESS = 'localhost:2019';
@@ -46,7 +47,8 @@ export function parseCaddyAdminAddress(
   options: CaddyAdminAddressOptions = {},
 ): CaddyAdminEndpoint {
   if (typeof address !== 'string' || address === '') refuse(String(address), 'expected a non-empty string');
-  if (/[\s\x00-\x1f\x7f]/.test(address)) refuse(address, 'it contains whitespace or control characters');
+  if (/\s/.test(address) || CONTROL_CHARS_RE.test(address))
+    refuse(address, 'it contains whitespace or control characters');
 
   if (address.startsWith('unix/')) {
     const socketPath = address.slice('unix/'.length);

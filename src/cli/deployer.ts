@@ -16,7 +16,6 @@ import {
 } from '../manifest/index.js';
 import { isHostname } from '../manifest/patterns.js';
 import { servicesForHost } from '../manifest/select.js';
-import { DEFAULT_SECRETS_DIR } from '../manifest/validate.js';
 import { renderUnit } from '../systemd/render-unit.js';
 import type { UnitFile } from '../systemd/types.js';
 import {

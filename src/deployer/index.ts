@@ -1,4 +1,4 @@
-export { type ServiceOutcome, type ServiceResult } from './apply.js';
+export type { ServiceOutcome, ServiceResult } from './apply.js';
 export { type Clock, createClock } from './clock.js';
 export type { DeployerAdapters, DeployerContext, TickSettings } from './context.js';
 export { createDeployerAdapters, createDeployerContext } from './create.js';

@@ -37,7 +37,7 @@ const NOT_DOTS = String.raw`(?!\.\.?(?:/|$))`;
  * A route path prefix: `/` or `/`-separated segments of URL-safe characters, no trailing `/`, no wildcards,
  * no `.`/`..` segments (proxies and browsers would normalise them away), no query.
  */
-export const ROUTE_PATH_RE = new RegExp(String.raw`^/$|^(?:/${NOT_DOTS}[A-Za-z0-9._~!$&'()+,;=:@-]+)+$`);
+export const ROUTE_PATH_RE = new RegExp(`^/$|^(?:/${NOT_DOTS}[A-Za-z0-9._~!$&'()+,;=:@-]+)+$`);
 
 /** A health-check request target: an absolute path with an optional query; visible ASCII only, no fragment. */
 export const HEALTH_PATH_RE = /^\/[\x21-\x22\x24-\x7e]*$/;
@@ -58,12 +58,10 @@ export const RESTART_VALUES = [
 ] as const;
 
 /** A relative path of safe segments: letters, digits, `.`, `_`, `+`, `-`; no empty, `.` or `..` segments. */
-export const RELATIVE_PATH_RE = new RegExp(
-  String.raw`^${NOT_DOTS}[A-Za-z0-9._+-]+(?:/${NOT_DOTS}[A-Za-z0-9._+-]+)*$`,
-);
+export const RELATIVE_PATH_RE = new RegExp(`^${NOT_DOTS}[A-Za-z0-9._+-]+(?:/${NOT_DOTS}[A-Za-z0-9._+-]+)*$`);
 
 /** An absolute path of safe segments (see {@link RELATIVE_PATH_RE}), without a trailing `/`. */
-export const ABSOLUTE_PATH_RE = new RegExp(String.raw`^(?:/${NOT_DOTS}[A-Za-z0-9._+-]+)+$`);
+export const ABSOLUTE_PATH_RE = new RegExp(`^(?:/${NOT_DOTS}[A-Za-z0-9._+-]+)+$`);
 
 /** An ISO-8601 UTC timestamp such as `2025-01-15T12:34:56Z` (fractional seconds allowed). */
 export const UTC_TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?Z$/;
@@ -72,6 +70,7 @@ export const UTC_TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2}
  * C0 and C1 control characters and DEL. A newline in a value that becomes a unit file line is an injection
  * attempt; the others are never meaningful in configuration.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's purpose
 export const CONTROL_CHARS_RE = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** True when `value` contains no control characters. */

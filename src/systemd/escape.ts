@@ -10,6 +10,7 @@ import { DeployError } from '../errors.js';
  * lone UTF-16 surrogates, which cannot be written as UTF-8 (Node would write U+FFFD instead of the value).
  */
 const UNREPRESENTABLE_RE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's purpose
   /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
 
 /** Words that need no quoting in a command line: no whitespace, quotes, `\`, `%`, `$` or `;`. */

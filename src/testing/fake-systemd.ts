@@ -224,7 +224,7 @@ export function createFakeSystemd(options: FakeSystemdOptions = {}): FakeSystemd
     files,
     exit(name, status) {
       const unit = units.get(owned(name));
-      if (!unit || unit.activeState !== 'active')
+      if (unit?.activeState !== 'active')
         throw new Error(`fake systemd: ${name} is not running, it cannot exit`);
       exited(unit, status);
     },

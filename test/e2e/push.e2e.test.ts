@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BootedHost, bootHost, HTTP_SERVICE_NIX, NIX_ENV } from '../host/index.js';
 import {
   AWS,
-  CADDY_PORT,
   caddyConfig,
   E2E_HOST,
   getThroughCaddy,

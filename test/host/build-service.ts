@@ -24,7 +24,7 @@ export const NIX_ENV = {
 };
 
 // The builder is Debian's node: the file list arrives as one JSON string in the environment, exact bytes.
-const BUILDER = String.raw`
+const BUILDER = `
 const fs = require('fs'), path = require('path');
 const out = process.env.out;
 for (const [rel, text] of Object.entries(JSON.parse(process.env.files))) {

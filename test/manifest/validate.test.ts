@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { assertManifest, isDeployError, parseManifest, validateManifest } from '../../src/index.js';
 import { clone, makeManifest, makeService, storePath } from '../builders.js';

@@ -1,13 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -100,7 +92,7 @@ describe('createNix', () => {
     const nix = createNix({ shell, store: '/tmp/x' });
     const path = storePath('svc');
     await nix.copyFrom('file:///tmp/cache', [path], {
-      trustedPublicKeys: ['a:' + 'A'.repeat(43) + '=', 'b:' + 'B'.repeat(43) + '='],
+      trustedPublicKeys: [`a:${'A'.repeat(43)}=`, `b:${'B'.repeat(43)}=`],
     });
     expect(shell.calls[0]?.command).toBe('nix');
     expect(shell.calls[0]?.args).toEqual([
@@ -130,7 +122,7 @@ describe('createNix', () => {
     const attempts = [
       nix.setProfile('/p/web', '/nix/store/x'),
       nix.removeGcRoot('relative/link'),
-      nix.copyFrom('ftp://x', [storePath('a')], { trustedPublicKeys: ['a:' + 'A'.repeat(43) + '='] }),
+      nix.copyFrom('ftp://x', [storePath('a')], { trustedPublicKeys: [`a:${'A'.repeat(43)}=`] }),
       nix.exportToCache([storePath('a')], '/tmp/c', { compression: 'gzip; rm -rf /' as 'xz' }),
     ];
     for (const attempt of attempts) {

@@ -17,7 +17,7 @@ const probe = (fn) => {
 };
 
 http
-  .createServer((req, res) => {
+  .createServer((_req, res) => {
     dns.lookup('localhost', (dnsError, address) => {
       const tmp = path.join(os.tmpdir(), `probe-${process.pid}`);
       const body = {
@@ -25,12 +25,16 @@ http
         version: process.version,
         uuid: probe(() => crypto.randomUUID().length),
         gzip: probe(() => zlib.gunzipSync(zlib.gzipSync('x'.repeat(1000))).length),
-        tmp: probe(() => (fs.writeFileSync(tmp, 'x'), fs.rmSync(tmp), 'ok')),
-        state: probe(() =>
-          process.env.STATE_DIRECTORY
-            ? (fs.writeFileSync(path.join(process.env.STATE_DIRECTORY, 'probe'), 'x'), 'ok')
-            : 'none',
-        ),
+        tmp: probe(() => {
+          fs.writeFileSync(tmp, 'x');
+          fs.rmSync(tmp);
+          return 'ok';
+        }),
+        state: probe(() => {
+          if (!process.env.STATE_DIRECTORY) return 'none';
+          fs.writeFileSync(path.join(process.env.STATE_DIRECTORY, 'probe'), 'x');
+          return 'ok';
+        }),
         cpus: probe(() => os.cpus().length),
         parallelism: probe(() => os.availableParallelism()),
         interfaces: probe(() => Object.keys(os.networkInterfaces()).length),
