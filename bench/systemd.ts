@@ -1,7 +1,7 @@
 /**
  * systemd benchmark, each figure next to a baseline measured in the same run:
  *  - exposure (`systemd-analyze security --offline=true`, 0 best .. 10 worst) of every example service's unit:
- *    as the seed's design would write it (its hardening keys only) vs. renderUnit's default (goal <= 2.0);
+ *    as the design's example would write it (its hardening keys only) vs. renderUnit's default (goal <= 2.0);
  *  - renderUnit for 1,000 services (the deployer renders every unit each tick to detect changes), baseline:
  *    JSON.stringify of the same services;
  *  - the booted test host: boot + stop, and one `systemctl show` through nsenter vs. `true` through nsenter.
@@ -26,8 +26,8 @@ function exposure(name: string, text: string): string {
   });
   return /Overall exposure level for \S+: (\S+ \S+)/.exec(r.stdout)?.[1] ?? `error: ${r.stderr.trim()}`;
 }
-/** The unit the seed design describes: its own fields and its four hardening keys, nothing else. */
-function seedUnit(service: Service): string {
+/** The unit the design's example describes (docs/design.md): its own fields and its four hardening keys. */
+function designUnit(service: Service): string {
   const h = service.hardening ?? {};
   const program = service.exec.command.includes('/')
     ? `${service.artifact.storePath}/${service.exec.command}`
@@ -46,13 +46,13 @@ function seedUnit(service: Service): string {
   ].join('\n');
 }
 console.log('exposure, systemd-analyze security --offline=true (0 best, 10 worst; goal <= 2.0):');
-console.log(`  ${'service'.padEnd(40)} ${'seed design (baseline)'.padEnd(24)} renderUnit default`);
-for (const file of ['test/fixtures/seed-manifest.json', 'examples/manifest.json']) {
+console.log(`  ${'service'.padEnd(40)} ${'design example (baseline)'.padEnd(24)} renderUnit default`);
+for (const file of ['test/fixtures/design-example-manifest.json', 'examples/manifest.json']) {
   for (const service of JSON.parse(readFileSync(file, 'utf8')).services as Service[]) {
     const unit = renderUnit({ ...service, artifact: { ...service.artifact, storePath: '/nix/store/x' } });
     const label = `${file.split('/').pop()}: ${service.name}`;
     console.log(
-      `  ${label.padEnd(40)} ${exposure(`seed-${unit.name}`, seedUnit(service)).padEnd(24)} ${exposure(unit.name, unit.text)}`,
+      `  ${label.padEnd(40)} ${exposure(`design-${unit.name}`, designUnit(service)).padEnd(24)} ${exposure(unit.name, unit.text)}`,
     );
   }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The seed's push.sh, with service deploys through @omni/deploy:
+# A push.sh that keeps NixOS deploys and sends service deploys through @omni/deploy (docs/design.md):
 #   push.sh Biz.nix                         NixOS deploy (unchanged): build, copy to the host, switch
 #   push.sh Biz/PodcastItLater/Web.py [service] [push options...]
 #                                           service deploy: bild --cache, then push deploy --wait

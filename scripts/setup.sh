@@ -4,8 +4,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# Debian packages the project needs (see README, "What the tests run against"): systemd-container for
-# the booted test host, nix-bin for real Nix, caddy for the admin API, rclone as the S3 upload baseline.
+# Debian packages the project needs (see docs/development.md, "What the tests run against"):
+# systemd-container for the booted test host, nix-bin for real Nix, caddy for the admin API, rclone as the
+# S3 upload baseline.
 PACKAGES="systemd-container nix-bin python3 curl caddy iproute2 util-linux rclone"
 
 missing=""

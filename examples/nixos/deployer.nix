@@ -1,4 +1,4 @@
-# NixOS module for the @omni/deploy deployer (the seed's Deployer.nix).
+# NixOS module for the @omni/deploy deployer (see docs/operations.md and docs/design.md).
 #
 # NixOS keeps managing the base OS; the deployer manages the services listed in the manifest:
 #   imports = [ ./deployer.nix ];

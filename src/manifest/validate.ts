@@ -6,7 +6,7 @@ import { findJsonSyntaxError } from './json-error.js';
 import { ABSOLUTE_PATH_RE, RELATIVE_PATH_RE, SECRET_KEY_RE } from './patterns.js';
 import { MANIFEST_VERSION, type Manifest, ManifestSchema } from './schema.js';
 
-/** The secrets directory the seed uses; `envFile` must point inside it unless configured otherwise. */
+/** The default secrets directory (secrets stay out of the manifest: docs/design.md); `envFile` points inside. */
 export const DEFAULT_SECRETS_DIR = '/var/lib/biz-secrets';
 
 /** One problem (or warning) in a manifest: where it is and what was expected and found. */
@@ -293,7 +293,7 @@ function envPath(i: number, key: string): string {
 
 /**
  * Whether the service can write directory `value`: under ProtectSystem=strict (the default) everything outside
- * the declared writable paths is read-only. The seed's own example (DATA_DIR=/var/podcastitlater) is not.
+ * the declared writable paths is read-only. The example in docs/design.md (DATA_DIR=/var/podcastitlater) is not.
  */
 function isWritable(service: Record<string, unknown>, value: string): boolean {
   const hardening = isObject(service.hardening) ? service.hardening : {};

@@ -8,7 +8,7 @@ export interface ExportClosureOptions {
   secretKeyFile: string;
   /** An absolute directory that becomes (or already is) a `file://` binary cache. */
   cacheDir: string;
-  /** Default `xz`, as the seed's `nar/*.nar.xz`. */
+  /** Default `xz`: the bucket's `nar/*.nar.xz` (docs/design.md). */
   compression?: NarCompression;
 }
 

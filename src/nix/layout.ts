@@ -2,13 +2,13 @@ import { DeployError } from '../errors.js';
 import { ABSOLUTE_PATH_RE, SERVICE_NAME_RE } from '../manifest/patterns.js';
 import { parseStorePath } from '../manifest/store-path.js';
 
-/** Where the seed keeps per-service profiles: one Nix profile per service, for rollback. */
+/** Where per-service profiles live by default: one Nix profile per service, for rollback (docs/design.md). */
 export const DEFAULT_PROFILES_DIR = '/nix/var/nix/profiles/biz';
 
-/** Where the seed keeps per-service GC roots (`/nix/var/nix/gcroots/biz/*`). */
+/** Where per-service GC roots live by default (`/nix/var/nix/gcroots/biz/*`). */
 export const DEFAULT_GCROOTS_DIR = '/nix/var/nix/gcroots/biz';
 
-/** How many versions of a service stay installed (profile generations and GC roots), as in the seed. */
+/** How many versions of a service stay installed (profile generations and GC roots; docs/design.md). */
 export const DEFAULT_KEEP = 5;
 
 /** The directories under which every service gets its profile and GC roots. */

@@ -2,7 +2,7 @@ import { DeployError } from '../errors.js';
 import { STORE_PATH_RE } from '../manifest/store-path.js';
 import type { Shell } from '../shell/types.js';
 
-/** The seed's build command: `bild <target> --cache` builds, signs and uploads, and prints the store path. */
+/** The default build command (docs/design.md): `bild <target> --cache` builds, signs, uploads, prints the path. */
 export const DEFAULT_BUILD_COMMAND = 'bild {target} --cache';
 
 /**

@@ -62,7 +62,7 @@ export function renderHistory(entries: HistoryEntry[]): string {
 }
 
 /**
- * Restores an archived manifest as the current one (the seed's rollback), archiving the current one first:
+ * Restores an archived manifest as the current one (fleet rollback, docs/design.md), archiving the current first:
  * `to` names an archive, `steps` counts back from the newest (1 = the manifest before the current one). The
  * archived text is written unchanged, older generation and all; hosts converge to it like to any change.
  */

@@ -8,7 +8,7 @@ export interface PushSettings {
   manifest: string;
   /** The binary cache to upload closures to (`s3://bucket?...`, `file:///dir`); none: the build tool uploads. */
   cache: string | undefined;
-  /** The Nix secret key file closures are signed with (the seed's NIX_CACHE_KEY). Never printed or uploaded. */
+  /** The Nix secret key file closures are signed with (NIX_CACHE_KEY, as for `bild --cache`). Never shown or uploaded. */
   keyFile: string | undefined;
   /** The build command; `{target}` is replaced by the target (as one argument). */
   build: string;

@@ -1,6 +1,6 @@
 import { DeployError } from '../errors.js';
 
-/** Where archived manifests go, relative to the manifest store's root (seed: `/manifests/`). */
+/** Where archived manifests go, relative to the manifest store's root (bucket layout: docs/design.md). */
 export const ARCHIVE_DIR = 'manifests';
 
 /**

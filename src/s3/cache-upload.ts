@@ -61,8 +61,8 @@ export interface CacheUploadResult {
 const DEFAULT_CACHE_INFO = 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n';
 
 /**
- * Uploads the closures of `paths` from a local binary-cache directory to a bucket: what the seed's
- * `bild --cache` does, with @aws-sdk/lib-storage multipart uploads for large NARs. Checks everything before
+ * Uploads the closures of `paths` from a local binary-cache directory to a bucket: what `bild --cache`
+ * does (docs/design.md), with @aws-sdk/lib-storage multipart uploads for large NARs. Checks everything before
  * sending anything: every `.narinfo` parses, is signed (by a trusted key when given), names a NAR under `nar/`
  * that is a regular file, and the closure is complete (locally or in the bucket). Then skips what the bucket has,
  * sends NARs before the `.narinfo` files that announce them, retries transient failures, and reports progress.

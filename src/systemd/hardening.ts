@@ -19,10 +19,11 @@ export interface Hardening {
 
 /**
  * The defaults: the strongest set under which a plain Node.js 20 and a plain CPython 3.11 HTTP server still
- * run and behave (measured in a booted host, see README). Three directives stay off because they break a
- * runtime, and a manifest turns them on per service: `MemoryDenyWriteExecute=yes` kills Node at start (V8's
- * JIT needs writable+executable memory; fine for Python, and for Node with `--jitless`), `ProcSubset=pid`
- * makes Node's `os.cpus()` empty, and without `AF_NETLINK` listing network interfaces fails in both.
+ * run and behave (measured in a booted host, see docs/manifest.md#hardening). Three directives stay off
+ * because they break a runtime, and a manifest turns them on per service: `MemoryDenyWriteExecute=yes` kills
+ * Node at start (V8's JIT needs writable+executable memory; fine for Python, and for Node with `--jitless`),
+ * `ProcSubset=pid` makes Node's `os.cpus()` empty, and without `AF_NETLINK` listing network interfaces fails
+ * in both.
  * `dynamicUser` defaults to true only when the service names no `exec.user`.
  */
 export const DEFAULT_HARDENING: Readonly<Hardening> = Object.freeze({

@@ -20,7 +20,7 @@ export interface RenderUnitOptions {
   secretsDir?: string;
 }
 
-/** The `Restart=` policy and delay when the manifest gives none (the seed's values). */
+/** The `Restart=` policy and delay when the manifest gives none (those of the example in docs/design.md). */
 export const DEFAULT_RESTART = { restart: 'on-failure', restartSec: 5 } as const;
 
 /** A program path that needs no quoting or escaping in `ExecStart=` (store paths are this strict already). */

@@ -22,7 +22,7 @@ const serviceCases: Case[] = [
   // artifact
   ['storePath: valid', { artifact: { type: 'nix-closure', storePath: SP } }, null],
   [
-    'storePath: short hash (seed example)',
+    'storePath: short hash (design example)',
     { artifact: { type: 'nix-closure', storePath: '/nix/store/abc123-web' } },
     'services[0].artifact.storePath',
     '32 characters',
@@ -292,7 +292,7 @@ const serviceCases: Case[] = [
   ['systemd: restartSec string', { systemd: { restartSec: '5s' } }, 'services[0].systemd.restartSec'],
   // hardening
   [
-    'hardening: seed values',
+    'hardening: design example values',
     { hardening: { dynamicUser: false, privateTmp: true, protectSystem: 'strict', protectHome: true } },
     null,
   ],
@@ -628,8 +628,8 @@ describe('warnings', () => {
   });
 });
 
-describe('the seed example', () => {
-  const seed = readFileSync(new URL('../fixtures/seed-manifest.json', import.meta.url), 'utf8');
+describe('the example manifest of docs/design.md', () => {
+  const seed = readFileSync(new URL('../fixtures/design-example-manifest.json', import.meta.url), 'utf8');
 
   it('fails only on its placeholder store path, and warns about DATA_DIR', () => {
     const result = parseManifest(seed);

@@ -16,7 +16,7 @@ const gens = (numbers: number[], current: number): ProfileGeneration[] =>
 const root = (n: number) => ({ name: gcRootPath(layout, v(n)).slice('/r/web/'.length), target: v(n) });
 
 describe('serviceLayout', () => {
-  it('puts the profile and roots of a service under the seed directories by default', () => {
+  it('puts the profile and roots of a service under the default directories', () => {
     expect(serviceLayout('podcastitlater-web')).toEqual({
       service: 'podcastitlater-web',
       profile: '/nix/var/nix/profiles/biz/podcastitlater-web',

@@ -8,7 +8,7 @@ describe('parseLocation', () => {
     ['s3://omni-nix-cache/', { kind: 's3', bucket: 'omni-nix-cache', key: '' }],
     ['s3://b.example/prod/', { kind: 's3', bucket: 'b.example', key: 'prod/' }],
     [
-      // The seed's Nix-style URL: a bare endpoint host plus scheme.
+      // Nix's own S3 URL style (docs/design.md): a bare endpoint host plus scheme.
       's3://omni-nix-cache/manifest.json?profile=digitalocean&scheme=https&endpoint=nyc3.digitaloceanspaces.com',
       {
         kind: 's3',

@@ -17,7 +17,7 @@ const root = new URL('../../', import.meta.url);
 const MANIFESTS = [
   'examples/manifest.json',
   ...readdirSync(new URL('examples/manifests/', root)).map((f) => `examples/manifests/${f}`),
-  'test/fixtures/seed-manifest.json',
+  'test/fixtures/design-example-manifest.json',
 ];
 const dir = mkdtempSync(join(tmpdir(), 'omni-analyze-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

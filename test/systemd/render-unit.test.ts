@@ -9,7 +9,7 @@ import { makeService, storePath } from '../builders.js';
 
 const web = storePath('podcastitlater-web-1.2.4');
 
-/** The seed's example service, as the manifest validator accepts it. */
+/** The example service of docs/design.md, as the manifest validator accepts it. */
 const seed = makeService({
   name: 'podcastitlater-web',
   artifact: { type: 'nix-closure', storePath: web },
@@ -48,7 +48,7 @@ const lines = (service: Service, key: string) =>
     .filter((line) => line.startsWith(`${key}=`));
 
 describe('renderUnit', () => {
-  it('renders the seed example as a complete, hardened unit pinned to its store path', () => {
+  it('renders the design example as a complete, hardened unit pinned to its store path', () => {
     const unit = renderUnit(seed);
     expect(unit.name).toBe('deploy-podcastitlater-web.service');
     expect(
