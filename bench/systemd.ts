@@ -46,13 +46,13 @@ function designUnit(service: Service): string {
   ].join('\n');
 }
 console.log('exposure, systemd-analyze security --offline=true (0 best, 10 worst; goal <= 2.0):');
-console.log(`  ${'service'.padEnd(40)} ${'design example (baseline)'.padEnd(24)} renderUnit default`);
+console.log(`  ${'service'.padEnd(48)} ${'design example (baseline)'.padEnd(26)} renderUnit default`);
 for (const file of ['test/fixtures/design-example-manifest.json', 'examples/manifest.json']) {
   for (const service of JSON.parse(readFileSync(file, 'utf8')).services as Service[]) {
     const unit = renderUnit({ ...service, artifact: { ...service.artifact, storePath: '/nix/store/x' } });
     const label = `${file.split('/').pop()}: ${service.name}`;
     console.log(
-      `  ${label.padEnd(40)} ${exposure(`design-${unit.name}`, designUnit(service)).padEnd(24)} ${exposure(unit.name, unit.text)}`,
+      `  ${label.padEnd(48)} ${exposure(`design-${unit.name}`, designUnit(service)).padEnd(26)} ${exposure(unit.name, unit.text)}`,
     );
   }
 }
