@@ -29,12 +29,19 @@ function expected(what: string): (issue: AnyIssue) => string {
 
 function strict<const TEntries extends v.ObjectEntries>(entries: TEntries, what: string) {
   const allowed = Object.keys(entries).join(', ');
-  return v.strictObject(entries, (issue) => {
-    if (issue.expected === 'never')
-      return `unknown key ${describeValue(issue.input)}; allowed keys: ${allowed}`;
-    if (issue.input === undefined && issue.expected?.startsWith('"')) return 'required, but missing';
-    return expected(what)(issue);
-  });
+  return v.pipe(
+    // valibot's object schemas accept arrays.
+    v.custom<Record<string, unknown>>(
+      (input) => typeof input === 'object' && input !== null && !Array.isArray(input),
+      expected(what),
+    ),
+    v.strictObject(entries, (issue) => {
+      if (issue.expected === 'never')
+        return `unknown key ${describeValue(issue.input)}; allowed keys: ${allowed}`;
+      if (issue.input === undefined && issue.expected?.startsWith('"')) return 'required, but missing';
+      return expected(what)(issue);
+    }),
+  );
 }
 
 /**

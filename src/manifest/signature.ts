@@ -92,9 +92,15 @@ export function signManifest(payloadText: string, secretKeyText: string): string
   }
   const refuse = (found: string) =>
     new DeployError('MANIFEST_SIGN', `cannot sign the manifest: expected its JSON text, found ${found}`);
+  const limit = `at most ${MAX_SIGNED_MANIFEST_BYTES} are read by deployers`;
+  const bytes = Buffer.byteLength(payloadText);
   if (payloadText.length === 0) throw refuse('an empty text');
+  if (bytes > MAX_SIGNED_MANIFEST_BYTES) throw refuse(`${bytes} bytes (${limit})`);
   if (Buffer.from(payloadText, 'utf8').toString('utf8') !== payloadText) throw refuse('a lone surrogate');
-  if (readSignedManifest(payloadText).kind !== 'unsigned') throw refuse('an already signed manifest');
+  const read = readSignedManifest(payloadText);
+  if (read.kind === 'signed') throw refuse('an already signed manifest');
+  if (read.kind === 'invalid')
+    throw refuse('an object with signed manifest keys (format, payload, signature)');
   const text = renderSignedManifest({
     format: SIGNED_MANIFEST_FORMAT,
     formatVersion: SIGNED_MANIFEST_FORMAT_VERSION,
@@ -106,7 +112,7 @@ export function signManifest(payloadText: string, secretKeyText: string): string
   });
   const size = Buffer.byteLength(text);
   if (size > MAX_SIGNED_MANIFEST_BYTES) {
-    throw refuse(`${size} bytes once signed (at most ${MAX_SIGNED_MANIFEST_BYTES} are read by deployers)`);
+    throw refuse(`${bytes} bytes, ${size} once signed (${limit})`);
   }
   return text;
 }
