@@ -3,7 +3,12 @@ import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { renderSignedManifestJsonSchema, SIGNED_SCHEMA_FILE } from '../../scripts/gen-schema.js';
-import { readSignedManifest, type SignedManifest, signManifest } from '../../src/manifest/index.js';
+import {
+  parseManifest,
+  readSignedManifest,
+  type SignedManifest,
+  signManifest,
+} from '../../src/manifest/index.js';
 import { makeManifest } from '../builders.js';
 
 const committed = readFileSync(SIGNED_SCHEMA_FILE, 'utf8');
@@ -43,5 +48,16 @@ describe('the shipped signed manifest JSON Schema', () => {
     const envelope = change(structuredClone(signed));
     expect(readSignedManifest(`${JSON.stringify(envelope)}\n`).kind).toBe('invalid');
     expect(check(envelope)).toBe(false);
+  });
+});
+
+describe('the documented example (docs/signed-manifest-draft.md)', () => {
+  it('is a well-formed signed manifest in its exact serialisation, around a valid manifest', () => {
+    const doc = readFileSync(new URL('../../docs/signed-manifest-draft.md', import.meta.url), 'utf8');
+    const line = doc.split('\n').find((l) => l.startsWith('{"format":'));
+    const read = readSignedManifest(`${line}\n`);
+    expect(read.kind).toBe('signed');
+    if (read.kind === 'signed') expect(parseManifest(read.envelope.payload).ok).toBe(true);
+    expect(check(JSON.parse(line as string))).toBe(true);
   });
 });
