@@ -34,6 +34,7 @@ describe('the packed package', () => {
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/bin/deployer.js');
     expect(files).toContain('schema/manifest.schema.json');
+    expect(files).toContain('schema/signed-manifest.schema.json');
     expect(files.filter((f: string) => /^(src|test|bench)\//.test(f))).toEqual([]);
   });
 
@@ -44,6 +45,7 @@ describe('the packed package', () => {
       import * as shell from '@omni/deploy/shell';
       import * as testing from '@omni/deploy/testing';
       import schema from '@omni/deploy/manifest.schema.json' with { type: 'json' };
+      import signedSchema from '@omni/deploy/signed-manifest.schema.json' with { type: 'json' };
       import pkg from '@omni/deploy/package.json' with { type: 'json' };
       const r = manifest.validateManifest({ version: 1, generation: '2025-01-01T00:00:00Z', services: [] });
       const fake = testing.createFakeShell();
@@ -55,13 +57,14 @@ describe('the packed package', () => {
         const mod = await import('@omni/deploy' + key.slice(1));
         if (Object.keys(mod).length === 0) empty.push(key);
       }
-      console.log(JSON.stringify({ ok: r.ok, same: root.parseManifest === manifest.parseManifest, title: schema.title, name: pkg.name, calls: fake.calls.length, echo: echo.stdout, empty }));
+      console.log(JSON.stringify({ ok: r.ok, same: root.parseManifest === manifest.parseManifest, title: schema.title, signedTitle: signedSchema.title, name: pkg.name, calls: fake.calls.length, echo: echo.stdout, empty }));
     `;
     writeFileSync(join(scratch, 'use.mjs'), script);
     expect(JSON.parse(sh('node', ['use.mjs']))).toEqual({
       ok: true,
       same: true,
       title: '@omni/deploy manifest v1',
+      signedTitle: '@omni/deploy signed manifest (format version 1)',
       name: '@omni/deploy',
       calls: 1,
       echo: 'a b\n',

@@ -6,7 +6,26 @@ export {
   renderManifestDiff,
   type ServiceDiff,
 } from './diff.js';
+export {
+  MAX_SIGNED_MANIFEST_BYTES,
+  readSignedManifest,
+  renderSignedManifest,
+  SIGNED_MANIFEST_FORMAT,
+  SIGNED_MANIFEST_FORMAT_VERSION,
+  type SignedManifest,
+  type SignedManifestRead,
+  SignedManifestSchema,
+} from './envelope.js';
 export { findJsonSyntaxError, type JsonSyntaxError } from './json-error.js';
+export {
+  type AppliedManifest,
+  compareGenerations,
+  describeReplay,
+  type GenerationVerdict,
+  judgeGeneration,
+  type ManifestIdentity,
+  manifestDigest,
+} from './replay.js';
 export {
   ADDRESS_FAMILIES,
   ArtifactSchema,
@@ -26,6 +45,17 @@ export {
   SystemdSchema,
 } from './schema.js';
 export { servicesForHost } from './select.js';
+export {
+  MANIFEST_SIGNATURE_DOMAIN,
+  type ManifestOpening,
+  type ManifestSignatureCode,
+  type ManifestSignatureFailure,
+  type ManifestVerification,
+  type OpenManifestOptions,
+  openManifest,
+  signManifest,
+  verifyManifest,
+} from './signature.js';
 export {
   isStorePath,
   NIX_BASE32_CHARS,

@@ -1,4 +1,4 @@
-import { createPublicKey, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { DeployError } from '../errors.js';
 
 /** A Nix signing key's public half: `name:base64(32-byte ed25519 key)`. */
@@ -8,7 +8,10 @@ export interface PublicKey {
   key: Uint8Array;
 }
 
-const KEY_RE = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63}):([A-Za-z0-9+/]+={0,2})$/;
+/** A Nix signing key's name: what precedes the `:` in keys and signatures. */
+export const KEY_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+const KEY_RE = new RegExp(`^(${KEY_NAME_RE.source.slice(1, -1)}):([A-Za-z0-9+/]+={0,2})$`);
 
 /**
  * Parses a Nix public key (`name:base64`, as in `trusted-public-keys`). Throws `NIX_INPUT` for anything else,
@@ -32,13 +35,43 @@ export function parsePublicKey(text: string): PublicKey {
  * its public half in its last 32 bytes, so `push` can check signatures with only the key file it signs with.
  */
 export function publicKeyFromSecretKey(secretKeyText: string): string {
+  const secret = parseSecretKey(secretKeyText);
+  return `${secret.name}:${Buffer.from(secret.publicKey).toString('base64')}`;
+}
+
+/** A Nix secret key file's contents, split: the key name, the 32-byte ed25519 seed and the public half. */
+export interface SecretKey {
+  name: string;
+  seed: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+/**
+ * Parses a Nix secret key file's contents (`name:base64(seed ‖ public key)`, as `nix-store
+ * --generate-binary-cache-key` writes it). Throws `NIX_KEY` without echoing the input: it is (or resembles) a
+ * secret.
+ */
+export function parseSecretKey(secretKeyText: string): SecretKey {
   const match = KEY_RE.exec(secretKeyText.trim());
   const key = match ? Buffer.from(match[2] as string, 'base64') : undefined;
   if (!match || key?.length !== 64) {
-    // Never echo the input: it is (or resembles) a secret.
     throw new DeployError('NIX_KEY', 'secret key: expected name:base64 of a 64-byte ed25519 secret key');
   }
-  return `${match[1]}:${key.subarray(32).toString('base64')}`;
+  return { name: match[1] as string, seed: key.subarray(0, 32), publicKey: key.subarray(32) };
+}
+
+// DER prefixes of ed25519 SubjectPublicKeyInfo and PKCS#8 keys: what node:crypto needs around raw 32-byte keys.
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** A node:crypto key object for a raw 32-byte ed25519 public key. */
+export function ed25519PublicKey(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+}
+
+/** A node:crypto key object for a raw 32-byte ed25519 seed (the first half of a Nix secret key). */
+export function ed25519PrivateKey(seed: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
 }
 
 /** What a Nix signature covers: `1;<path>;<narHash as sha256:base32>;<narSize>;<references, comma-separated>`. */
@@ -52,9 +85,6 @@ export function signatureFingerprint(info: {
   return `1;${info.storePath};${info.narHash};${info.narSize};${refs.join(',')}`;
 }
 
-// DER prefix of an ed25519 SubjectPublicKeyInfo: what node:crypto needs around a raw 32-byte key.
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-
 /**
  * The names of the keys among `trusted` whose valid signature is in `signatures` (each `name:base64`) for
  * `fingerprint`. Empty means: not signed by any trusted key.
@@ -66,11 +96,7 @@ export function verifySignatures(
 ): string[] {
   const valid: string[] = [];
   for (const key of trusted) {
-    const publicKey = createPublicKey({
-      key: Buffer.concat([ED25519_SPKI_PREFIX, key.key]),
-      format: 'der',
-      type: 'spki',
-    });
+    const publicKey = ed25519PublicKey(key.key);
     for (const signature of signatures) {
       const colon = signature.indexOf(':');
       if (signature.slice(0, colon) !== key.name) continue;
