@@ -33,4 +33,5 @@ export {
   signatureFingerprint,
   verifySignatures,
 } from './signing.js';
+export { narHashForFingerprint, trustedSigners, untrustedError, untrustedPaths } from './trust.js';
 export type { CopyFromOptions, NarCompression, Nix } from './types.js';

@@ -1,4 +1,4 @@
-import { DeployError } from '../errors.js';
+import { DeployError, isDeployError } from '../errors.js';
 import { createShell } from '../shell/shell.js';
 import type { CommandResult, Shell } from '../shell/types.js';
 import { parseGenerationLinks, parseSymlinkListing } from './generations.js';
@@ -11,7 +11,9 @@ import {
   checkTrustedKeys,
 } from './input.js';
 import { nixError } from './nix-error.js';
-import { parsePathInfoJson } from './path-info.js';
+import { type PathInfo, parsePathInfoJson } from './path-info.js';
+import { parsePublicKey } from './signing.js';
+import { untrustedError, untrustedPaths } from './trust.js';
 import type { Nix } from './types.js';
 
 /** Options of {@link createNix}. */
@@ -75,6 +77,7 @@ export function createNix(options: NixOptions = {}): Nix {
       checkStorePaths(paths);
       const requireSigs = copy.requireSignatures !== false;
       if (requireSigs || copy.trustedPublicKeys.length) checkTrustedKeys(copy.trustedPublicKeys);
+      const fresh = ['--option', 'narinfo-cache-negative-ttl', '0'];
       await run(`nix copy --from ${substituter} ${paths.join(' ')}`, 'nix', [
         ...nixArgs,
         'copy',
@@ -88,11 +91,56 @@ export function createNix(options: NixOptions = {}): Nix {
         '--option',
         'require-sigs',
         String(requireSigs),
-        '--option',
-        'narinfo-cache-negative-ttl',
-        '0',
+        ...fresh,
         ...paths,
       ]);
+      if (!requireSigs) return;
+      // `nix copy` skipped the paths that were valid already: check the top-level ones here (see trust.ts).
+      const trusted = copy.trustedPublicKeys.map(parsePublicKey);
+      const local = await nix.pathInfo(paths);
+      const absent = paths.filter((path) => !local.some((info) => info.path === path));
+      if (absent.length) {
+        throw new DeployError(
+          'NIX_NOT_FOUND',
+          `nix copy --from ${substituter}: expected ${absent.join(', ')} in the store after copying, found ${absent.length === 1 ? 'it' : 'them'} missing`,
+        );
+      }
+      const unvouched = untrustedPaths(local, new Map(), trusted);
+      if (unvouched.length === 0) return;
+      // The store cannot vouch for these; the cache may hold a trusted signature of the same content (a path
+      // built here and also pushed). Its narinfo counts only for a signature over this store's own NAR hash.
+      const context = `nix path-info --store ${substituter} ${unvouched.join(' ')}`;
+      let cached: PathInfo[];
+      try {
+        const result = await run(context, 'nix', [
+          '--extra-experimental-features',
+          'nix-command',
+          'path-info',
+          '--json',
+          '--store',
+          substituter,
+          ...fresh,
+          '--option',
+          'narinfo-cache-positive-ttl',
+          '0',
+          ...unvouched,
+        ]);
+        cached = parsePathInfoJson(result.stdout);
+      } catch (error) {
+        if (!isDeployError(error)) throw error;
+        throw untrustedError(
+          unvouched,
+          trusted,
+          substituter,
+          `the cache could not be asked: ${error.message}`,
+        );
+      }
+      const refused = untrustedPaths(
+        local.filter((info) => unvouched.includes(info.path)),
+        new Map(cached.map((info) => [info.path, info.signatures])),
+        trusted,
+      );
+      if (refused.length) throw untrustedError(refused, trusted, substituter);
     },
 
     async pathInfo(paths, query = {}) {

@@ -21,6 +21,8 @@ export interface NixHarness {
   deps: string[];
   /** Another closure, never signed by anyone. */
   unsigned: string;
+  /** Two more closures for the trust cases: paths a host already has that the bucket then names. */
+  hostile: string[];
   /** An absolute scratch directory for keys, caches, profiles and GC roots. */
   dir: string;
   cleanup(): Promise<void>;
@@ -87,8 +89,13 @@ export function nixContract(name: string, make: () => Promise<NixHarness>) {
       const closure = await h.target.pathInfo([h.versions[0] as string], { closure: true });
       expect(closure).toHaveLength(2);
       for (const info of closure) expect(info.signatures.some((s) => s.startsWith('test-1:'))).toBe(true);
-      // Present paths are not fetched again, whatever the keys.
-      await h.target.copyFrom(cache(), [h.versions[0] as string], { trustedPublicKeys: [key2] });
+      // Present paths are not fetched again, but their signatures are still checked against the keys given.
+      await h.target.copyFrom(cache(), [h.versions[0] as string], { trustedPublicKeys: [key1] });
+      await expectCode(
+        h.target.copyFrom(cache(), [h.versions[0] as string], { trustedPublicKeys: [key2] }),
+        'NIX_SIGNATURE',
+        /test-2/,
+      );
     });
 
     it('refuses an unsigned closure', async () => {
@@ -100,6 +107,85 @@ export function nixContract(name: string, make: () => Promise<NixHarness>) {
         'NIX_SIGNATURE',
       );
       expect(await h.target.pathInfo([h.unsigned])).toEqual([]);
+    });
+
+    describe('closure trust: a path already in the store is checked too', () => {
+      let present: string;
+      let foreign: string;
+      beforeAll(async () => {
+        [present, foreign] = h.hostile as [string, string];
+        // The host got both some other way, unsigned (here: an explicitly insecure copy).
+        await h.source.exportToCache([present], `${h.dir}/hostile-unsigned`);
+        await h.target.copyFrom(`file://${h.dir}/hostile-unsigned`, [present], {
+          trustedPublicKeys: [],
+          requireSignatures: false,
+        });
+        // The attacker's narinfo for the other one is signed, by a key of their own (test-2, not trusted).
+        await h.source.sign([foreign], `${h.dir}/k2.sk`);
+        await h.source.exportToCache([foreign], `${h.dir}/hostile-foreign`);
+        await h.target.copyFrom(`file://${h.dir}/hostile-foreign`, [foreign], {
+          trustedPublicKeys: [],
+          requireSignatures: false,
+        });
+        expect((await h.target.pathInfo([present, foreign])).map((i) => i.path).sort()).toEqual(
+          [present, foreign].sort(),
+        );
+      }, 60_000);
+
+      it('refuses a present path whose bucket narinfo is unsigned, naming the path and the trusted keys', async () => {
+        const error = await expectCode(
+          h.target.copyFrom(`file://${h.dir}/hostile-unsigned`, [present], { trustedPublicKeys: [key1] }),
+          'NIX_SIGNATURE',
+          /signature/,
+        );
+        expect(error.message).toContain(present);
+        expect(error.message).toContain('(test-1)');
+      });
+
+      it('refuses a present path whose bucket narinfo is signed by a key that is not trusted', async () => {
+        const error = await expectCode(
+          h.target.copyFrom(`file://${h.dir}/hostile-foreign`, [foreign], { trustedPublicKeys: [key1] }),
+          'NIX_SIGNATURE',
+        );
+        expect(error.message).toContain(foreign);
+        // Trusting that key is the operator's decision, and then it passes.
+        await h.target.copyFrom(`file://${h.dir}/hostile-foreign`, [foreign], { trustedPublicKeys: [key2] });
+      });
+
+      it('refuses the whole request when one of several paths is untrusted, naming only that one', async () => {
+        // The bucket holds a signed version and, beside it, the unsigned narinfo for the present path.
+        await h.source.exportToCache([h.versions[0] as string], `${h.dir}/hostile-unsigned`);
+        const error = await expectCode(
+          h.target.copyFrom(`file://${h.dir}/hostile-unsigned`, [h.versions[0] as string, present], {
+            trustedPublicKeys: [key1],
+          }),
+          'NIX_SIGNATURE',
+        );
+        expect(error.message).toContain(present);
+        expect(error.message).not.toContain(h.versions[0] as string);
+      });
+
+      it('refuses a present path the cache does not have at all (Nix reads it from the cache all the same)', async () => {
+        await expectCode(
+          h.target.copyFrom(cache(), [present], { trustedPublicKeys: [key1] }),
+          'NIX_NOT_FOUND',
+        );
+      });
+
+      it('skips the check only when signatures are explicitly not required (--insecure-allow-unsigned)', async () => {
+        await h.target.copyFrom(`file://${h.dir}/hostile-unsigned`, [present], {
+          trustedPublicKeys: [],
+          requireSignatures: false,
+        });
+      });
+
+      it('accepts a present, locally unsigned path once the cache offers a trusted signature of its content', async () => {
+        await h.source.sign([present], `${h.dir}/k1.sk`);
+        await h.source.exportToCache([present], `${h.dir}/hostile-signed`);
+        await h.target.copyFrom(`file://${h.dir}/hostile-signed`, [present], { trustedPublicKeys: [key1] });
+        // Its local signatures are as they were: the cache's signature was checked, not copied.
+        expect((await h.target.pathInfo([present]))[0]?.signatures).toEqual([]);
+      });
     });
 
     it('reports a path the cache does not have as NIX_NOT_FOUND', async () => {
