@@ -12,6 +12,7 @@ import {
 } from './input.js';
 import { nixError } from './nix-error.js';
 import { type PathInfo, parsePathInfoJson } from './path-info.js';
+import { planProfileMove } from './profile-move.js';
 import { parsePublicKey } from './signing.js';
 import { untrustedError, untrustedPaths } from './trust.js';
 import type { Nix } from './types.js';
@@ -221,6 +222,41 @@ export function createNix(options: NixOptions = {}): Nix {
       ]);
     },
 
+    async moveProfile(from, to) {
+      checkAbsolutePath(from, 'from');
+      checkAbsolutePath(to, 'to');
+      const [fromDir, fromName] = splitPath(from);
+      const [toDir, toName] = splitPath(to);
+      const plan = planProfileMove(
+        { name: fromName, entries: await listLinks(fromDir) },
+        { name: toName, entries: await listLinks(toDir) },
+      );
+      if (plan.copy.length === 0 && plan.profile === undefined && plan.remove.length === 0) return;
+      await ensureDir(toDir);
+      const context = `moving profile ${from} to ${to}`;
+      // Each link appears whole (symlink(2)), so a crash leaves links that are either there or not.
+      for (const link of plan.copy) {
+        await run(context, 'cp', [
+          '--no-dereference',
+          '--preserve=timestamps', // nix-env --list-generations shows a generation's time from its link
+          '--',
+          `${fromDir}/${link.from}`,
+          `${toDir}/${link.to}`,
+        ]);
+      }
+      if (plan.profile !== undefined) await run(context, 'ln', ['-s', '--', plan.profile, to]);
+      if (plan.remove.length === 0) return;
+      // Only symlinks are ever deleted, the profile first, so a crash midway leaves a state the plan resumes.
+      const result = await shell.run(
+        'find',
+        [...plan.remove.map((name) => `${fromDir}/${name}`), '-maxdepth', '0', '-type', 'l', '-delete'],
+        options.env ? { env: options.env } : {},
+      );
+      if (result.exitCode !== 0 && !/No such file or directory/.test(result.stderr)) {
+        throw nixError(context, result, 'find');
+      }
+    },
+
     async switchGeneration(profile, generation) {
       checkAbsolutePath(profile, 'profile');
       checkGeneration(generation);
@@ -235,8 +271,8 @@ export function createNix(options: NixOptions = {}): Nix {
 
     async listGenerations(profile) {
       checkAbsolutePath(profile, 'profile');
-      const slash = profile.lastIndexOf('/');
-      return parseGenerationLinks(profile.slice(slash + 1), await listLinks(profile.slice(0, slash) || '/'));
+      const [dir, name] = splitPath(profile);
+      return parseGenerationLinks(name, await listLinks(dir));
     },
 
     async deleteGenerations(profile, generations) {
@@ -285,4 +321,10 @@ export function createNix(options: NixOptions = {}): Nix {
     },
   };
   return nix;
+}
+
+/** An absolute path's directory and file name. */
+function splitPath(path: string): [string, string] {
+  const slash = path.lastIndexOf('/');
+  return [path.slice(0, slash) || '/', path.slice(slash + 1)];
 }

@@ -55,6 +55,13 @@ export interface Nix {
   ): Promise<void>;
   /** Points `profile` at `storePath`, as a new generation unless the newest already is that path. */
   setProfile(profile: string, storePath: string): Promise<void>;
+  /**
+   * Moves the profile `from` and its generations (`<from>-<n>-link`) to `to` (`<to>-<n>-link`), numbers, store
+   * paths and the current generation kept (see `planProfileMove`): the new links exist before the old ones go,
+   * so every version stays rooted, and a move cut short finishes when repeated. Nothing when `from` has no
+   * generations; `NIX_PROFILE` when both hold one number for different paths.
+   */
+  moveProfile(from: string, to: string): Promise<void>;
   /** Points `profile` at an existing generation (`nix-env --switch-generation`). */
   switchGeneration(profile: string, generation: number): Promise<void>;
   /** The generations of `profile`, oldest first; empty when it does not exist. */

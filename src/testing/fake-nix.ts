@@ -246,6 +246,29 @@ export function createFakeNix(options: FakeNixOptions = {}): FakeNix {
       state.current = newest + 1;
     },
 
+    async moveProfile(from, to) {
+      checkAbsolutePath(from, 'from');
+      checkAbsolutePath(to, 'to');
+      await record('moveProfile', [from, to]);
+      const old = profiles.get(from);
+      if (!old) return;
+      const target = profiles.get(to);
+      for (const [number, storePath] of old.generations) {
+        const there = target?.generations.get(number);
+        if (there !== undefined && there !== storePath) {
+          throw new DeployError(
+            'NIX_PROFILE',
+            `cannot move profile ${from} to ${to}: generation ${number} is ${storePath} in the old place and ${there} in the new one`,
+          );
+        }
+      }
+      const moved = profileOf(to);
+      for (const [number, storePath] of old.generations) moved.generations.set(number, storePath);
+      // An existing new profile is the one in use: its current generation stays.
+      if (!target?.current && old.generations.has(old.current)) moved.current = old.current;
+      profiles.delete(from);
+    },
+
     async switchGeneration(profile, generation) {
       checkAbsolutePath(profile, 'profile');
       checkGeneration(generation);

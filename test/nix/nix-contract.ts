@@ -244,6 +244,93 @@ export function nixContract(name: string, make: () => Promise<NixHarness>) {
       expect(roots.map((r) => r.target).sort()).toEqual([...new Set(after.map((g) => g.storePath))].sort());
     });
 
+    describe('profiles: a directory per service, and the upgrade from the earlier layout', () => {
+      const dirs = () => ({ profilesDir: `${h.dir}/layout/profiles`, gcrootsDir: `${h.dir}/layout/gcroots` });
+      const v = (i: number) => h.versions[i] as string;
+
+      it('keeps a service named web-1-link away from web’s profile and generations', async () => {
+        const web = serviceLayout('web', dirs());
+        const other = serviceLayout('web-1-link', dirs());
+        await pinServiceVersion(h.target, { layout: web, storePath: v(0) });
+        await pinServiceVersion(h.target, { layout: other, storePath: v(2) });
+        await pinServiceVersion(h.target, { layout: web, storePath: v(1) });
+        expect(await h.target.listGenerations(web.profile)).toEqual([
+          { number: 1, storePath: v(0), current: false },
+          { number: 2, storePath: v(1), current: true },
+        ]);
+        expect(await h.target.listGenerations(other.profile)).toEqual([
+          { number: 1, storePath: v(2), current: true },
+        ]);
+        expect((await h.target.listGcRoots(web.gcrootsDir)).map((r) => r.target).sort()).toEqual(
+          [v(0), v(1)].sort(),
+        );
+      });
+
+      it('moves a profile the earlier code made into the service’s directory: numbers, current, roots kept', async () => {
+        const layout = serviceLayout('api', dirs());
+        // What serviceLayout returned before: the profile among every other service's links.
+        const earlier = {
+          service: 'api',
+          profile: layout.legacyProfile as string,
+          gcrootsDir: layout.gcrootsDir,
+        };
+        for (const i of [0, 1, 2]) await pinServiceVersion(h.target, { layout: earlier, storePath: v(i) });
+        await h.target.switchGeneration(earlier.profile, 2); // the current one is not the newest
+        const before = await h.target.listGenerations(earlier.profile);
+        expect(before.map((g) => [g.number, g.current])).toEqual([
+          [1, false],
+          [2, true],
+          [3, false],
+        ]);
+
+        await h.target.moveProfile(earlier.profile, layout.profile);
+        expect(await h.target.listGenerations(layout.profile)).toEqual(before);
+        expect(await h.target.listGenerations(earlier.profile)).toEqual([]);
+        await h.target.moveProfile(earlier.profile, layout.profile); // again: nothing left to do
+        expect(await h.target.listGenerations(layout.profile)).toEqual(before);
+
+        // The next deploy goes on from there, and switching back still means the version that ran.
+        const pinned = await pinServiceVersion(h.target, { layout, storePath: v(3) });
+        expect(pinned.previousStorePath).toBe(v(1));
+        expect((await h.target.listGenerations(layout.profile)).map((g) => [g.number, g.current])).toEqual([
+          [1, false],
+          [2, false],
+          [3, false],
+          [4, true],
+        ]);
+        expect((await h.target.listGcRoots(layout.gcrootsDir)).map((r) => r.target).sort()).toEqual(
+          [v(0), v(1), v(2), v(3)].sort(),
+        );
+      });
+
+      it('moves the earlier profile on the first pin by itself', async () => {
+        const layout = serviceLayout('worker', dirs());
+        const earlier = {
+          service: 'worker',
+          profile: layout.legacyProfile as string,
+          gcrootsDir: layout.gcrootsDir,
+        };
+        await pinServiceVersion(h.target, { layout: earlier, storePath: v(4) });
+        const pinned = await pinServiceVersion(h.target, { layout, storePath: v(5) });
+        expect(pinned.previousStorePath).toBe(v(4));
+        expect((await h.target.listGenerations(layout.profile)).map((g) => g.storePath)).toEqual([
+          v(4),
+          v(5),
+        ]);
+        expect(await h.target.listGenerations(earlier.profile)).toEqual([]);
+      });
+
+      it('refuses to merge a generation number that means different paths in the two places', async () => {
+        const from = `${h.dir}/layout/clash/cron`;
+        const to = `${h.dir}/layout/clash/cron.d/profile`;
+        await h.target.setProfile(from, v(0));
+        await h.target.setProfile(to, v(1));
+        await expectCode(h.target.moveProfile(from, to), 'NIX_PROFILE', /generation 1/);
+        expect((await h.target.listGenerations(to)).map((g) => g.storePath)).toEqual([v(1)]);
+        expect((await h.target.listGenerations(from)).map((g) => g.storePath)).toEqual([v(0)]);
+      });
+    });
+
     it('adds no generation when the newest already is that path', async () => {
       const profile = `${h.dir}/profiles/same`;
       await h.target.setProfile(profile, h.versions[0] as string);

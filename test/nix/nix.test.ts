@@ -230,6 +230,83 @@ describe('real Nix store: retention and garbage collection', () => {
   });
 });
 
+describe('real Nix: moving a profile of the earlier layout survives a kill at any step', () => {
+  const MUTATING = (command: string, args: readonly string[]) =>
+    command === 'cp' || command === 'ln' || (command === 'find' && args.includes('-delete'));
+
+  it.each(['before', 'after'] as const)(
+    'converges on the next run when killed %s each step, with nix-env seeing the same history',
+    async (when) => {
+      requireNix();
+      const dir = mkdtempSync(join(tmpdir(), 'omni-nix-move-'));
+      try {
+        const versions = buildClosures('nixs3-move', ['1', '2', '3']);
+        const store = `${dir}/store`;
+        execFileSync(
+          'nix',
+          [
+            '--extra-experimental-features',
+            'nix-command',
+            'copy',
+            '--no-check-sigs',
+            '--to',
+            store,
+            ...versions,
+          ],
+          { env: { ...process.env, ...NIX_ENV }, stdio: 'pipe' },
+        );
+        const nix = createNix({ env: NIX_ENV, store });
+        const history = (profile: string) =>
+          execFileSync('nix-env', ['--store', store, '-p', profile, '--list-generations'], {
+            env: { ...process.env, ...NIX_ENV },
+            encoding: 'utf8',
+          });
+        for (let kill = 1; ; kill++) {
+          const layout = serviceLayout('web', {
+            profilesDir: `${dir}/p${kill}`,
+            gcrootsDir: `${dir}/r${kill}`,
+          });
+          const earlier = {
+            service: 'web',
+            profile: layout.legacyProfile as string,
+            gcrootsDir: layout.gcrootsDir,
+          };
+          for (const storePath of versions) await pinServiceVersion(nix, { layout: earlier, storePath });
+          await nix.switchGeneration(earlier.profile, 2);
+          const before = await nix.listGenerations(earlier.profile);
+          const listed = history(earlier.profile);
+          // A shell that dies at the kill-th change (before or after carrying it out).
+          let changes = 0;
+          const real = createShell();
+          const dying: typeof real = {
+            async run(command, args, options) {
+              if (MUTATING(command, args) && ++changes === kill) {
+                if (when === 'after') await real.run(command, args, options);
+                throw new Error('killed');
+              }
+              return real.run(command, args, options);
+            },
+          };
+          const killed = await createNix({ env: NIX_ENV, store, shell: dying })
+            .moveProfile(earlier.profile, layout.profile)
+            .then(
+              () => false,
+              () => true,
+            );
+          await nix.moveProfile(earlier.profile, layout.profile);
+          expect(await nix.listGenerations(layout.profile)).toEqual(before);
+          expect(await nix.listGenerations(earlier.profile)).toEqual([]);
+          expect(history(layout.profile)).toBe(listed);
+          if (!killed) break; // the kill came after the last step: every step was covered
+        }
+      } finally {
+        execFileSync('chmod', ['-R', 'u+w', dir]);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
 describe('signing keys and narinfo from the real Nix', () => {
   it('derives the public key from the secret key file, and reads the narinfo Nix wrote', async () => {
     requireNix();
