@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isDeployError } from '../../src/errors.js';
-import type { SymlinkEntry } from '../../src/nix/index.js';
-import { planProfileMove } from '../../src/nix/profile-move.js';
+import { planProfileMove, type SymlinkEntry } from '../../src/nix/index.js';
+
 import { storePath } from '../builders.js';
 
 const v = (n: number) => storePath(`web-${n}`);
