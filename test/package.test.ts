@@ -140,7 +140,7 @@ describe('the packed package', () => {
       'use-nix-s3.ts',
     ]);
     expect(JSON.parse(sh('node', ['use-nix-s3.js']))).toEqual({
-      layout: '/nix/var/nix/profiles/biz/web',
+      layout: '/nix/var/nix/profiles/biz/web.d/profile',
       hash: 32,
       bucket: 'omni-nix-cache',
       read: 'found',

@@ -25,6 +25,7 @@ export { type Narinfo, parseNarinfo } from './narinfo.js';
 export { createNix, type NixOptions } from './nix.js';
 export { type PathInfo, parsePathInfoJson } from './path-info.js';
 export { type PinOptions, type PinResult, pinServiceVersion } from './pin.js';
+export { type ProfileListing, type ProfileMovePlan, planProfileMove } from './profile-move.js';
 export { planRetention, type RetentionInput, type RetentionPlan } from './retention.js';
 export {
   type PublicKey,
@@ -33,4 +34,5 @@ export {
   signatureFingerprint,
   verifySignatures,
 } from './signing.js';
+export { narHashForFingerprint, trustedSigners, untrustedError, untrustedPaths } from './trust.js';
 export type { CopyFromOptions, NarCompression, Nix } from './types.js';

@@ -22,11 +22,23 @@ export interface NixDirs {
 /** Where one service's versions live on a host. */
 export interface ServiceLayout {
   service: string;
-  /** The profile symlink, e.g. `/nix/var/nix/profiles/biz/web`; generations are `web-<n>-link` beside it. */
+  /**
+   * The profile symlink, `<profilesDir>/<service>.d/profile`; its generations are `profile-<n>-link` beside it.
+   * The directory is the service's alone: a `.` never occurs in a service name, so no name reaches into it.
+   */
   profile: string;
   /** The directory of the service's GC roots, one symlink per kept store path, named after its base name. */
   gcrootsDir: string;
+  /**
+   * Where the profile was before this layout: `<profilesDir>/<service>`, its generations `<service>-<n>-link`
+   * among every other service's (so `web-1-link`, a valid service name, was also `web`'s first generation).
+   * `pinServiceVersion` moves it to {@link ServiceLayout.profile} on first use, generations and GC roots kept.
+   */
+  legacyProfile?: string;
 }
+
+/** Suffix of a service's directory under the profiles directory: not a character of any service name. */
+const SERVICE_DIR_SUFFIX = '.d';
 
 /**
  * The profile and GC-root locations of `service`. The name becomes a file name, so it must be a manifest
@@ -41,7 +53,12 @@ export function serviceLayout(service: string, dirs: NixDirs = {}): ServiceLayou
   }
   const profilesDir = checkDir(dirs.profilesDir ?? DEFAULT_PROFILES_DIR, 'profilesDir');
   const gcrootsDir = checkDir(dirs.gcrootsDir ?? DEFAULT_GCROOTS_DIR, 'gcrootsDir');
-  return { service, profile: `${profilesDir}/${service}`, gcrootsDir: `${gcrootsDir}/${service}` };
+  return {
+    service,
+    profile: `${profilesDir}/${service}${SERVICE_DIR_SUFFIX}/profile`,
+    gcrootsDir: `${gcrootsDir}/${service}`,
+    legacyProfile: `${profilesDir}/${service}`,
+  };
 }
 
 /** The GC-root symlink that keeps `storePath` alive for the service of `layout`. */

@@ -1,4 +1,4 @@
-import { DeployError } from '../errors.js';
+import { DeployError, isDeployError } from '../errors.js';
 import { createShell } from '../shell/shell.js';
 import type { CommandResult, Shell } from '../shell/types.js';
 import { parseGenerationLinks, parseSymlinkListing } from './generations.js';
@@ -11,7 +11,10 @@ import {
   checkTrustedKeys,
 } from './input.js';
 import { nixError } from './nix-error.js';
-import { parsePathInfoJson } from './path-info.js';
+import { type PathInfo, parsePathInfoJson } from './path-info.js';
+import { planProfileMove } from './profile-move.js';
+import { parsePublicKey } from './signing.js';
+import { untrustedError, untrustedPaths } from './trust.js';
 import type { Nix } from './types.js';
 
 /** Options of {@link createNix}. */
@@ -75,6 +78,7 @@ export function createNix(options: NixOptions = {}): Nix {
       checkStorePaths(paths);
       const requireSigs = copy.requireSignatures !== false;
       if (requireSigs || copy.trustedPublicKeys.length) checkTrustedKeys(copy.trustedPublicKeys);
+      const fresh = ['--option', 'narinfo-cache-negative-ttl', '0'];
       await run(`nix copy --from ${substituter} ${paths.join(' ')}`, 'nix', [
         ...nixArgs,
         'copy',
@@ -88,11 +92,56 @@ export function createNix(options: NixOptions = {}): Nix {
         '--option',
         'require-sigs',
         String(requireSigs),
-        '--option',
-        'narinfo-cache-negative-ttl',
-        '0',
+        ...fresh,
         ...paths,
       ]);
+      if (!requireSigs) return;
+      // `nix copy` skipped the paths that were valid already: check the top-level ones here (see trust.ts).
+      const trusted = copy.trustedPublicKeys.map(parsePublicKey);
+      const local = await nix.pathInfo(paths);
+      const absent = paths.filter((path) => !local.some((info) => info.path === path));
+      if (absent.length) {
+        throw new DeployError(
+          'NIX_NOT_FOUND',
+          `nix copy --from ${substituter}: expected ${absent.join(', ')} in the store after copying, found ${absent.length === 1 ? 'it' : 'them'} missing`,
+        );
+      }
+      const unvouched = untrustedPaths(local, new Map(), trusted);
+      if (unvouched.length === 0) return;
+      // The store cannot vouch for these; the cache may hold a trusted signature of the same content (a path
+      // built here and also pushed). Its narinfo counts only for a signature over this store's own NAR hash.
+      const context = `nix path-info --store ${substituter} ${unvouched.join(' ')}`;
+      let cached: PathInfo[];
+      try {
+        const result = await run(context, 'nix', [
+          '--extra-experimental-features',
+          'nix-command',
+          'path-info',
+          '--json',
+          '--store',
+          substituter,
+          ...fresh,
+          '--option',
+          'narinfo-cache-positive-ttl',
+          '0',
+          ...unvouched,
+        ]);
+        cached = parsePathInfoJson(result.stdout);
+      } catch (error) {
+        if (!isDeployError(error)) throw error;
+        throw untrustedError(
+          unvouched,
+          trusted,
+          substituter,
+          `the cache could not be asked: ${error.message}`,
+        );
+      }
+      const refused = untrustedPaths(
+        local.filter((info) => unvouched.includes(info.path)),
+        new Map(cached.map((info) => [info.path, info.signatures])),
+        trusted,
+      );
+      if (refused.length) throw untrustedError(refused, trusted, substituter);
     },
 
     async pathInfo(paths, query = {}) {
@@ -173,6 +222,41 @@ export function createNix(options: NixOptions = {}): Nix {
       ]);
     },
 
+    async moveProfile(from, to) {
+      checkAbsolutePath(from, 'from');
+      checkAbsolutePath(to, 'to');
+      const [fromDir, fromName] = splitPath(from);
+      const [toDir, toName] = splitPath(to);
+      const plan = planProfileMove(
+        { name: fromName, entries: await listLinks(fromDir) },
+        { name: toName, entries: await listLinks(toDir) },
+      );
+      if (plan.copy.length === 0 && plan.profile === undefined && plan.remove.length === 0) return;
+      await ensureDir(toDir);
+      const context = `moving profile ${from} to ${to}`;
+      // Each link appears whole (symlink(2)), so a crash leaves links that are either there or not.
+      for (const link of plan.copy) {
+        await run(context, 'cp', [
+          '--no-dereference',
+          '--preserve=timestamps', // nix-env --list-generations shows a generation's time from its link
+          '--',
+          `${fromDir}/${link.from}`,
+          `${toDir}/${link.to}`,
+        ]);
+      }
+      if (plan.profile !== undefined) await run(context, 'ln', ['-s', '--', plan.profile, to]);
+      if (plan.remove.length === 0) return;
+      // Only symlinks are ever deleted, the profile first, so a crash midway leaves a state the plan resumes.
+      const result = await shell.run(
+        'find',
+        [...plan.remove.map((name) => `${fromDir}/${name}`), '-maxdepth', '0', '-type', 'l', '-delete'],
+        options.env ? { env: options.env } : {},
+      );
+      if (result.exitCode !== 0 && !/No such file or directory/.test(result.stderr)) {
+        throw nixError(context, result, 'find');
+      }
+    },
+
     async switchGeneration(profile, generation) {
       checkAbsolutePath(profile, 'profile');
       checkGeneration(generation);
@@ -187,8 +271,8 @@ export function createNix(options: NixOptions = {}): Nix {
 
     async listGenerations(profile) {
       checkAbsolutePath(profile, 'profile');
-      const slash = profile.lastIndexOf('/');
-      return parseGenerationLinks(profile.slice(slash + 1), await listLinks(profile.slice(0, slash) || '/'));
+      const [dir, name] = splitPath(profile);
+      return parseGenerationLinks(name, await listLinks(dir));
     },
 
     async deleteGenerations(profile, generations) {
@@ -237,4 +321,10 @@ export function createNix(options: NixOptions = {}): Nix {
     },
   };
   return nix;
+}
+
+/** An absolute path's directory and file name. */
+function splitPath(path: string): [string, string] {
+  const slash = path.lastIndexOf('/');
+  return [path.slice(0, slash) || '/', path.slice(slash + 1)];
 }

@@ -31,10 +31,13 @@ export interface PinResult {
  * which after out-of-order history is not the one that was running.
  *
  * Roots are added before anything is deleted, so the new and the kept versions are rooted at every moment.
+ * A profile still in the earlier layout (`layout.legacyProfile`) is moved into place first, generations kept.
  */
 export async function pinServiceVersion(nix: Nix, options: PinOptions): Promise<PinResult> {
   const { layout, storePath } = options;
   checkStorePaths([storePath]);
+  // A host deployed with the earlier layout: its profile moves first, so history and rollback carry over.
+  if (layout.legacyProfile !== undefined) await nix.moveProfile(layout.legacyProfile, layout.profile);
   const before = await nix.listGenerations(layout.profile);
   const previousStorePath = before.find((g) => g.current)?.storePath;
   await nix.setProfile(layout.profile, storePath);

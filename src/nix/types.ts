@@ -27,9 +27,12 @@ export interface CopyFromOptions {
 export interface Nix {
   /**
    * Copies the closures of `paths` from a binary cache (`s3://bucket?...`, `http(s)://...`, `file:///dir`) into
-   * this store, refusing any path not signed by one of `trustedPublicKeys` (`NIX_SIGNATURE`). Paths already
-   * present are not fetched again. `NIX_NOT_FOUND` when the cache lacks a path, `NIX_UNREACHABLE` when it cannot
-   * be reached.
+   * this store, refusing any fetched path not signed by one of `trustedPublicKeys` (`NIX_SIGNATURE`). Paths
+   * already present are not fetched again, so each of `paths` itself is then checked too: it must carry a valid
+   * signature by a trusted key, in this store or in the cache's narinfo over this store's NAR hash, or the call
+   * fails with `NIX_SIGNATURE` naming it and the trusted keys (its dependencies are valid here either way). Only
+   * `requireSignatures: false` skips both checks. `NIX_NOT_FOUND` when the cache lacks a path (Nix reads even a
+   * present path's closure from it), `NIX_UNREACHABLE` when it cannot be reached.
    */
   copyFrom(substituter: string, paths: readonly string[], options: CopyFromOptions): Promise<void>;
   /**
@@ -52,6 +55,13 @@ export interface Nix {
   ): Promise<void>;
   /** Points `profile` at `storePath`, as a new generation unless the newest already is that path. */
   setProfile(profile: string, storePath: string): Promise<void>;
+  /**
+   * Moves the profile `from` and its generations (`<from>-<n>-link`) to `to` (`<to>-<n>-link`), numbers, store
+   * paths and the current generation kept (see `planProfileMove`): the new links exist before the old ones go,
+   * so every version stays rooted, and a move cut short finishes when repeated. Nothing when `from` has no
+   * generations; `NIX_PROFILE` when both hold one number for different paths.
+   */
+  moveProfile(from: string, to: string): Promise<void>;
   /** Points `profile` at an existing generation (`nix-env --switch-generation`). */
   switchGeneration(profile: string, generation: number): Promise<void>;
   /** The generations of `profile`, oldest first; empty when it does not exist. */

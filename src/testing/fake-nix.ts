@@ -11,6 +11,7 @@ import {
 } from '../nix/input.js';
 import type { PathInfo } from '../nix/path-info.js';
 import { parsePublicKey } from '../nix/signing.js';
+import { untrustedError } from '../nix/trust.js';
 import type { Nix } from '../nix/types.js';
 
 /** A store path as the fake knows it. */
@@ -130,22 +131,18 @@ export function createFakeNix(options: FakeNixOptions = {}): FakeNix {
       if (requireSigs || copy.trustedPublicKeys.length) checkTrustedKeys(copy.trustedPublicKeys);
       await record('copyFrom', [substituter, [...paths], copy]);
       const where = `nix copy --from ${substituter}`;
-      const missing = paths.filter((path) => !store.has(path));
-      if (missing.length === 0) return;
       const cache = caches.get(substituter);
+      // Like `nix copy`, which reads the requested paths' closure from the cache even when they are present.
       if (!cache) {
         throw new DeployError(
           'NIX_UNREACHABLE',
           `${where}: the binary cache could not be reached (fake: no such cache)`,
         );
       }
-      const wanted = closure(missing, cache, where).filter((entry) => !store.has(entry.path));
+      const wanted = closure(paths, cache, where).filter((entry) => !store.has(entry.path));
       // All checked before any is added, so a refused closure leaves nothing behind.
       for (const entry of wanted) {
-        const signed = copy.trustedPublicKeys.some((key) =>
-          entry.signatures.includes(signatureFor(key, entry.path)),
-        );
-        if (requireSigs && !signed) {
+        if (requireSigs && !signedByAny(entry, entry.signatures, copy.trustedPublicKeys)) {
           throw new DeployError(
             'NIX_SIGNATURE',
             `${where}: signature check failed: the path lacks a valid signature by any of the trusted public keys: ${entry.path}`,
@@ -153,6 +150,17 @@ export function createFakeNix(options: FakeNixOptions = {}): FakeNix {
         }
       }
       for (const entry of wanted) store.set(entry.path, structuredClone(entry));
+      if (!requireSigs) return;
+      // As the real adapter: the top-level paths, fetched or already present, each need a trusted signature,
+      // from this store or from the cache's entry for the same content.
+      const refused = paths.filter((path) => {
+        const entry = store.get(path) as FakeStorePath;
+        if (signedByAny(entry, entry.signatures, copy.trustedPublicKeys)) return false;
+        const offered = cache.get(path);
+        return !offered || !signedByAny(entry, offered.signatures, copy.trustedPublicKeys);
+      });
+      if (refused.length)
+        throw untrustedError(refused, copy.trustedPublicKeys.map(parsePublicKey), substituter);
     },
 
     async pathInfo(paths, query = {}) {
@@ -201,7 +209,7 @@ export function createFakeNix(options: FakeNixOptions = {}): FakeNix {
         .update(secret.slice(colon + 1))
         .digest('base64')}`;
       for (const entry of closure(paths, store, 'nix store sign')) {
-        const signature = signatureFor(publicKey, entry.path);
+        const signature = signatureFor(publicKey, entry);
         if (!entry.signatures.includes(signature)) entry.signatures.push(signature);
       }
     },
@@ -236,6 +244,29 @@ export function createFakeNix(options: FakeNixOptions = {}): FakeNix {
       }
       state.generations.set(newest + 1, storePath);
       state.current = newest + 1;
+    },
+
+    async moveProfile(from, to) {
+      checkAbsolutePath(from, 'from');
+      checkAbsolutePath(to, 'to');
+      await record('moveProfile', [from, to]);
+      const old = profiles.get(from);
+      if (!old) return;
+      const target = profiles.get(to);
+      for (const [number, storePath] of old.generations) {
+        const there = target?.generations.get(number);
+        if (there !== undefined && there !== storePath) {
+          throw new DeployError(
+            'NIX_PROFILE',
+            `cannot move profile ${from} to ${to}: generation ${number} is ${storePath} in the old place and ${there} in the new one`,
+          );
+        }
+      }
+      const moved = profileOf(to);
+      for (const [number, storePath] of old.generations) moved.generations.set(number, storePath);
+      // An existing new profile is the one in use: its current generation stays.
+      if (!target?.current && old.generations.has(old.current)) moved.current = old.current;
+      profiles.delete(from);
     },
 
     async switchGeneration(profile, generation) {
@@ -316,8 +347,17 @@ export function createFakeNix(options: FakeNixOptions = {}): FakeNix {
   return fake;
 }
 
-/** The fake signature of `path` by the key pair whose public half is `publicKey`. */
-function signatureFor(publicKey: string, path: string): string {
+/**
+ * The fake signature of a store path by the key pair whose public half is `publicKey`. Like a real one it covers
+ * the content (size and references) as well as the path: another build of the same path does not inherit it.
+ */
+function signatureFor(publicKey: string, entry: FakeStorePath): string {
   const { name } = parsePublicKey(publicKey);
-  return `${name}:${createHash('sha512').update(`${publicKey}\0${path}`).digest('base64')}`;
+  const content = `${entry.path}\0${entry.narSize}\0${[...entry.references].sort().join(',')}`;
+  return `${name}:${createHash('sha512').update(`${publicKey}\0${content}`).digest('base64')}`;
+}
+
+/** True when `signatures` hold a fake signature of `entry` by one of `keys`. */
+function signedByAny(entry: FakeStorePath, signatures: readonly string[], keys: readonly string[]): boolean {
+  return keys.some((key) => signatures.includes(signatureFor(key, entry)));
 }

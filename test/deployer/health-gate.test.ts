@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createClock } from '../../src/deployer/clock.js';
 import { type UnitHealthStatus, waitHealthy } from '../../src/deployer/health-gate.js';
 import type { ProbeResult } from '../../src/deployer/probe.js';
 import { createFakeClock } from '../../src/testing/index.js';
@@ -75,5 +76,75 @@ describe('waitHealthy', () => {
       healthy: false,
       reason: 'not healthy within 10s: active, health check answered 500',
     });
+  });
+
+  it('ends exactly at the deadline when a health check never settles', async () => {
+    const clock = createFakeClock();
+    const verdict = await waitHealthy({
+      status: async () => st('active'),
+      probe: () => new Promise<ProbeResult>(() => {}),
+      clock,
+      timing,
+    });
+    expect(verdict).toEqual({
+      healthy: false,
+      reason: 'not healthy within 10s: active, health check did not finish',
+      waitedMs: 10_000,
+    });
+  });
+
+  it('ends exactly at the deadline when a later check hangs, naming how the one before failed', async () => {
+    const clock = createFakeClock();
+    let n = 0;
+    const verdict = await waitHealthy({
+      status: async () => st('active'),
+      probe: () =>
+        n++ < 2
+          ? Promise.resolve({ ok: false, status: 200, error: 'response not complete within 1000ms' })
+          : new Promise<ProbeResult>(() => {}),
+      clock,
+      timing,
+    });
+    expect(verdict).toEqual({
+      healthy: false,
+      reason:
+        'not healthy within 10s: active, health check failed (response not complete within 1000ms, status 200)',
+      waitedMs: 10_000,
+    });
+  });
+
+  it('ends exactly at the deadline when the unit status never comes', async () => {
+    const clock = createFakeClock();
+    let n = 0;
+    const verdict = await waitHealthy({
+      status: () => (n++ < 3 ? Promise.resolve(st('activating')) : new Promise<UnitHealthStatus>(() => {})),
+      clock,
+      timing,
+    });
+    expect(verdict).toEqual({
+      healthy: false,
+      reason: 'not healthy within 10s: activating (auto-restart)',
+      waitedMs: 10_000,
+    });
+  });
+
+  it('lands on the deadline even when it is not a multiple of the interval', async () => {
+    const clock = createFakeClock();
+    const verdict = await waitHealthy({
+      status: async () => st('activating'),
+      clock,
+      timing: { ...timing, deadlineMs: 2500 },
+    });
+    expect(verdict).toMatchObject({ healthy: false, waitedMs: 2500 });
+  });
+
+  it('lets a real answer that takes longer than one turn of the event loop win over the deadline', async () => {
+    // A real clock and a status that takes a few milliseconds: the deadline timer is cancelled, not awaited.
+    const verdict = await waitHealthy({
+      status: () => new Promise((resolve) => setTimeout(() => resolve(st('active')), 5)),
+      clock: createClock(),
+      timing: { settleMs: 0, intervalMs: 10, deadlineMs: 60_000 },
+    });
+    expect(verdict).toMatchObject({ healthy: true });
   });
 });

@@ -35,7 +35,7 @@ describe('a deployer tick (fakes)', () => {
     expect(world.nix.store.has(storePath('web-1.0'))).toBe(true);
     expect(world.nix.store.has(storePath('other-1.0'))).toBe(false);
     expect(
-      (await world.nix.listGenerations('/nix/var/nix/profiles/biz/web')).map((g) => g.storePath),
+      (await world.nix.listGenerations('/nix/var/nix/profiles/biz/web.d/profile')).map((g) => g.storePath),
     ).toEqual([storePath('web-1.0')]);
     expect(world.routes()).toEqual({
       'omni-deploy:web': '127.0.0.1:8000',
@@ -86,7 +86,7 @@ describe('a deployer tick (fakes)', () => {
     expect(world.systemd.files.has('deploy-api.service')).toBe(false);
     expect(world.routes()).toEqual({ 'omni-deploy:web': '127.0.0.1:8000', 'someone-else': 'foreign' });
     expect(world.state.current?.services.api).toBeUndefined();
-    expect((await world.nix.listGenerations('/nix/var/nix/profiles/biz/api')).length).toBe(1);
+    expect((await world.nix.listGenerations('/nix/var/nix/profiles/biz/api.d/profile')).length).toBe(1);
   });
 
   it('an invalid manifest changes nothing, is reported, and is not parsed again until it changes', async () => {
@@ -171,7 +171,8 @@ describe('a deployer tick (fakes)', () => {
     expect(state?.failures).toEqual([expect.objectContaining({ service: 'web', storePath: bad })]);
     expect(state?.rollbacks).toBe(1);
     expect(
-      (await world.nix.listGenerations('/nix/var/nix/profiles/biz/web')).find((g) => g.current)?.storePath,
+      (await world.nix.listGenerations('/nix/var/nix/profiles/biz/web.d/profile')).find((g) => g.current)
+        ?.storePath,
     ).toBe(storePath('web-1.0'));
     expect(world.routes()['omni-deploy:web']).toBe('127.0.0.1:8000');
 
@@ -562,7 +563,8 @@ describe('a crash after any step of a tick', () => {
     expect(world.systemd.files.get('deploy-api.service')).toContain(storePath('api-2.0'));
     expect((await world.systemd.status('deploy-api.service')).activeState).toBe('active');
     expect(
-      (await world.nix.listGenerations('/nix/var/nix/profiles/biz/api')).find((g) => g.current)?.storePath,
+      (await world.nix.listGenerations('/nix/var/nix/profiles/biz/api.d/profile')).find((g) => g.current)
+        ?.storePath,
     ).toBe(storePath('api-2.0'));
     expect(world.routes()).toEqual({
       'omni-deploy:web': '127.0.0.1:8000',

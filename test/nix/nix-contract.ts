@@ -21,6 +21,8 @@ export interface NixHarness {
   deps: string[];
   /** Another closure, never signed by anyone. */
   unsigned: string;
+  /** Two more closures for the trust cases: paths a host already has that the bucket then names. */
+  hostile: string[];
   /** An absolute scratch directory for keys, caches, profiles and GC roots. */
   dir: string;
   cleanup(): Promise<void>;
@@ -87,8 +89,13 @@ export function nixContract(name: string, make: () => Promise<NixHarness>) {
       const closure = await h.target.pathInfo([h.versions[0] as string], { closure: true });
       expect(closure).toHaveLength(2);
       for (const info of closure) expect(info.signatures.some((s) => s.startsWith('test-1:'))).toBe(true);
-      // Present paths are not fetched again, whatever the keys.
-      await h.target.copyFrom(cache(), [h.versions[0] as string], { trustedPublicKeys: [key2] });
+      // Present paths are not fetched again, but their signatures are still checked against the keys given.
+      await h.target.copyFrom(cache(), [h.versions[0] as string], { trustedPublicKeys: [key1] });
+      await expectCode(
+        h.target.copyFrom(cache(), [h.versions[0] as string], { trustedPublicKeys: [key2] }),
+        'NIX_SIGNATURE',
+        /test-2/,
+      );
     });
 
     it('refuses an unsigned closure', async () => {
@@ -100,6 +107,85 @@ export function nixContract(name: string, make: () => Promise<NixHarness>) {
         'NIX_SIGNATURE',
       );
       expect(await h.target.pathInfo([h.unsigned])).toEqual([]);
+    });
+
+    describe('closure trust: a path already in the store is checked too', () => {
+      let present: string;
+      let foreign: string;
+      beforeAll(async () => {
+        [present, foreign] = h.hostile as [string, string];
+        // The host got both some other way, unsigned (here: an explicitly insecure copy).
+        await h.source.exportToCache([present], `${h.dir}/hostile-unsigned`);
+        await h.target.copyFrom(`file://${h.dir}/hostile-unsigned`, [present], {
+          trustedPublicKeys: [],
+          requireSignatures: false,
+        });
+        // The attacker's narinfo for the other one is signed, by a key of their own (test-2, not trusted).
+        await h.source.sign([foreign], `${h.dir}/k2.sk`);
+        await h.source.exportToCache([foreign], `${h.dir}/hostile-foreign`);
+        await h.target.copyFrom(`file://${h.dir}/hostile-foreign`, [foreign], {
+          trustedPublicKeys: [],
+          requireSignatures: false,
+        });
+        expect((await h.target.pathInfo([present, foreign])).map((i) => i.path).sort()).toEqual(
+          [present, foreign].sort(),
+        );
+      }, 60_000);
+
+      it('refuses a present path whose bucket narinfo is unsigned, naming the path and the trusted keys', async () => {
+        const error = await expectCode(
+          h.target.copyFrom(`file://${h.dir}/hostile-unsigned`, [present], { trustedPublicKeys: [key1] }),
+          'NIX_SIGNATURE',
+          /signature/,
+        );
+        expect(error.message).toContain(present);
+        expect(error.message).toContain('(test-1)');
+      });
+
+      it('refuses a present path whose bucket narinfo is signed by a key that is not trusted', async () => {
+        const error = await expectCode(
+          h.target.copyFrom(`file://${h.dir}/hostile-foreign`, [foreign], { trustedPublicKeys: [key1] }),
+          'NIX_SIGNATURE',
+        );
+        expect(error.message).toContain(foreign);
+        // Trusting that key is the operator's decision, and then it passes.
+        await h.target.copyFrom(`file://${h.dir}/hostile-foreign`, [foreign], { trustedPublicKeys: [key2] });
+      });
+
+      it('refuses the whole request when one of several paths is untrusted, naming only that one', async () => {
+        // The bucket holds a signed version and, beside it, the unsigned narinfo for the present path.
+        await h.source.exportToCache([h.versions[0] as string], `${h.dir}/hostile-unsigned`);
+        const error = await expectCode(
+          h.target.copyFrom(`file://${h.dir}/hostile-unsigned`, [h.versions[0] as string, present], {
+            trustedPublicKeys: [key1],
+          }),
+          'NIX_SIGNATURE',
+        );
+        expect(error.message).toContain(present);
+        expect(error.message).not.toContain(h.versions[0] as string);
+      });
+
+      it('refuses a present path the cache does not have at all (Nix reads it from the cache all the same)', async () => {
+        await expectCode(
+          h.target.copyFrom(cache(), [present], { trustedPublicKeys: [key1] }),
+          'NIX_NOT_FOUND',
+        );
+      });
+
+      it('skips the check only when signatures are explicitly not required (--insecure-allow-unsigned)', async () => {
+        await h.target.copyFrom(`file://${h.dir}/hostile-unsigned`, [present], {
+          trustedPublicKeys: [],
+          requireSignatures: false,
+        });
+      });
+
+      it('accepts a present, locally unsigned path once the cache offers a trusted signature of its content', async () => {
+        await h.source.sign([present], `${h.dir}/k1.sk`);
+        await h.source.exportToCache([present], `${h.dir}/hostile-signed`);
+        await h.target.copyFrom(`file://${h.dir}/hostile-signed`, [present], { trustedPublicKeys: [key1] });
+        // Its local signatures are as they were: the cache's signature was checked, not copied.
+        expect((await h.target.pathInfo([present]))[0]?.signatures).toEqual([]);
+      });
     });
 
     it('reports a path the cache does not have as NIX_NOT_FOUND', async () => {
@@ -156,6 +242,93 @@ export function nixContract(name: string, make: () => Promise<NixHarness>) {
       expect(after).toHaveLength(5);
       const roots = await h.target.listGcRoots(layout.gcrootsDir);
       expect(roots.map((r) => r.target).sort()).toEqual([...new Set(after.map((g) => g.storePath))].sort());
+    });
+
+    describe('profiles: a directory per service, and the upgrade from the earlier layout', () => {
+      const dirs = () => ({ profilesDir: `${h.dir}/layout/profiles`, gcrootsDir: `${h.dir}/layout/gcroots` });
+      const v = (i: number) => h.versions[i] as string;
+
+      it('keeps a service named web-1-link away from web’s profile and generations', async () => {
+        const web = serviceLayout('web', dirs());
+        const other = serviceLayout('web-1-link', dirs());
+        await pinServiceVersion(h.target, { layout: web, storePath: v(0) });
+        await pinServiceVersion(h.target, { layout: other, storePath: v(2) });
+        await pinServiceVersion(h.target, { layout: web, storePath: v(1) });
+        expect(await h.target.listGenerations(web.profile)).toEqual([
+          { number: 1, storePath: v(0), current: false },
+          { number: 2, storePath: v(1), current: true },
+        ]);
+        expect(await h.target.listGenerations(other.profile)).toEqual([
+          { number: 1, storePath: v(2), current: true },
+        ]);
+        expect((await h.target.listGcRoots(web.gcrootsDir)).map((r) => r.target).sort()).toEqual(
+          [v(0), v(1)].sort(),
+        );
+      });
+
+      it('moves a profile the earlier code made into the service’s directory: numbers, current, roots kept', async () => {
+        const layout = serviceLayout('api', dirs());
+        // What serviceLayout returned before: the profile among every other service's links.
+        const earlier = {
+          service: 'api',
+          profile: layout.legacyProfile as string,
+          gcrootsDir: layout.gcrootsDir,
+        };
+        for (const i of [0, 1, 2]) await pinServiceVersion(h.target, { layout: earlier, storePath: v(i) });
+        await h.target.switchGeneration(earlier.profile, 2); // the current one is not the newest
+        const before = await h.target.listGenerations(earlier.profile);
+        expect(before.map((g) => [g.number, g.current])).toEqual([
+          [1, false],
+          [2, true],
+          [3, false],
+        ]);
+
+        await h.target.moveProfile(earlier.profile, layout.profile);
+        expect(await h.target.listGenerations(layout.profile)).toEqual(before);
+        expect(await h.target.listGenerations(earlier.profile)).toEqual([]);
+        await h.target.moveProfile(earlier.profile, layout.profile); // again: nothing left to do
+        expect(await h.target.listGenerations(layout.profile)).toEqual(before);
+
+        // The next deploy goes on from there, and switching back still means the version that ran.
+        const pinned = await pinServiceVersion(h.target, { layout, storePath: v(3) });
+        expect(pinned.previousStorePath).toBe(v(1));
+        expect((await h.target.listGenerations(layout.profile)).map((g) => [g.number, g.current])).toEqual([
+          [1, false],
+          [2, false],
+          [3, false],
+          [4, true],
+        ]);
+        expect((await h.target.listGcRoots(layout.gcrootsDir)).map((r) => r.target).sort()).toEqual(
+          [v(0), v(1), v(2), v(3)].sort(),
+        );
+      });
+
+      it('moves the earlier profile on the first pin by itself', async () => {
+        const layout = serviceLayout('worker', dirs());
+        const earlier = {
+          service: 'worker',
+          profile: layout.legacyProfile as string,
+          gcrootsDir: layout.gcrootsDir,
+        };
+        await pinServiceVersion(h.target, { layout: earlier, storePath: v(4) });
+        const pinned = await pinServiceVersion(h.target, { layout, storePath: v(5) });
+        expect(pinned.previousStorePath).toBe(v(4));
+        expect((await h.target.listGenerations(layout.profile)).map((g) => g.storePath)).toEqual([
+          v(4),
+          v(5),
+        ]);
+        expect(await h.target.listGenerations(earlier.profile)).toEqual([]);
+      });
+
+      it('refuses to merge a generation number that means different paths in the two places', async () => {
+        const from = `${h.dir}/layout/clash/cron`;
+        const to = `${h.dir}/layout/clash/cron.d/profile`;
+        await h.target.setProfile(from, v(0));
+        await h.target.setProfile(to, v(1));
+        await expectCode(h.target.moveProfile(from, to), 'NIX_PROFILE', /generation 1/);
+        expect((await h.target.listGenerations(to)).map((g) => g.storePath)).toEqual([v(1)]);
+        expect((await h.target.listGenerations(from)).map((g) => g.storePath)).toEqual([v(0)]);
+      });
     });
 
     it('adds no generation when the newest already is that path', async () => {

@@ -10,10 +10,12 @@ import {
   pinServiceVersion,
   publicKeyFromSecretKey,
   serviceLayout,
+  signatureFingerprint,
 } from '../../src/nix/index.js';
 import { createShell } from '../../src/shell/index.js';
 import { createFakeNix, createFakeShell } from '../../src/testing/index.js';
 import { storePath } from '../builders.js';
+import { makeKeyPair } from '../support/local-cache.js';
 import { buildClosures, NIX_ENV, requireNix } from '../support/real-nix.js';
 import { nixContract } from './nix-contract.js';
 
@@ -22,7 +24,7 @@ const VERSIONS = ['1', '2', '3', '4', '5', '6', '7'];
 nixContract('createNix (real nix-bin, chroot target store)', async () => {
   requireNix();
   const dir = mkdtempSync(join(tmpdir(), 'omni-nix-contract-'));
-  const built = buildClosures('nixs3-contract', [...VERSIONS, 'unsigned']);
+  const built = buildClosures('nixs3-contract', [...VERSIONS, 'unsigned', 'hostile-a', 'hostile-b']);
   const paths = built.slice(0, VERSIONS.length);
   const deps = paths.map((p) => {
     const refs = execFileSync('nix-store', ['-q', '--references', p], { encoding: 'utf8' })
@@ -49,7 +51,8 @@ nixContract('createNix (real nix-bin, chroot target store)', async () => {
     target: createNix({ env: NIX_ENV, store: `${dir}/store` }),
     versions: paths,
     deps,
-    unsigned: built.at(-1) as string,
+    unsigned: built[VERSIONS.length] as string,
+    hostile: built.slice(VERSIONS.length + 1),
     dir,
     async cleanup() {
       // A chroot store's files are read-only, as in /nix/store.
@@ -64,7 +67,7 @@ nixContract('createFakeNix', async () => {
   const source = createFakeNix({ caches });
   const versions: string[] = [];
   const deps: string[] = [];
-  for (const v of [...VERSIONS, 'unsigned']) {
+  for (const v of [...VERSIONS, 'unsigned', 'hostile-a', 'hostile-b']) {
     const dep = storePath(`dep-${v}`);
     const svc = storePath(`svc-${v}`);
     source.addPath(dep);
@@ -77,7 +80,8 @@ nixContract('createFakeNix', async () => {
     target: createFakeNix({ caches }),
     versions: versions.slice(0, VERSIONS.length),
     deps: deps.slice(0, VERSIONS.length),
-    unsigned: versions.at(-1) as string,
+    unsigned: versions[VERSIONS.length] as string,
+    hostile: versions.slice(VERSIONS.length + 1),
     dir: '/fake/scratch',
     async cleanup() {},
   };
@@ -88,11 +92,20 @@ describe('createNix', () => {
 
   it('passes every value as one argument and adds the nix-command feature itself', async () => {
     const shell = createFakeShell();
-    shell.on(() => ({ stdout: '[]' }));
-    const nix = createNix({ shell, store: '/tmp/x' });
     const path = storePath('svc');
+    // What `nix path-info --json` then says of the path: signed by the second trusted key.
+    const signer = makeKeyPair('b');
+    const info = { path, narHash: `sha256:${'0'.repeat(52)}`, narSize: 512, references: [] };
+    const signature = signer.sign(signatureFingerprint({ storePath: path, ...info }));
+    shell.on(() => ({ stdout: '[]' }));
+    shell.on((call) =>
+      call.args.includes('path-info')
+        ? { stdout: JSON.stringify([{ ...info, signatures: [signature] }]) }
+        : undefined,
+    );
+    const nix = createNix({ shell, store: '/tmp/x' });
     await nix.copyFrom('file:///tmp/cache', [path], {
-      trustedPublicKeys: [`a:${'A'.repeat(43)}=`, `b:${'B'.repeat(43)}=`],
+      trustedPublicKeys: [`a:${'A'.repeat(43)}=`, signer.publicKey],
     });
     expect(shell.calls[0]?.command).toBe('nix');
     expect(shell.calls[0]?.args).toEqual([
@@ -105,7 +118,7 @@ describe('createNix', () => {
       'file:///tmp/cache',
       '--option',
       'trusted-public-keys',
-      `a:${'A'.repeat(43)}= b:${'B'.repeat(43)}=`,
+      `a:${'A'.repeat(43)}= ${signer.publicKey}`,
       '--option',
       'require-sigs',
       'true',
@@ -114,6 +127,17 @@ describe('createNix', () => {
       '0',
       path,
     ]);
+    // Then the path's own signatures, in this store: the copy skips a path that is already valid.
+    expect(shell.calls[1]?.args).toEqual([
+      '--extra-experimental-features',
+      'nix-command',
+      '--store',
+      '/tmp/x',
+      'path-info',
+      '--json',
+      path,
+    ]);
+    expect(shell.calls).toHaveLength(2);
   });
 
   it('runs nothing for refused input', async () => {
@@ -204,6 +228,83 @@ describe('real Nix store: retention and garbage collection', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('real Nix: moving a profile of the earlier layout survives a kill at any step', () => {
+  const MUTATING = (command: string, args: readonly string[]) =>
+    command === 'cp' || command === 'ln' || (command === 'find' && args.includes('-delete'));
+
+  it.each(['before', 'after'] as const)(
+    'converges on the next run when killed %s each step, with nix-env seeing the same history',
+    async (when) => {
+      requireNix();
+      const dir = mkdtempSync(join(tmpdir(), 'omni-nix-move-'));
+      try {
+        const versions = buildClosures('nixs3-move', ['1', '2', '3']);
+        const store = `${dir}/store`;
+        execFileSync(
+          'nix',
+          [
+            '--extra-experimental-features',
+            'nix-command',
+            'copy',
+            '--no-check-sigs',
+            '--to',
+            store,
+            ...versions,
+          ],
+          { env: { ...process.env, ...NIX_ENV }, stdio: 'pipe' },
+        );
+        const nix = createNix({ env: NIX_ENV, store });
+        const history = (profile: string) =>
+          execFileSync('nix-env', ['--store', store, '-p', profile, '--list-generations'], {
+            env: { ...process.env, ...NIX_ENV },
+            encoding: 'utf8',
+          });
+        for (let kill = 1; ; kill++) {
+          const layout = serviceLayout('web', {
+            profilesDir: `${dir}/p${kill}`,
+            gcrootsDir: `${dir}/r${kill}`,
+          });
+          const earlier = {
+            service: 'web',
+            profile: layout.legacyProfile as string,
+            gcrootsDir: layout.gcrootsDir,
+          };
+          for (const storePath of versions) await pinServiceVersion(nix, { layout: earlier, storePath });
+          await nix.switchGeneration(earlier.profile, 2);
+          const before = await nix.listGenerations(earlier.profile);
+          const listed = history(earlier.profile);
+          // A shell that dies at the kill-th change (before or after carrying it out).
+          let changes = 0;
+          const real = createShell();
+          const dying: typeof real = {
+            async run(command, args, options) {
+              if (MUTATING(command, args) && ++changes === kill) {
+                if (when === 'after') await real.run(command, args, options);
+                throw new Error('killed');
+              }
+              return real.run(command, args, options);
+            },
+          };
+          const killed = await createNix({ env: NIX_ENV, store, shell: dying })
+            .moveProfile(earlier.profile, layout.profile)
+            .then(
+              () => false,
+              () => true,
+            );
+          await nix.moveProfile(earlier.profile, layout.profile);
+          expect(await nix.listGenerations(layout.profile)).toEqual(before);
+          expect(await nix.listGenerations(earlier.profile)).toEqual([]);
+          expect(history(layout.profile)).toBe(listed);
+          if (!killed) break; // the kill came after the last step: every step was covered
+        }
+      } finally {
+        execFileSync('chmod', ['-R', 'u+w', dir]);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('signing keys and narinfo from the real Nix', () => {

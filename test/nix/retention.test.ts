@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   gcRootPath,
@@ -16,13 +17,36 @@ const gens = (numbers: number[], current: number): ProfileGeneration[] =>
 const root = (n: number) => ({ name: gcRootPath(layout, v(n)).slice('/r/web/'.length), target: v(n) });
 
 describe('serviceLayout', () => {
-  it('puts the profile and roots of a service under the default directories', () => {
+  it('puts the profile and roots of a service under the default directories, each in its own directory', () => {
     expect(serviceLayout('podcastitlater-web')).toEqual({
       service: 'podcastitlater-web',
-      profile: '/nix/var/nix/profiles/biz/podcastitlater-web',
+      profile: '/nix/var/nix/profiles/biz/podcastitlater-web.d/profile',
       gcrootsDir: '/nix/var/nix/gcroots/biz/podcastitlater-web',
+      legacyProfile: '/nix/var/nix/profiles/biz/podcastitlater-web',
     });
     expect(gcRootPath(layout, v(1))).toBe(`/r/web/${v(1).slice('/nix/store/'.length)}`);
+  });
+
+  it('gives no service a path that another service name can reach, in this layout or the one before', () => {
+    const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,62}$/);
+    /** Every file name a service owns directly under the profiles directory, and its roots directory. */
+    const owned = (service: string) => {
+      const l = serviceLayout(service, { profilesDir: '/p', gcrootsDir: '/r' });
+      return { dir: l.profile.slice(0, -'/profile'.length), roots: l.gcrootsDir, legacy: l.legacyProfile };
+    };
+    fc.assert(
+      fc.property(name, name, fc.integer({ min: 1, max: 999_999_999 }), (a, b, n) => {
+        fc.pre(a !== b);
+        const [x, y] = [owned(a), owned(b)];
+        expect(x.dir).not.toBe(y.dir);
+        expect(x.roots).not.toBe(y.roots);
+        // Nothing of the earlier layout (a profile or a generation link of any service) is a service directory.
+        for (const old of [y.legacy, `${y.legacy}-${n}-link`]) expect(x.dir).not.toBe(old);
+      }),
+    );
+    // The pair of the original report, spelled out.
+    expect(owned('web-1-link').dir).toBe('/p/web-1-link.d');
+    expect(serviceLayout('web', { profilesDir: '/p' }).profile).toBe('/p/web.d/profile');
   });
 
   it.each([['../etc'], ['a/b'], ['Web'], [''], ['web\n'], ['-rf']])('refuses the service name %j', (name) => {
