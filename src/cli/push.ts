@@ -298,8 +298,11 @@ export function runPush(argv: readonly string[], io: CliIo, deps: PushCliDeps = 
   return runProgram(PUSH, argv, io, deps);
 }
 
-/** Flag, then environment, then config file (`--config`, PUSH_CONFIG, or deploy/push.json when it exists). */
-async function loadPushSettings({
+/**
+ * Resolves the settings `command` reads: flag, then environment, then config file (`--config`, PUSH_CONFIG, or
+ * deploy/push.json when it exists); a usage error lists every problem.
+ */
+export async function loadPushSettings({
   command,
   settingFlags,
   io,

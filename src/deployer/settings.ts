@@ -290,6 +290,7 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
   }
   if (
     sources.complete !== false &&
+    (sources.read === undefined || sources.read.includes('trustedPublicKeys')) &&
     settings.trustedPublicKeys.length === 0 &&
     !settings.insecureAllowUnsigned
   ) {
