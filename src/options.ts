@@ -39,10 +39,7 @@ export interface OptionSpec {
 }
 
 /** Where a signing key comes from, as a `key-file` setting resolves it. The key text is never printed. */
-export type KeySource =
-  | { type: 'file'; path: string }
-  | { type: 'stdin' }
-  | { type: 'inline'; text: string; from: string };
+export type KeySource = { type: 'file'; path: string } | { type: 'stdin' } | { type: 'inline'; text: string };
 
 /** Raw inputs of {@link resolveOptions}. */
 export interface OptionSources {
@@ -294,8 +291,7 @@ function convertLocation(raw: unknown, context: ConvertContext | undefined): Con
 function convertKeyFile(raw: unknown, context: ConvertContext | undefined): Converted {
   const text = typeof raw === 'string' ? raw : undefined;
   if (text !== undefined && looksLikeNixKey(text)) {
-    if (context?.from === 'env')
-      return { ok: true, value: { type: 'inline', text: text.trim(), from: context.where } };
+    if (context?.from === 'env') return { ok: true, value: { type: 'inline', text: text.trim() } };
     const why =
       context?.from === 'config'
         ? 'a config file is often committed and read by others'

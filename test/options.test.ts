@@ -86,7 +86,7 @@ describe('convertOption: key-file', () => {
   it.each([
     ['flag', 'sk', { ok: true, value: { type: 'file', path: '/work/sk' } }],
     ['flag', '-', { ok: true, value: { type: 'stdin' } }],
-    ['env', KEY, { ok: true, value: { type: 'inline', text: KEY, from: 'env' } }],
+    ['env', KEY, { ok: true, value: { type: 'inline', text: KEY } }],
     ['env', '/keys/sk', { ok: true, value: { type: 'file', path: '/keys/sk' } }],
   ] as const)('from a %s, %j', (from, raw, result) => {
     expect(convertOption('key-file', raw, at(from))).toEqual(result);

@@ -117,7 +117,7 @@ export function commandFlags(program: ProgramDef, command: CommandDef): FlagLine
     ? [
         {
           flag: 'config',
-          kind: 'path',
+          kind: 'string',
           value: 'FILE',
           description: `the config file of settings (else ${program.config.env}, else ${program.config.default} if it exists); relative paths in it are relative to its directory`,
         },

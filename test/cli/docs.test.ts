@@ -10,7 +10,8 @@ describe(CLI_DOCS_FILE, () => {
     const generated = renderCliReference([DEPLOYER, PUSH]);
     if (committed !== generated) {
       const [a, b] = [committed.split('\n'), generated.split('\n')];
-      const line = a.findIndex((l, i) => l !== b[i]);
+      const differs = a.findIndex((l, i) => l !== b[i]);
+      const line = differs < 0 ? a.length : differs;
       expect.fail(
         `${CLI_DOCS_FILE} is stale: run \`npm run docs:cli\` and commit the result (first difference at line ${line + 1}: ${JSON.stringify(a[line])}, generated ${JSON.stringify(b[line])})`,
       );

@@ -111,7 +111,7 @@ describe('push --key-file and NIX_CACHE_KEY', () => {
     [['--key-file', '../keys/sk'], {}, { type: 'file', path: '/keys/sk' }],
     [['--key-file', '-'], {}, { type: 'stdin' }],
     [[], { NIX_CACHE_KEY: 'keys/sk' }, { type: 'file', path: '/repo/keys/sk' }],
-    [[], { NIX_CACHE_KEY: `${SECRET}\n` }, { type: 'inline', text: SECRET, from: 'NIX_CACHE_KEY' }],
+    [[], { NIX_CACHE_KEY: `${SECRET}\n` }, { type: 'inline', text: SECRET }],
     [['--key-file', '/etc/sk'], { NIX_CACHE_KEY: SECRET }, { type: 'file', path: '/etc/sk' }],
   ])('%j with %j signs with %j', async (flags, env, keyFile) => {
     const r = await pushSettings(['deploy', 'web', '--manifest', 'm', ...flags], env);
