@@ -98,6 +98,8 @@ const deploy = defineCommand({
     const spec = parseServiceSpec(await readInput(io, specFile), specFile, {
       secretsDir: settings.secretsDir,
     });
+    // The key is read before the build: a missing or wrong key fails at once, not after a long build.
+    const key = flags.plan ? undefined : await readKey(settings.keyFile, io);
     let storePath = flags['store-path'];
     if (storePath === undefined) {
       const buildTarget = flags.target ?? target;
@@ -131,12 +133,12 @@ const deploy = defineCommand({
       );
       return EXIT.ok;
     }
-    const key = await materializeKey(settings.keyFile, io);
+    const keyFile = await keyFileOf(key);
     let published: Awaited<ReturnType<typeof publishClosure>>;
     try {
-      published = await publishClosure(ctx, storePath, key.file, progressPrinter(io));
+      published = await publishClosure(ctx, storePath, keyFile?.path, progressPrinter(io));
     } finally {
-      await key.cleanup?.();
+      await keyFile?.cleanup?.();
     }
     if (published.uploaded)
       say(`uploaded ${published.files} file(s), ${formatBytes(published.bytes)} to ${ctx.cache?.url}`);
@@ -331,25 +333,37 @@ export async function loadPushSettings({
 }
 
 /**
- * The key file to sign with. A key from standard input or from NIX_CACHE_KEY (as CI secret stores provide it)
- * goes to a private temporary file, removed after signing. The key is never printed.
+ * Reads the signing key once, to check it is one (never printing it): a key file stays a path; a key from
+ * standard input or NIX_CACHE_KEY is kept as text until {@link keyFileOf} needs a file.
  */
-async function materializeKey(
+async function readKey(
   source: KeySource | undefined,
   io: CliIo,
-): Promise<{ file: string | undefined; cleanup?: () => Promise<void> }> {
-  if (source === undefined) return { file: undefined };
-  if (source.type === 'file') return { file: source.path };
-  const text = source.type === 'inline' ? source.text : (await readInput(io, '-')).trim();
+): Promise<{ path: string } | { text: string } | undefined> {
+  if (source === undefined) return undefined;
+  if (source.type === 'inline') return { text: source.text };
+  const where = source.type === 'stdin' ? 'standard input (--key-file -)' : source.path;
+  const text = (await readInput(io, source.type === 'stdin' ? '-' : source.path)).trim();
   if (!looksLikeNixKey(text))
     throw usageError(
-      '--key-file -: standard input does not hold a Nix secret key (name:base64, as nix-store --generate-binary-cache-key writes it)',
+      `${where} does not hold a Nix secret key (name:base64, as nix-store --generate-binary-cache-key writes it)`,
     );
+  return source.type === 'file' ? { path: source.path } : { text };
+}
+
+/**
+ * The key as a file for `nix store sign`: a key given as text goes to a private temporary file, which `cleanup`
+ * removes right after signing.
+ */
+async function keyFileOf(
+  key: { path: string } | { text: string } | undefined,
+): Promise<{ path: string; cleanup?: () => Promise<void> } | undefined> {
+  if (key === undefined || 'path' in key) return key;
   const dir = await mkdtemp(join(tmpdir(), 'omni-push-key-'));
   await chmod(dir, 0o700);
-  const file = join(dir, 'key');
-  await writeFile(file, `${text}\n`, { mode: 0o600 });
-  return { file, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  const path = join(dir, 'key');
+  await writeFile(path, `${key.text}\n`, { mode: 0o600 });
+  return { path, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /**

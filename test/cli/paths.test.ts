@@ -1,5 +1,13 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -251,6 +259,32 @@ describe('relative paths with the real bins', () => {
     // The temporary key file is gone (the bins' TMPDIR is this test's own).
     expect(readdirSync(join(dir, 'tmp')).filter((f) => f.startsWith('omni-push-'))).toEqual([]);
   }, 120_000);
+
+  it('a missing key file, or a file without a key, fails before the build and never shows the file', async () => {
+    writeFileSync(join(dir, 'work/notakey'), 'hunter2-not-a-key\n');
+    const built = join(dir, 'built');
+    const args = (key: string) => [
+      'deploy',
+      'web',
+      '--key-file',
+      key,
+      '--manifest',
+      '../bucket-e',
+      '--build',
+      `touch ${built}; echo {target}`,
+    ];
+    const missing = await bin('push', args('./missing.sec'), join(dir, 'work'));
+    expect(missing).toMatchObject({
+      code: 2,
+      stderr: `push: cannot read ${join(dir, 'work/missing.sec')}: ENOENT\n`,
+    });
+    const wrong = await bin('push', args('notakey'), join(dir, 'work'));
+    expect(wrong).toMatchObject({
+      code: 2,
+      stderr: `push deploy: ${join(dir, 'work/notakey')} does not hold a Nix secret key (name:base64, as nix-store --generate-binary-cache-key writes it)\nRun push deploy --help for usage.\n`,
+    });
+    expect(existsSync(built)).toBe(false);
+  });
 
   it('push --config ../work/push.json from another directory: paths in it are relative to it', async () => {
     writeFileSync(
