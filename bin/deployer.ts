@@ -22,6 +22,7 @@ process.exitCode = await runDeployer(process.argv.slice(2), {
   stderr: (text) => process.stderr.write(text),
   readText: (path) => (path === '-' ? readStdin() : readFile(path, 'utf8')),
   hostname,
+  cwd: () => process.cwd(),
   writeText: async (path, text) => {
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, text);

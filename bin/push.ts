@@ -12,6 +12,7 @@ process.exitCode = await runPush(process.argv.slice(2), {
   stderr: (text) => process.stderr.write(text),
   readText: (path) => (path === '-' ? readStdin() : readFile(path, 'utf8')),
   hostname,
+  cwd: () => process.cwd(),
   env: process.env,
   isTTY: process.stderr.isTTY === true,
 });

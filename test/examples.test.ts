@@ -22,14 +22,18 @@ describe('examples/', () => {
     expect(r.ok ? [] : r.issues).toEqual([]);
   });
 
-  it('deploy/push.json and the service spec are valid', () => {
+  it("deploy/push.json and the service spec are valid; its specDir is the config file's own directory", () => {
+    const dir = new URL('../examples/deploy', import.meta.url).pathname;
     const r = resolvePushSettings({
       flags: {},
       env: {},
       config: JSON.parse(example('deploy/push.json')),
       configName: 'push.json',
+      configDir: dir,
+      cwd: '/elsewhere',
     });
     expect(r.ok ? [] : r.issues).toEqual([]);
+    expect(r.ok && r.settings.specDir).toBe(dir);
     expect(parseServiceSpec(example('deploy/podcastitlater-web.json'), 'podcastitlater-web.json').name).toBe(
       'podcastitlater-web',
     );

@@ -1,15 +1,15 @@
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
 import type { DeployerContext } from '../deployer/context.js';
 import type { EventSink } from '../deployer/events.js';
 import { createFileStateStore } from '../deployer/file-state-store.js';
-import { type DeployerSettings, resolveSettings, SETTINGS } from '../deployer/settings.js';
+import { type DeployerSettings, resolveSettings } from '../deployer/settings.js';
 import { buildHostStatus, renderHostStatus } from '../deployer/status.js';
 import { runTick, type TickReport } from '../deployer/tick.js';
 import { watch } from '../deployer/watch.js';
 import { DeployError } from '../errors.js';
 import { formatIssues } from '../manifest/validate.js';
+import type { CommandDef, SettingFlags } from './command.js';
 import { type CliIo, EXIT, readConfigFile, readInput, usageError } from './io.js';
 import { formatEvent } from './log.js';
 
@@ -25,48 +25,33 @@ export interface DeployerRunDeps {
   createContext?: (settings: DeployerSettings, onEvent: EventSink) => DeployerContext;
 }
 
-/** Flags of the settings table, for parseArgs. */
-const SETTING_FLAGS = Object.fromEntries(
-  SETTINGS.map((s) => [
-    s.flag,
-    s.kind === 'boolean'
-      ? { type: 'boolean' as const }
-      : { type: 'string' as const, ...(s.kind === 'list' ? { multiple: true } : {}) },
-  ]),
-);
-
-const OPTIONS = {
-  ...SETTING_FLAGS,
-  config: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  verbose: { type: 'boolean', short: 'v', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
-
-/** Reads flags, environment and config file into settings, or throws a usage error listing every problem. */
-export async function loadSettings(argv: readonly string[], io: CliIo, complete: boolean) {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: OPTIONS,
-    strict: true,
-  });
-  if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+/**
+ * Resolves the settings `command` reads from its flags, the environment and the config file (`--config`,
+ * DEPLOYER_CONFIG or /etc/omni-deploy/deployer.json), or throws a usage error listing every problem.
+ */
+export async function loadSettings(
+  { command, settingFlags, io }: { command: CommandDef; settingFlags: SettingFlags; io: CliIo },
+  complete: boolean,
+): Promise<DeployerSettings> {
   const env = io.env ?? {};
-  const { config, file } = await readConfigFile(
+  const { config, file, dir } = await readConfigFile(
     io,
-    (values.config as string | undefined) ?? env.DEPLOYER_CONFIG,
+    (settingFlags.config as string | undefined) || env.DEPLOYER_CONFIG,
     DEFAULT_CONFIG_FILE,
   );
-  const flags = Object.fromEntries(
-    SETTINGS.map((s) => [
-      s.flag,
-      values[s.flag as keyof typeof values] as string | boolean | string[] | undefined,
-    ]),
-  );
-  const result = resolveSettings({ flags, env, config, configName: file, hostname: io.hostname(), complete });
+  const result = resolveSettings({
+    flags: settingFlags,
+    env,
+    config,
+    configName: file,
+    configDir: dir,
+    cwd: io.cwd(),
+    hostname: io.hostname(),
+    complete,
+    read: command.settings ?? [],
+  });
   if (!result.ok) throw usageError(`invalid settings:\n${formatIssues(result.issues)}`);
-  return { settings: result.settings, json: values.json as boolean, verbose: values.verbose as boolean };
+  return result.settings;
 }
 
 /** The text of a manifest at a location: `-` (stdin), a path or `file://` URL, or `s3://...` through the S3 module. */
@@ -102,20 +87,28 @@ function exitCodeOf(report: TickReport): number {
 }
 
 /** `deployer apply`: one tick. */
-export async function runApply(argv: readonly string[], io: CliIo, deps: DeployerRunDeps): Promise<number> {
-  const { settings, json, verbose } = await loadSettings(argv, io, true);
-  const onEvent = eventPrinter(io, settings, verbose);
+export async function runApply(
+  settings: DeployerSettings,
+  flags: { json: boolean; verbose: boolean },
+  io: CliIo,
+  deps: DeployerRunDeps,
+): Promise<number> {
+  const onEvent = eventPrinter(io, settings, flags.verbose);
   const ctx = (deps.createContext ?? (await realContext()))(settings, onEvent);
   const report = await runTick(ctx);
-  if (json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  if (flags.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
   else io.stdout(`${summarize(report)}\n`);
   return exitCodeOf(report);
 }
 
 /** `deployer watch`: ticks every `--interval` (plus jitter) until SIGTERM/SIGINT, finishing the tick in progress. */
-export async function runWatch(argv: readonly string[], io: CliIo, deps: DeployerRunDeps): Promise<number> {
-  const { settings, verbose } = await loadSettings(argv, io, true);
-  const onEvent = eventPrinter(io, settings, verbose);
+export async function runWatch(
+  settings: DeployerSettings,
+  flags: { verbose: boolean },
+  io: CliIo,
+  deps: DeployerRunDeps,
+): Promise<number> {
+  const onEvent = eventPrinter(io, settings, flags.verbose);
   const ctx = (deps.createContext ?? (await realContext()))(settings, onEvent);
   const signal = io.signal ?? new AbortController().signal;
   await watch({
@@ -129,15 +122,20 @@ export async function runWatch(argv: readonly string[], io: CliIo, deps: Deploye
 }
 
 /** `deployer status`: what runs here, from local state. */
-export async function runStatus(argv: readonly string[], io: CliIo): Promise<number> {
-  const { settings, json } = await loadSettings(argv, io, false);
+export async function runStatus(
+  settings: DeployerSettings,
+  flags: { json: boolean },
+  io: CliIo,
+): Promise<number> {
   const state = await createFileStateStore(join(settings.stateDir, 'state.json')).load();
   if (!state) {
     io.stderr(`no deployer state in ${settings.stateDir}: nothing deployed on this host yet\n`);
     return EXIT.failed;
   }
   const status = buildHostStatus(state, pkg.version, new Date().toISOString());
-  io.stdout(json ? `${JSON.stringify(status, null, 2)}\n` : `${renderHostStatus(status, Date.now())}\n`);
+  io.stdout(
+    flags.json ? `${JSON.stringify(status, null, 2)}\n` : `${renderHostStatus(status, Date.now())}\n`,
+  );
   return EXIT.ok;
 }
 

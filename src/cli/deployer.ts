@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
 import { desiredServices } from '../deployer/desired.js';
 import { createFileStateStore } from '../deployer/file-state-store.js';
 import { planDeploy, renderPlan } from '../deployer/plan.js';
+import { SETTINGS } from '../deployer/settings.js';
 import { emptyState } from '../deployer/state.js';
 import { isDeployError } from '../errors.js';
 import {
@@ -14,189 +14,199 @@ import {
   renderManifestDiff,
   summarizeManifest,
 } from '../manifest/index.js';
-import { isHostname } from '../manifest/patterns.js';
 import { servicesForHost } from '../manifest/select.js';
 import { renderUnit } from '../systemd/render-unit.js';
 import type { UnitFile } from '../systemd/types.js';
+import { defineCommand, type ProgramDef, runProgram } from './command.js';
 import {
+  DEFAULT_CONFIG_FILE,
   type DeployerRunDeps,
+  EXIT_BUSY,
   loadSettings,
   readManifestText,
   runApply,
   runStatus,
   runWatch,
 } from './deployer-run.js';
-import {
-  answerHelp,
-  type CliIo,
-  EXIT,
-  prefixLines,
-  readInput,
-  usageError,
-  usageExit,
-  writeOutput,
-} from './io.js';
+import { type CliIo, EXIT, prefixLines, readInput, usageError, writeOutput } from './io.js';
 
-const HELP = `deployer ${pkg.version}: converge this host to the services of a manifest
+const json = { kind: 'boolean', description: 'print the result as JSON on standard output' } as const;
+const verbose = { kind: 'boolean', short: 'v', description: 'also log debug events' } as const;
 
-Usage:
-  deployer validate <file|-> [--host NAME] [--secrets-dir DIR] [--json]
-      Check a manifest. Exit 0 valid (warnings on stderr), 1 invalid (every problem listed), 2 usage error.
-  deployer plan --manifest <file|-> [--host NAME] [--state-dir DIR | --previous <file>] [--secrets-dir DIR]
-               [--units-out DIR] [--json]
-      What the next tick would do on the host (default: this machine's name): install, update (with the
-      unit lines and store paths that change), remove, or hold back, compared to what the host runs (its
-      state in --state-dir, default /var/lib/biz-deployer; nothing if it never deployed), or, with
-      --previous, the manifest changes since an earlier manifest. Changes nothing; with --units-out, writes
-      the unit files the deployer would install into DIR (and nothing else), to read before a deploy.
-  deployer apply [settings] [--json] [-v]
-      One tick: restore units after a reboot, poll the manifest, apply what changed (health-gated, with
-      per-service rollback), reconcile Caddy routes, publish status. Exit 0 converged, 1 something failed,
-      3 another run holds the lock. For a systemd timer.
-  deployer watch [settings] [--interval 5m] [-v]
-      Tick forever with a little random jitter; SIGTERM finishes the tick in progress, then exits.
-  deployer status [--state-dir DIR] [--json]
-      Services, versions and health on this host, and the last tick, from local state.
-  deployer --help | --version
+const validate = defineCommand({
+  name: 'validate',
+  summary: 'check a manifest; exit 0 valid (warnings on stderr), 1 invalid (every problem listed)',
+  description:
+    'Checks a manifest the way the deployer checks one before applying it: its schema, values that could inject into unit files or escape their directories, duplicate routes and ports. Every problem is listed with its JSON path. Reads no settings and changes nothing.',
+  args: [{ name: 'file|-', description: 'the manifest file, or - for standard input' }],
+  flags: {
+    host: { kind: 'host', value: 'NAME', description: 'name in the summary the services this host runs' },
+    'secrets-dir': {
+      kind: 'path',
+      value: 'DIR',
+      description: "the directory every service's envFile must be inside (default /var/lib/biz-secrets)",
+    },
+    json,
+  },
+  async run({ args, flags, io }) {
+    const file = args[0] as string;
+    const result = parseManifest(await readInput(io, file), { secretsDir: flags['secrets-dir'] });
+    return report(io, file, result, flags.host, flags.json);
+  },
+});
 
-Settings (flag, else environment variable DEPLOYER_<NAME>, else --config FILE / DEPLOYER_CONFIG,
-default /etc/omni-deploy/deployer.json, with keys in camelCase):
-  --manifest LOCATION          s3://bucket/manifest.json?region=&endpoint=&profile=, file:///path or a path
-  --substituter URL            binary cache for closures (s3://..., http://..., file://...)
-  --trusted-public-key KEY     repeatable; closures must be signed by one (or --insecure-allow-unsigned)
-  --host NAME                  default: this machine's host name
-  --state-dir DIR              default /var/lib/biz-deployer
-  --units-dir DIR              default /run/systemd/system (restored from state at boot)
-  --profiles-dir DIR           default /nix/var/nix/profiles/biz
-  --gcroots-dir DIR            default /nix/var/nix/gcroots/biz
-  --secrets-dir DIR            default /var/lib/biz-secrets
-  --caddy-admin ADDRESS        default http://127.0.0.1:2019; unix//run/caddy/admin.sock; off
-  --caddy-server NAME          default omni
-  --keep N                     versions kept per service, default 5
-  --health-settle 5s --health-timeout 5s --health-interval 1s --deploy-timeout 30s --interval 5m
-  --on-success CMD --on-failure CMD   run after a tick, outcome in DEPLOYER_OUTCOME, ...
-  --metrics-file PATH          Prometheus textfile
-  --log-format auto|text|json  default auto: text on a terminal, JSON lines otherwise
-`;
+const plan = defineCommand({
+  name: 'plan',
+  summary: 'what the next tick would do on this host; changes nothing',
+  description:
+    'Shows what the next tick would do on the host: install, update (with the unit lines and store paths that change), remove, or hold back, compared to what the host runs (its state in --state-dir; nothing if it never deployed), or, with --previous, the manifest changes since an earlier manifest. The settings are read as apply reads them, so the plan is the plan of the next tick. Changes nothing; with --units-out, writes the unit files the deployer would install (and nothing else), to read before a deploy.',
+  flags: {
+    previous: {
+      kind: 'string',
+      value: 'FILE',
+      description:
+        "compare with an earlier manifest (a file, or - for standard input) instead of the host's state",
+    },
+    'units-out': {
+      kind: 'string',
+      value: 'DIR',
+      description: 'write the unit files the deployer would install for this host into DIR',
+    },
+    json,
+  },
+  settings: ['manifest', 'host', 'stateDir', 'secretsDir'],
+  async run(input) {
+    const { flags, io } = input;
+    const settings = await loadSettings(input, false);
+    const location = settings.manifest;
+    if (location === undefined)
+      throw usageError(
+        'plan needs --manifest <file|-|s3://...> (or DEPLOYER_MANIFEST, or "manifest" in the config file)',
+      );
+    const parse = (text: string) => parseManifest(text, { secretsDir: settings.secretsDir });
+    const next = parse(await readManifestText(io, location));
+    const previous = flags.previous === undefined ? undefined : parse(await readInput(io, flags.previous));
+    if (!next.ok) return report(io, location, next, undefined, false);
+    if (previous && !previous.ok) return report(io, flags.previous as string, previous, undefined, false);
+    const host = settings.host;
+    const outDir = flags['units-out'];
+    let units: UnitFile[] = [];
+    if (outDir !== undefined) {
+      // Every unit rendered before the first is written: a refused value leaves the directory untouched.
+      try {
+        units = servicesForHost(next.manifest, host).map((s) =>
+          renderUnit(s, { secretsDir: settings.secretsDir }),
+        );
+      } catch (error) {
+        if (!isDeployError(error) || !error.code.startsWith('SYSTEMD_')) throw error;
+        io.stderr(`${location}: cannot render the units for host ${host}: ${error.message}\n`);
+        return EXIT.failed;
+      }
+      for (const unit of units) await writeOutput(io, join(outDir, unit.name), unit.text);
+    }
+    const written = units.map((unit) => join(outDir as string, unit.name));
+    const note =
+      outDir === undefined
+        ? ''
+        : `\n${units.length} unit file(s) for host ${host} written to ${outDir}${written.map((f) => `\n  ${f}`).join('')}`;
+    if (previous) {
+      // Against an earlier manifest: what changed in the manifest for this host.
+      const diff = diffManifests(previous.manifest, next.manifest, host);
+      io.stdout(
+        flags.json
+          ? `${JSON.stringify(outDir === undefined ? diff : { ...diff, unitFiles: written }, null, 2)}\n`
+          : `${renderManifestDiff(diff)}${note}\n`,
+      );
+      return EXIT.ok;
+    }
+    // Against what this host runs (its local state; nothing when it has never deployed).
+    const stateDir = settings.stateDir;
+    const state = (await createFileStateStore(join(stateDir, 'state.json')).load()) ?? emptyState(host);
+    if (state.host.toLowerCase() !== host.toLowerCase())
+      throw usageError(`the state in ${stateDir} belongs to host ${state.host}, not ${host}`);
+    const { desired, failures } = desiredServices(next.manifest, host, { secretsDir: settings.secretsDir });
+    const planned = planDeploy({ host, generation: next.manifest.generation, desired, state });
+    const refused = failures.map((f) => `\n  ! ${f.service}: refused: ${f.reason}`).join('');
+    io.stdout(
+      flags.json
+        ? `${JSON.stringify({ ...planned, refused: failures, ...(outDir === undefined ? {} : { unitFiles: written }) }, null, 2)}\n`
+        : `${renderPlan(planned)}${refused}${note}\n`,
+    );
+    return EXIT.ok;
+  },
+});
 
-const OPTIONS = {
-  host: { type: 'string' },
-  manifest: { type: 'string' },
-  previous: { type: 'string' },
-  'secrets-dir': { type: 'string' },
-  'units-out': { type: 'string' },
-  'state-dir': { type: 'string' },
-  config: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
+/** Every setting except `interval`, which only `watch` uses. */
+const TICK_SETTINGS = SETTINGS.map((s) => s.key).filter((key) => key !== 'intervalMs');
+
+const apply = defineCommand({
+  name: 'apply',
+  summary:
+    'one tick, for a systemd timer; exit 0 converged, 1 something failed, 3 another run holds the lock',
+  description:
+    'One tick: restore units after a reboot, poll the manifest, apply what changed (health-gated, with per-service rollback), reconcile Caddy routes, save state and publish status. Log lines go to standard error, a one-line summary (or --json, the whole report) to standard output.',
+  flags: {
+    json: { kind: 'boolean', description: 'print the tick report as JSON on standard output' },
+    verbose,
+  },
+  settings: TICK_SETTINGS,
+  async run(input, deps: DeployerRunDeps) {
+    return runApply(await loadSettings(input, true), input.flags, input.io, deps);
+  },
+});
+
+const watchCommand = defineCommand({
+  name: 'watch',
+  summary: 'tick forever, every --interval with a little random jitter',
+  description:
+    'Ticks forever, every --interval plus a little random jitter, for a long-running service instead of a timer. SIGTERM or SIGINT lets the tick in progress finish, then exits 0; a second signal exits at once.',
+  flags: { verbose },
+  settings: [...TICK_SETTINGS, 'intervalMs'],
+  async run(input, deps: DeployerRunDeps) {
+    return runWatch(await loadSettings(input, true), input.flags, input.io, deps);
+  },
+});
+
+const status = defineCommand({
+  name: 'status',
+  summary: 'services, versions and health on this host, and the last tick, from local state',
+  description:
+    "Prints the services this host runs, their versions and health, and the last tick's outcome, from the state in --state-dir. Exit 1 when the host never deployed.",
+  flags: { json },
+  settings: ['stateDir'],
+  async run(input) {
+    return runStatus(await loadSettings(input, false), input.flags, input.io);
+  },
+});
+
+/** The `deployer` program: its commands, settings and exit codes (help and docs/cli.md are generated from it). */
+export const DEPLOYER: ProgramDef<DeployerRunDeps> = {
+  name: 'deployer',
+  version: pkg.version,
+  summary: 'converge this host to the services of a manifest',
+  settings: SETTINGS,
+  config: { env: 'DEPLOYER_CONFIG', default: DEFAULT_CONFIG_FILE },
+  commands: [validate, plan, apply, watchCommand, status],
+  exitCodes: [
+    { code: EXIT.ok, meaning: 'done: valid, converged, or printed' },
+    {
+      code: EXIT.failed,
+      meaning: 'failed: an invalid manifest, a tick that failed or rolled a service back, no state yet',
+    },
+    {
+      code: EXIT.usage,
+      meaning: 'usage: a wrong command, flag, argument or setting, or an unreadable input file',
+    },
+    { code: EXIT_BUSY, meaning: 'busy: another deployer run holds the lock (apply)' },
+  ],
+};
 
 /**
  * Runs `deployer <argv>` and returns the exit code: 0 ok, 1 invalid manifest or failed tick, 2 usage or input
  * error, 3 busy (another tick holds the lock).
  */
-export async function runDeployer(
-  argv: readonly string[],
-  io: CliIo,
-  deps: DeployerRunDeps = {},
-): Promise<number> {
-  const [command, ...rest] = argv;
-  try {
-    const answered = answerHelp(argv, io, HELP, pkg.version);
-    if (answered !== undefined) return answered;
-    if (command === 'apply') return await runApply(rest, io, deps);
-    if (command === 'watch') return await runWatch(rest, io, deps);
-    if (command === 'status') return await runStatus(rest, io);
-    const { values, positionals } = parseArgs({ args: [...rest], allowPositionals: true, options: OPTIONS });
-    if (values.host !== undefined && !isHostname(values.host)) {
-      throw usageError(`--host: expected an RFC 1123 host name, found ${JSON.stringify(values.host)}`);
-    }
-    const load = async (file: string) =>
-      parseManifest(await readInput(io, file), { secretsDir: values['secrets-dir'] });
-
-    if (command === 'validate') {
-      const [file, extra] = positionals;
-      if (file === undefined || extra !== undefined)
-        throw usageError('validate takes exactly one manifest file (or - for stdin)');
-      return report(io, file, await load(file), values.host, values.json);
-    }
-    if (command === 'plan') {
-      if (positionals.length) throw usageError('plan takes no positional arguments');
-      // Host, state and secrets directories and the manifest location as apply would see them (flags,
-      // environment, config file), so the plan is the plan of the next tick.
-      const pass = (flag: string, value: string | undefined) =>
-        value === undefined ? [] : [`--${flag}`, value];
-      const { settings } = await loadSettings(
-        [
-          ...pass('host', values.host),
-          ...pass('state-dir', values['state-dir']),
-          ...pass('secrets-dir', values['secrets-dir']),
-          ...pass('manifest', values.manifest),
-          ...pass('config', values.config),
-        ],
-        io,
-        false,
-      );
-      const location = settings.manifest;
-      if (location === undefined)
-        throw usageError(
-          'plan needs --manifest <file|-|s3://...> (or DEPLOYER_MANIFEST, or "manifest" in the config file)',
-        );
-      const parse = (text: string) => parseManifest(text, { secretsDir: settings.secretsDir });
-      const next = parse(await readManifestText(io, location));
-      const previous = values.previous === undefined ? undefined : await load(values.previous);
-      if (!next.ok) return report(io, location, next, undefined, false);
-      if (previous && !previous.ok) return report(io, values.previous as string, previous, undefined, false);
-      const host = settings.host;
-      const outDir = values['units-out'];
-      let units: UnitFile[] = [];
-      if (outDir !== undefined) {
-        // Every unit rendered before the first is written: a refused value leaves the directory untouched.
-        try {
-          units = servicesForHost(next.manifest, host).map((s) =>
-            renderUnit(s, { secretsDir: settings.secretsDir }),
-          );
-        } catch (error) {
-          if (!isDeployError(error) || !error.code.startsWith('SYSTEMD_')) throw error;
-          io.stderr(`${location}: cannot render the units for host ${host}: ${error.message}\n`);
-          return EXIT.failed;
-        }
-        for (const unit of units) await writeOutput(io, join(outDir, unit.name), unit.text);
-      }
-      const written = units.map((unit) => join(outDir as string, unit.name));
-      const note =
-        outDir === undefined
-          ? ''
-          : `\n${units.length} unit file(s) for host ${host} written to ${outDir}${written.map((f) => `\n  ${f}`).join('')}`;
-      if (previous) {
-        // Against an earlier manifest: what changed in the manifest for this host.
-        const diff = diffManifests(previous.manifest, next.manifest, host);
-        io.stdout(
-          values.json
-            ? `${JSON.stringify(outDir === undefined ? diff : { ...diff, unitFiles: written }, null, 2)}\n`
-            : `${renderManifestDiff(diff)}${note}\n`,
-        );
-        return EXIT.ok;
-      }
-      // Against what this host runs (its local state; nothing when it has never deployed).
-      const stateDir = settings.stateDir;
-      const state = (await createFileStateStore(join(stateDir, 'state.json')).load()) ?? emptyState(host);
-      if (state.host.toLowerCase() !== host.toLowerCase())
-        throw usageError(`the state in ${stateDir} belongs to host ${state.host}, not ${host}`);
-      const { desired, failures } = desiredServices(next.manifest, host, { secretsDir: settings.secretsDir });
-      const plan = planDeploy({ host, generation: next.manifest.generation, desired, state });
-      const refused = failures.map((f) => `\n  ! ${f.service}: refused: ${f.reason}`).join('');
-      io.stdout(
-        values.json
-          ? `${JSON.stringify({ ...plan, refused: failures, ...(outDir === undefined ? {} : { unitFiles: written }) }, null, 2)}\n`
-          : `${renderPlan(plan)}${refused}${note}\n`,
-      );
-      return EXIT.ok;
-    }
-    throw usageError(`unknown command ${JSON.stringify(command)}`);
-  } catch (error) {
-    return usageExit('deployer', io, error);
-  }
+export function runDeployer(argv: readonly string[], io: CliIo, deps: DeployerRunDeps = {}): Promise<number> {
+  return runProgram(DEPLOYER, argv, io, deps);
 }
 
 /** Prints a validation result as text or JSON and returns its exit code. */

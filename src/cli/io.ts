@@ -1,3 +1,4 @@
+import { dirname, posix } from 'node:path';
 import { DeployError } from '../errors.js';
 import { findJsonSyntaxError } from '../manifest/json-error.js';
 
@@ -9,6 +10,8 @@ export interface CliIo {
   readText(path: string): Promise<string>;
   /** This machine's host name. */
   hostname(): string;
+  /** The working directory (absolute): relative paths in flags and environment variables are resolved against it. */
+  cwd(): string;
   /** Writes a file as UTF-8, creating its directory first. Optional: only commands that write files need it. */
   writeText?(path: string, text: string): Promise<void>;
   /** The process environment (settings come from flags, then environment, then config file). */
@@ -61,60 +64,43 @@ export function prefixLines(word: string, text: string): string {
 /**
  * Maps the errors a command may raise to exit codes with a one-line message: bad usage or an unreadable input
  * file → 2; any other DeployError (a damaged state file, a host mismatch, an unreachable store) → 1. Anything
- * else is a bug and propagates with its stack.
+ * else is a bug and propagates with its stack. A usage error inside `command` names it (`push history:
+ * unknown flag --apply`) and points to that command's help.
  */
-export function usageExit(program: string, io: CliIo, error: unknown): number {
-  const parseArgsError =
-    error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+export function usageExit(program: string, io: CliIo, error: unknown, command?: string): number {
   if (error instanceof DeployError && error.code !== 'USAGE' && error.code !== 'IO') {
     io.stderr(`${program}: ${error.message}\n`);
     return EXIT.failed;
   }
-  if (!parseArgsError && !(error instanceof DeployError)) throw error;
-  const hint =
-    error instanceof DeployError && error.code === 'IO' ? '' : `Run ${program} --help for usage.\n`;
-  io.stderr(`${program}: ${(error as Error).message}\n${hint}`);
+  if (!(error instanceof DeployError)) throw error;
+  if (error.code === 'IO') {
+    io.stderr(`${program}: ${error.message}\n`);
+    return EXIT.usage;
+  }
+  const name = command === undefined ? program : `${program} ${command}`;
+  io.stderr(`${name}: ${error.message}\nRun ${name} --help for usage.\n`);
   return EXIT.usage;
 }
 
 /**
- * Answers help and version requests before anything runs: no command, `help`, `--help`/`-h` anywhere (so
- * `deployer apply --help` never runs a tick), or `--version`. Returns the exit code, or `undefined` to go on.
- */
-export function answerHelp(
-  argv: readonly string[],
-  io: CliIo,
-  help: string,
-  version: string,
-): number | undefined {
-  const [command] = argv;
-  if (command === undefined || command === 'help' || argv.includes('--help') || argv.includes('-h')) {
-    io.stdout(help);
-    return EXIT.ok;
-  }
-  if (command === '--version') {
-    io.stdout(`${version}\n`);
-    return EXIT.ok;
-  }
-  return undefined;
-}
-
-/**
  * Reads a JSON config file: `named` (from `--config` or the environment) must exist; without one, `fallback`
- * is read if it exists. Invalid JSON is a usage error with line and column, without echoing the file.
+ * is read if it exists. Both are resolved against the working directory; `dir` is the file's directory, which
+ * relative paths inside it are resolved against. Invalid JSON is a usage error with line and column, without
+ * echoing the file.
  */
 export async function readConfigFile(
   io: CliIo,
   named: string | undefined,
   fallback: string,
-): Promise<{ config: unknown; file: string }> {
-  const file = named ?? fallback;
+): Promise<{ config: unknown; file: string; dir: string }> {
+  const file = posix.resolve(io.cwd(), named || fallback);
+  const dir = dirname(file);
   let text: string;
   try {
     text = await io.readText(file);
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    if (missing && named === undefined) return { config: undefined, file };
+    if (missing && !named) return { config: undefined, file, dir };
     throw usageError(`config file ${file}: ${missing ? 'not found' : (error as Error).message}`);
   }
   const syntax = findJsonSyntaxError(text);
@@ -122,5 +108,5 @@ export async function readConfigFile(
     throw usageError(
       `config file ${file}: invalid JSON at line ${syntax.line}, column ${syntax.column}: ${syntax.message}`,
     );
-  return { config: JSON.parse(text), file };
+  return { config: JSON.parse(text), file, dir };
 }

@@ -1,12 +1,12 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
 import { createClock } from '../deployer/clock.js';
 import type { EventSink } from '../deployer/events.js';
 import { DeployError } from '../errors.js';
 import { formatIssues } from '../manifest/validate.js';
+import { type KeySource, looksLikeNixKey } from '../options.js';
 import { applyCacheGc, initBucket, planCacheGc, readFleet, renderFleet } from '../push/bucket.js';
 import { gitRevision, runBuild } from '../push/build.js';
 import type { PushContext } from '../push/context.js';
@@ -18,244 +18,352 @@ import { parseServiceSpec } from '../push/spec.js';
 import { publishClosure } from '../push/upload.js';
 import { waitForHosts } from '../push/wait.js';
 import type { CacheUploadEvent } from '../s3/cache-upload.js';
-import { answerHelp, type CliIo, EXIT, readConfigFile, readInput, usageError, usageExit } from './io.js';
+import { type CommandDef, defineCommand, type ProgramDef, runProgram, type SettingFlags } from './command.js';
+import { type CliIo, EXIT, readConfigFile, readInput, usageError } from './io.js';
 import { formatEvent } from './log.js';
 
-const HELP = `push ${pkg.version}: from a build to a live deploy
-
-Usage:
-  push deploy <service> [--target T] [--spec FILE] [--store-path PATH] [--revision R] [--plan] [--wait]
-      Build --target (default <service>) with the build command (default "bild {target} --cache"; it must
-      print the store path), or take --store-path; sign and upload its closure to --cache when a key is given; then set the service in the
-      manifest from its spec (default deploy/<service>.json) with compare-and-swap, archiving the previous
-      manifest. --plan prints what would change on every host and writes nothing. --wait follows the hosts'
-      status until the new version is live and healthy (or fails: exit 1).
-  push rollback [--to ARCHIVE | --steps N] [--wait]
-      Restore an archived manifest (default: the one before the current) as the current one.
-  push history [--limit N] [--json]     archived manifests, newest first, with what changed after each
-  push status [--json]                  every host's last report
-  push init                             create an empty manifest and the cache's nix-cache-info
-  push gc [--keep N] [--apply]          cache objects not reachable from the last N manifests (default 5):
-                                        listed, or deleted with --apply
-  push --help | --version
-
-Settings (flag, else environment, else --config FILE / PUSH_CONFIG, default deploy/push.json):
-  --manifest LOCATION   PUSH_MANIFEST     s3://bucket/manifest.json?region=&endpoint=&profile=, file:///..., path
-  --cache LOCATION      PUSH_CACHE        binary cache to upload closures to (s3://bucket?..., file:///dir)
-  --key-file FILE       NIX_CACHE_KEY     Nix secret key to sign with (never printed or uploaded)
-  --build COMMAND       PUSH_BUILD        default "bild {target} --cache"
-  --spec-dir DIR        PUSH_SPEC_DIR     default deploy
-  --secrets-dir DIR     PUSH_SECRETS_DIR  default /var/lib/biz-secrets (as on the hosts)
-  --timeout 5m --poll 2s                  for --wait
-
-Exit codes: 0 done, 1 failed (build, upload, invalid manifest, conflict, a host failed or timed out), 2 usage.
-`;
+/** Where push looks for its config file when neither `--config` nor PUSH_CONFIG names one. */
+export const DEFAULT_PUSH_CONFIG = 'deploy/push.json';
 
 /** Builds the push context from settings (default: real adapters). Tests inject fakes. */
 export interface PushCliDeps {
   createContext?: (settings: PushSettings, onEvent: EventSink) => PushContext;
 }
 
-const OPTIONS = {
-  ...Object.fromEntries(PUSH_SETTINGS.map((s) => [s.flag, { type: 'string' as const }])),
-  config: { type: 'string' },
-  spec: { type: 'string' },
-  'store-path': { type: 'string' },
-  target: { type: 'string' },
-  revision: { type: 'string' },
-  to: { type: 'string' },
-  steps: { type: 'string' },
-  limit: { type: 'string' },
-  keep: { type: 'string' },
-  plan: { type: 'boolean', default: false },
-  wait: { type: 'boolean', default: false },
-  apply: { type: 'boolean', default: false },
-  json: { type: 'boolean', default: false },
-  verbose: { type: 'boolean', short: 'v', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
+const json = { kind: 'boolean', description: 'print the result as JSON on standard output' } as const;
+const verbose = {
+  kind: 'boolean',
+  short: 'v',
+  description: 'also log debug events (each status read of --wait)',
 } as const;
+const wait = {
+  kind: 'boolean',
+  description:
+    "follow the hosts' status until the new manifest is live and healthy on every host it names (exit 0), or a host failed or --timeout passed (exit 1)",
+} as const;
+const WAIT_SETTINGS = ['timeoutMs', 'pollMs'];
 
-/** Runs `push <argv>`; returns the exit code. */
-export async function runPush(argv: readonly string[], io: CliIo, deps: PushCliDeps = {}): Promise<number> {
-  const [command, ...rest] = argv;
-  let cleanup: (() => Promise<void>) | undefined;
-  try {
-    const answered = answerHelp(argv, io, HELP, pkg.version);
-    if (answered !== undefined) return answered;
-    const { values, positionals } = parseArgs({
-      args: [...rest],
-      allowPositionals: true,
-      options: OPTIONS,
-      strict: true,
-    });
-    const settings = await loadPushSettings(values, io);
-    const key = await materializeKey(settings.keyFile);
-    cleanup = key.cleanup;
-    const onEvent: EventSink = (event) => {
-      // push is run by people and CI logs, not journald: plain text lines.
-      const line = formatEvent(event, 'text', new Date(), values.verbose);
-      if (line) io.stderr(line);
-    };
-    const ctx = deps.createContext
-      ? deps.createContext(settings, onEvent)
-      : await createPushContext(settings, onEvent);
-    const say = (text: string) => io.stdout(`${text}\n`);
-    const count = (name: string, text: string | undefined, min: number) => {
-      if (text === undefined) return undefined;
-      if (!/^\d+$/.test(text) || Number(text) < min)
-        throw usageError(`--${name}: expected a whole number >= ${min}, found ${JSON.stringify(text)}`);
-      return Number(text);
-    };
-
-    if (command === 'deploy') {
-      const [target, extra] = positionals;
-      if (target === undefined || extra !== undefined)
-        throw usageError('deploy takes exactly one service (the build target)');
-      const specFile = values.spec ?? join(settings.specDir, `${target}.json`);
-      const spec = parseServiceSpec(await readInput(io, specFile), specFile, {
-        secretsDir: settings.secretsDir,
-      });
-      let storePath = values['store-path'];
-      if (storePath === undefined) {
-        const buildTarget = values.target ?? target;
-        say(`building ${buildTarget}: ${settings.build}`);
-        storePath = await runBuild(ctx.shell, settings.build, buildTarget);
-      }
-      say(`${spec.name}: ${storePath}`);
-      const revision = values.revision ?? (await gitRevision(ctx.shell));
-      const change = { spec, storePath, ...(revision === undefined ? {} : { revision }) };
-      if (values.plan) {
-        const read = await ctx.manifests.read();
-        const before = currentManifest(
-          read.status === 'found' ? read.text : undefined,
-          ctx.manifests.url,
-          settings.secretsDir,
-        );
-        const after = nextManifest(before, change, new Date(ctx.clock.now()), settings.secretsDir);
-        const old = before?.services.find((s) => s.name === spec.name)?.artifact.storePath;
-        const sizes = await closureSizes(ctx, [old, storePath]);
-        say(
-          renderPushPlan({
-            before,
-            after,
-            hosts: planManifestChange(before, after, settings.secretsDir),
-            closureSize: {
-              service: spec.name,
-              ...(sizes[0] === undefined ? {} : { before: sizes[0] }),
-              ...(sizes[1] === undefined ? {} : { after: sizes[1] }),
-            },
-          }),
-        );
-        return EXIT.ok;
-      }
-      const published = await publishClosure(ctx, storePath, key.file, progressPrinter(io));
-      if (published.uploaded)
-        say(`uploaded ${published.files} file(s), ${formatBytes(published.bytes)} to ${ctx.cache?.url}`);
-      const since = ctx.clock.now();
-      const written = await writeServiceChange(ctx, change);
-      if (!written.changed) say(`manifest already has ${spec.name} at ${storePath}: nothing written`);
-      else {
-        const archived = written.archive ? `; previous archived as ${written.archive.id}` : '';
-        say(`manifest generation ${written.manifest.generation}: ${spec.name} → ${storePath}${archived}`);
-      }
-      if (!values.wait) return EXIT.ok;
-      return await wait(ctx, io, settings, {
-        hosts: spec.hosts,
-        etag: written.etag,
-        since,
-        service: { name: spec.name, storePath },
-      });
-    }
-    if (command === 'rollback') {
-      if (positionals.length) throw usageError('rollback takes no positional arguments');
-      if (values.to !== undefined && values.steps !== undefined)
-        throw usageError('give --to or --steps, not both');
-      const since = ctx.clock.now();
-      const steps = count('steps', values.steps, 1);
-      const result = await rollbackManifest(ctx, {
-        ...(values.to === undefined ? {} : { to: values.to }),
-        ...(steps === undefined ? {} : { steps }),
-      });
-      say(`restored ${result.archive.id} (generation ${result.manifest.generation}) as the current manifest`);
-      if (!values.wait) return EXIT.ok;
-      const hosts = [...new Set(result.manifest.services.flatMap((s) => s.hosts))];
-      return await wait(ctx, io, settings, { hosts, etag: result.etag, since });
-    }
-    if (command === 'history') {
-      const entries = await readHistory(ctx, count('limit', values.limit, 1) ?? 20);
-      say(values.json ? JSON.stringify(entries, null, 2) : renderHistory(entries));
-      return EXIT.ok;
-    }
-    if (command === 'status') {
-      const rows = await readFleet(ctx);
-      say(values.json ? JSON.stringify(rows, null, 2) : renderFleet(rows));
-      return EXIT.ok;
-    }
-    if (command === 'init') {
-      const r = await initBucket(ctx);
-      say(
-        `manifest: ${r.manifest === 'created' ? 'created (empty)' : 'already there, left as it is'} at ${ctx.manifests.url}`,
-      );
-      say(`nix-cache-info: ${r.cacheInfo}`);
-      if (!r.conditionalWrites) {
-        io.stderr(
-          'warning: this bucket does not enforce conditional writes: two pushes at the same moment can lose an update\n',
-        );
-      }
-      return EXIT.ok;
-    }
-    if (command === 'gc') {
-      if (!ctx.cache) throw usageError('gc needs --cache');
-      const plan = await planCacheGc(ctx, count('keep', values.keep, 1) ?? 5);
-      const bytes = plan.delete.reduce((sum, o) => sum + o.size, 0);
-      say(
-        `kept the closures of ${plan.manifests.length} manifest(s): ${plan.reachable.length} store path(s), ${plan.keep.length} object(s)`,
-      );
-      for (const missing of plan.missing)
-        say(`  warning: ${missing} is named by a manifest but not in the cache`);
-      say(
-        `${values.apply ? 'deleting' : 'would delete'} ${plan.delete.length} object(s), ${formatBytes(bytes)}${values.apply ? '' : ' (run with --apply to delete)'}`,
-      );
-      for (const o of plan.delete) say(`  ${o.key}`);
-      if (values.apply) await applyCacheGc(ctx, plan);
-      return EXIT.ok;
-    }
-    throw usageError(`unknown command ${JSON.stringify(command)}`);
-  } catch (error) {
-    return usageExit('push', io, error);
-  } finally {
-    await cleanup?.();
-  }
+/** Settings, the context and an output helper for a command; `close` removes a key written to a temporary file. */
+async function open(
+  input: { command: CommandDef; settingFlags: SettingFlags; io: CliIo },
+  deps: PushCliDeps,
+  verbose = false,
+) {
+  const settings = await loadPushSettings(input);
+  const onEvent: EventSink = (event) => {
+    // push is run by people and CI logs, not journald: plain text lines.
+    const line = formatEvent(event, 'text', new Date(), verbose);
+    if (line) input.io.stderr(line);
+  };
+  const ctx = deps.createContext
+    ? deps.createContext(settings, onEvent)
+    : await createPushContext(settings, onEvent);
+  return { settings, ctx, say: (text: string) => input.io.stdout(`${text}\n`) };
 }
 
-/** Flag, then environment, then config file (`--config`, PUSH_CONFIG, or deploy/push.json when it exists). */
-async function loadPushSettings(values: Record<string, unknown>, io: CliIo): Promise<PushSettings> {
+const deploy = defineCommand({
+  name: 'deploy',
+  summary: "build, sign and upload a service's closure, then set it in the manifest",
+  description:
+    'Builds --target with the build command (it must print the store path), or takes --store-path; signs its closure with the key and uploads what the cache lacks (without a key, the closure must already be in the cache); then sets the service in the manifest from its spec, with compare-and-swap, archiving the previous manifest. --plan prints what would change on every host and writes nothing.',
+  args: [{ name: 'service', description: 'the service to deploy: its spec is <spec-dir>/<service>.json' }],
+  flags: {
+    target: { kind: 'string', value: 'TARGET', description: 'what to build (default: <service>)' },
+    spec: {
+      kind: 'string',
+      value: 'FILE',
+      description: "the service's spec (default: <spec-dir>/<service>.json)",
+    },
+    'store-path': {
+      kind: 'string',
+      value: 'PATH',
+      description: 'deploy this store path instead of building',
+    },
+    revision: {
+      kind: 'string',
+      value: 'REV',
+      description:
+        "the source revision recorded with the service (default: the git checkout's commit, if any)",
+    },
+    plan: { kind: 'boolean', description: 'print what would change on every host; upload and write nothing' },
+    wait,
+    verbose,
+  },
+  settings: ['manifest', 'cache', 'keyFile', 'build', 'specDir', 'secretsDir', ...WAIT_SETTINGS],
+  async run(input, deps: PushCliDeps) {
+    const { args, flags, io } = input;
+    const { settings, ctx, say } = await open(input, deps, flags.verbose);
+    const target = args[0] as string;
+    const specFile = flags.spec ?? join(settings.specDir, `${target}.json`);
+    const spec = parseServiceSpec(await readInput(io, specFile), specFile, {
+      secretsDir: settings.secretsDir,
+    });
+    // The key is read before the build: a missing or wrong key fails at once, not after a long build.
+    const key = flags.plan ? undefined : await readKey(settings.keyFile, io);
+    let storePath = flags['store-path'];
+    if (storePath === undefined) {
+      const buildTarget = flags.target ?? target;
+      say(`building ${buildTarget}: ${settings.build}`);
+      storePath = await runBuild(ctx.shell, settings.build, buildTarget);
+    }
+    say(`${spec.name}: ${storePath}`);
+    const revision = flags.revision ?? (await gitRevision(ctx.shell));
+    const change = { spec, storePath, ...(revision === undefined ? {} : { revision }) };
+    if (flags.plan) {
+      const read = await ctx.manifests.read();
+      const before = currentManifest(
+        read.status === 'found' ? read.text : undefined,
+        ctx.manifests.url,
+        settings.secretsDir,
+      );
+      const after = nextManifest(before, change, new Date(ctx.clock.now()), settings.secretsDir);
+      const old = before?.services.find((s) => s.name === spec.name)?.artifact.storePath;
+      const sizes = await closureSizes(ctx, [old, storePath]);
+      say(
+        renderPushPlan({
+          before,
+          after,
+          hosts: planManifestChange(before, after, settings.secretsDir),
+          closureSize: {
+            service: spec.name,
+            ...(sizes[0] === undefined ? {} : { before: sizes[0] }),
+            ...(sizes[1] === undefined ? {} : { after: sizes[1] }),
+          },
+        }),
+      );
+      return EXIT.ok;
+    }
+    const keyFile = await keyFileOf(key);
+    let published: Awaited<ReturnType<typeof publishClosure>>;
+    try {
+      published = await publishClosure(ctx, storePath, keyFile?.path, progressPrinter(io));
+    } finally {
+      await keyFile?.cleanup?.();
+    }
+    if (published.uploaded)
+      say(`uploaded ${published.files} file(s), ${formatBytes(published.bytes)} to ${ctx.cache?.url}`);
+    const since = ctx.clock.now();
+    const written = await writeServiceChange(ctx, change);
+    if (!written.changed) say(`manifest already has ${spec.name} at ${storePath}: nothing written`);
+    else {
+      const archived = written.archive ? `; previous archived as ${written.archive.id}` : '';
+      say(`manifest generation ${written.manifest.generation}: ${spec.name} → ${storePath}${archived}`);
+    }
+    if (!flags.wait) return EXIT.ok;
+    return await waitFor(ctx, io, settings, {
+      hosts: spec.hosts,
+      etag: written.etag,
+      since,
+      service: { name: spec.name, storePath },
+    });
+  },
+});
+
+const rollback = defineCommand({
+  name: 'rollback',
+  summary: 'restore an archived manifest (default: the one before the current) as the current one',
+  description:
+    'Restores an archived manifest, byte for byte, as the current manifest (archiving the current one), after checking that it is still valid. The hosts then converge to it on their next tick.',
+  flags: {
+    to: { kind: 'string', value: 'ARCHIVE', description: 'the archive to restore, as push history names it' },
+    steps: { kind: 'count', value: 'N', description: 'go back N archived manifests (default 1)' },
+    wait,
+    verbose,
+  },
+  settings: ['manifest', 'secretsDir', ...WAIT_SETTINGS],
+  async run(input, deps: PushCliDeps) {
+    const { flags, io } = input;
+    if (flags.to !== undefined && flags.steps !== undefined)
+      throw usageError('give --to or --steps, not both');
+    const { settings, ctx, say } = await open(input, deps, flags.verbose);
+    const since = ctx.clock.now();
+    const result = await rollbackManifest(ctx, {
+      ...(flags.to === undefined ? {} : { to: flags.to }),
+      ...(flags.steps === undefined ? {} : { steps: flags.steps }),
+    });
+    say(`restored ${result.archive.id} (generation ${result.manifest.generation}) as the current manifest`);
+    if (!flags.wait) return EXIT.ok;
+    const hosts = [...new Set(result.manifest.services.flatMap((s) => s.hosts))];
+    return await waitFor(ctx, io, settings, { hosts, etag: result.etag, since });
+  },
+});
+
+const history = defineCommand({
+  name: 'history',
+  summary: 'archived manifests, newest first, with what changed after each',
+  description:
+    'Lists the archived manifests, newest first: when each was archived, its generation, and which services the manifest after it added (+), changed (~) or removed (-).',
+  flags: { limit: { kind: 'count', value: 'N', description: 'how many to list (default 20)' }, json },
+  settings: ['manifest'],
+  async run(input, deps: PushCliDeps) {
+    const { ctx, say } = await open(input, deps);
+    const entries = await readHistory(ctx, input.flags.limit ?? 20);
+    say(input.flags.json ? JSON.stringify(entries, null, 2) : renderHistory(entries));
+    return EXIT.ok;
+  },
+});
+
+const status = defineCommand({
+  name: 'status',
+  summary: "every host's last report",
+  description:
+    'Prints the status every host published beside the manifest: its generation, its last tick and outcome, and how many of its services are healthy.',
+  flags: { json },
+  settings: ['manifest'],
+  async run(input, deps: PushCliDeps) {
+    const { ctx, say } = await open(input, deps);
+    const rows = await readFleet(ctx);
+    say(input.flags.json ? JSON.stringify(rows, null, 2) : renderFleet(rows));
+    return EXIT.ok;
+  },
+});
+
+const init = defineCommand({
+  name: 'init',
+  summary: "create an empty manifest and the cache's nix-cache-info",
+  description:
+    "Creates an empty manifest and, with --cache, the cache's nix-cache-info; what exists already is left as it is. Warns when the bucket does not enforce conditional writes (two pushes at the same moment could then lose an update).",
+  settings: ['manifest', 'cache'],
+  async run(input, deps: PushCliDeps) {
+    const { ctx, say } = await open(input, deps);
+    const r = await initBucket(ctx);
+    say(
+      `manifest: ${r.manifest === 'created' ? 'created (empty)' : 'already there, left as it is'} at ${ctx.manifests.url}`,
+    );
+    say(`nix-cache-info: ${r.cacheInfo}`);
+    if (!r.conditionalWrites) {
+      input.io.stderr(
+        'warning: this bucket does not enforce conditional writes: two pushes at the same moment can lose an update\n',
+      );
+    }
+    return EXIT.ok;
+  },
+});
+
+const gc = defineCommand({
+  name: 'gc',
+  summary: 'cache objects not reachable from the last N manifests: listed, or deleted with --apply',
+  description:
+    "Lists the binary cache's objects that no closure of the current manifest or of the newest archived ones needs; --apply deletes them. nix-cache-info, the manifest, its archives and the hosts' status are never candidates.",
+  flags: {
+    keep: {
+      kind: 'count',
+      value: 'N',
+      description: 'keep the closures of the current manifest and the N-1 newest archives (default 5)',
+    },
+    apply: { kind: 'boolean', description: 'delete the objects (default: only list them)' },
+  },
+  settings: ['manifest', 'cache'],
+  async run(input, deps: PushCliDeps) {
+    const { flags } = input;
+    const { ctx, say } = await open(input, deps);
+    if (!ctx.cache) throw usageError('gc needs --cache (or PUSH_CACHE, or "cache" in the config file)');
+    const plan = await planCacheGc(ctx, flags.keep ?? 5);
+    const bytes = plan.delete.reduce((sum, o) => sum + o.size, 0);
+    say(
+      `kept the closures of ${plan.manifests.length} manifest(s): ${plan.reachable.length} store path(s), ${plan.keep.length} object(s)`,
+    );
+    for (const missing of plan.missing)
+      say(`  warning: ${missing} is named by a manifest but not in the cache`);
+    say(
+      `${flags.apply ? 'deleting' : 'would delete'} ${plan.delete.length} object(s), ${formatBytes(bytes)}${flags.apply ? '' : ' (run with --apply to delete)'}`,
+    );
+    for (const o of plan.delete) say(`  ${o.key}`);
+    if (flags.apply) await applyCacheGc(ctx, plan);
+    return EXIT.ok;
+  },
+});
+
+/** The `push` program: its commands, settings and exit codes (help and docs/cli.md are generated from it). */
+export const PUSH: ProgramDef<PushCliDeps> = {
+  name: 'push',
+  version: pkg.version,
+  summary: 'from a build to a live deploy',
+  settings: PUSH_SETTINGS,
+  config: { env: 'PUSH_CONFIG', default: DEFAULT_PUSH_CONFIG },
+  commands: [deploy, rollback, history, status, init, gc],
+  exitCodes: [
+    { code: EXIT.ok, meaning: 'done' },
+    {
+      code: EXIT.failed,
+      meaning: 'failed: build, upload, invalid manifest, conflict, or (--wait) a host failed or timed out',
+    },
+    {
+      code: EXIT.usage,
+      meaning: 'usage: a wrong command, flag, argument or setting, or an unreadable input file',
+    },
+  ],
+};
+
+/** Runs `push <argv>`; returns the exit code (0 done, 1 failed, 2 usage). */
+export function runPush(argv: readonly string[], io: CliIo, deps: PushCliDeps = {}): Promise<number> {
+  return runProgram(PUSH, argv, io, deps);
+}
+
+/**
+ * Resolves the settings `command` reads: flag, then environment, then config file (`--config`, PUSH_CONFIG, or
+ * deploy/push.json when it exists); a usage error lists every problem.
+ */
+export async function loadPushSettings({
+  command,
+  settingFlags,
+  io,
+}: {
+  command: CommandDef;
+  settingFlags: SettingFlags;
+  io: CliIo;
+}): Promise<PushSettings> {
   const env = io.env ?? {};
-  const { config, file } = await readConfigFile(
+  const { config, file, dir } = await readConfigFile(
     io,
-    (values.config as string | undefined) ?? env.PUSH_CONFIG,
-    'deploy/push.json',
+    (settingFlags.config as string | undefined) || env.PUSH_CONFIG,
+    DEFAULT_PUSH_CONFIG,
   );
-  const flags = Object.fromEntries(PUSH_SETTINGS.map((s) => [s.flag, values[s.flag] as string | undefined]));
-  const result = resolvePushSettings({ flags, env, config, configName: file });
+  const result = resolvePushSettings({
+    flags: settingFlags,
+    env,
+    config,
+    configName: file,
+    configDir: dir,
+    cwd: io.cwd(),
+    read: command.settings ?? [],
+  });
   if (!result.ok) throw usageError(`invalid settings:\n${formatIssues(result.issues)}`);
   return result.settings;
 }
 
 /**
- * The key file to sign with. NIX_CACHE_KEY may hold the key itself rather than a path (as CI secrets often
- * do): then it goes to a private temporary file, removed when push exits. It is never printed.
+ * Reads the signing key once, to check it is one (never printing it): a key file stays a path; a key from
+ * standard input or NIX_CACHE_KEY is kept as text until {@link keyFileOf} needs a file.
  */
-async function materializeKey(
-  value: string | undefined,
-): Promise<{ file: string | undefined; cleanup?: () => Promise<void> }> {
-  if (value === undefined || !/^[A-Za-z0-9._-]+:[A-Za-z0-9+/=]{40,}$/.test(value.trim()))
-    return { file: value };
+async function readKey(
+  source: KeySource | undefined,
+  io: CliIo,
+): Promise<{ path: string } | { text: string } | undefined> {
+  if (source === undefined) return undefined;
+  if (source.type === 'inline') return { text: source.text };
+  const where = source.type === 'stdin' ? 'standard input (--key-file -)' : source.path;
+  const text = (await readInput(io, source.type === 'stdin' ? '-' : source.path)).trim();
+  if (!looksLikeNixKey(text))
+    throw usageError(
+      `${where} does not hold a Nix secret key (name:base64, as nix-store --generate-binary-cache-key writes it)`,
+    );
+  return source.type === 'file' ? { path: source.path } : { text };
+}
+
+/**
+ * The key as a file for `nix store sign`: a key given as text goes to a private temporary file, which `cleanup`
+ * removes right after signing.
+ */
+async function keyFileOf(
+  key: { path: string } | { text: string } | undefined,
+): Promise<{ path: string; cleanup?: () => Promise<void> } | undefined> {
+  if (key === undefined || 'path' in key) return key;
   const dir = await mkdtemp(join(tmpdir(), 'omni-push-key-'));
   await chmod(dir, 0o700);
-  const file = join(dir, 'key');
-  await writeFile(file, `${value.trim()}\n`, { mode: 0o600 });
-  return { file, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  const path = join(dir, 'key');
+  await writeFile(path, `${key.text}\n`, { mode: 0o600 });
+  return { path, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /**
@@ -280,7 +388,7 @@ async function createPushContext(settings: PushSettings, onEvent: EventSink): Pr
   };
 }
 
-async function wait(
+async function waitFor(
   ctx: PushContext,
   io: CliIo,
   settings: PushSettings,

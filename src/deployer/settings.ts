@@ -44,18 +44,39 @@ export interface DeployerSettings {
 }
 
 /**
- * Every setting once: its flag, environment variable, config-file key (the setting's own name) and default.
- * Precedence is flag, then environment, then config file, then default.
+ * Every setting once: its flag, environment variable, config-file key (the setting's own name), default and
+ * description (the help text and docs/cli.md are generated from it). Precedence is flag, then environment, then
+ * config file, then default.
  */
 export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[] = [
-  { key: 'manifest', flag: 'manifest', env: 'DEPLOYER_MANIFEST', kind: 'string', required: true },
-  { key: 'substituter', flag: 'substituter', env: 'DEPLOYER_SUBSTITUTER', kind: 'string' },
+  {
+    key: 'manifest',
+    flag: 'manifest',
+    env: 'DEPLOYER_MANIFEST',
+    kind: 'location',
+    required: true,
+    value: 'LOCATION',
+    description:
+      'where the manifest lives: s3://bucket/manifest.json?region=&endpoint=&profile=, file:///path/manifest.json or a path',
+  },
+  {
+    key: 'substituter',
+    flag: 'substituter',
+    env: 'DEPLOYER_SUBSTITUTER',
+    kind: 'string',
+    value: 'URL',
+    description:
+      'the Nix binary cache closures are copied from (s3://bucket?region=&endpoint=&scheme=, http://..., file:///dir); needed as soon as a closure is missing',
+  },
   {
     key: 'trustedPublicKeys',
     flag: 'trusted-public-key',
     env: 'DEPLOYER_TRUSTED_PUBLIC_KEYS',
     kind: 'list',
     default: [],
+    value: 'KEY',
+    description:
+      'a public key closures must be signed with (name:base64); the flag may be repeated, the environment variable and config key take a list',
   },
   {
     key: 'insecureAllowUnsigned',
@@ -63,14 +84,26 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     env: 'DEPLOYER_INSECURE_ALLOW_UNSIGNED',
     kind: 'boolean',
     default: false,
+    description:
+      'accept closures without a trusted signature (tests and air-gapped experiments only; without it a trusted key is required)',
   },
-  { key: 'host', flag: 'host', env: 'DEPLOYER_HOST', kind: 'host' },
+  {
+    key: 'host',
+    flag: 'host',
+    env: 'DEPLOYER_HOST',
+    kind: 'host',
+    value: 'NAME',
+    defaultText: "this machine's host name",
+    description: "this host's name: selects the manifest's services that run here",
+  },
   {
     key: 'stateDir',
     flag: 'state-dir',
     env: 'DEPLOYER_STATE_DIR',
     kind: 'path',
     default: '/var/lib/biz-deployer',
+    value: 'DIR',
+    description: "the deployer's state (what runs, last known-good versions) and its lock file",
   },
   {
     key: 'unitsDir',
@@ -78,6 +111,9 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     env: 'DEPLOYER_UNITS_DIR',
     kind: 'path',
     default: '/run/systemd/system',
+    value: 'DIR',
+    description:
+      'where unit files are written (the default is emptied at boot; the first tick restores the units)',
   },
   {
     key: 'profilesDir',
@@ -85,6 +121,8 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     env: 'DEPLOYER_PROFILES_DIR',
     kind: 'path',
     default: '/nix/var/nix/profiles/biz',
+    value: 'DIR',
+    description: 'one Nix profile per service, whose generations are the versions kept for rollback',
   },
   {
     key: 'gcrootsDir',
@@ -92,6 +130,8 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     env: 'DEPLOYER_GCROOTS_DIR',
     kind: 'path',
     default: '/nix/var/nix/gcroots/biz',
+    value: 'DIR',
+    description: 'garbage-collector roots of the running closures',
   },
   {
     key: 'secretsDir',
@@ -99,6 +139,8 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     env: 'DEPLOYER_SECRETS_DIR',
     kind: 'path',
     default: DEFAULT_SECRETS_DIR,
+    value: 'DIR',
+    description: "the directory every service's envFile must be inside",
   },
   {
     key: 'caddyAdmin',
@@ -106,15 +148,36 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     env: 'DEPLOYER_CADDY_ADMIN',
     kind: 'string',
     default: 'http://127.0.0.1:2019',
+    value: 'ADDRESS',
+    description: "Caddy's admin API: http://host:port, unix//run/caddy/admin.sock, or off (no routes)",
   },
-  { key: 'caddyServer', flag: 'caddy-server', env: 'DEPLOYER_CADDY_SERVER', kind: 'string', default: 'omni' },
-  { key: 'keep', flag: 'keep', env: 'DEPLOYER_KEEP', kind: 'count', default: 5 },
+  {
+    key: 'caddyServer',
+    flag: 'caddy-server',
+    env: 'DEPLOYER_CADDY_SERVER',
+    kind: 'string',
+    default: 'omni',
+    value: 'NAME',
+    description: 'the Caddy HTTP server (under apps.http.servers) that holds the routes',
+  },
+  {
+    key: 'keep',
+    flag: 'keep',
+    env: 'DEPLOYER_KEEP',
+    kind: 'count',
+    default: 5,
+    value: 'N',
+    description: 'versions kept per service (at least 2: the one a rollback returns to)',
+  },
   {
     key: 'healthSettleMs',
     flag: 'health-settle',
     env: 'DEPLOYER_HEALTH_SETTLE',
     kind: 'duration',
     default: 5_000,
+    value: 'DURATION',
+    description:
+      'how long a restarted service must stay active without restarting to count as healthy (less than --deploy-timeout)',
   },
   {
     key: 'healthTimeoutMs',
@@ -122,6 +185,8 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     env: 'DEPLOYER_HEALTH_TIMEOUT',
     kind: 'duration',
     default: 5_000,
+    value: 'DURATION',
+    description: 'timeout of one health-check request',
   },
   {
     key: 'healthIntervalMs',
@@ -129,6 +194,8 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     env: 'DEPLOYER_HEALTH_INTERVAL',
     kind: 'duration',
     default: 1_000,
+    value: 'DURATION',
+    description: 'pause between health-check attempts',
   },
   {
     key: 'deployTimeoutMs',
@@ -136,12 +203,52 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     env: 'DEPLOYER_DEPLOY_TIMEOUT',
     kind: 'duration',
     default: 30_000,
+    value: 'DURATION',
+    description: 'longest wait for one service to become healthy before it is rolled back',
   },
-  { key: 'intervalMs', flag: 'interval', env: 'DEPLOYER_INTERVAL', kind: 'duration', default: 300_000 },
-  { key: 'onSuccess', flag: 'on-success', env: 'DEPLOYER_ON_SUCCESS', kind: 'string' },
-  { key: 'onFailure', flag: 'on-failure', env: 'DEPLOYER_ON_FAILURE', kind: 'string' },
-  { key: 'metricsFile', flag: 'metrics-file', env: 'DEPLOYER_METRICS_FILE', kind: 'path' },
-  { key: 'logFormat', flag: 'log-format', env: 'DEPLOYER_LOG_FORMAT', kind: 'format', default: 'auto' },
+  {
+    key: 'intervalMs',
+    flag: 'interval',
+    env: 'DEPLOYER_INTERVAL',
+    kind: 'duration',
+    default: 300_000,
+    value: 'DURATION',
+    description: 'time between polls of the manifest (a little random jitter is added)',
+  },
+  {
+    key: 'onSuccess',
+    flag: 'on-success',
+    env: 'DEPLOYER_ON_SUCCESS',
+    kind: 'string',
+    value: 'COMMAND',
+    description:
+      'shell command run after a tick that converged, with DEPLOYER_OUTCOME, DEPLOYER_HOST, DEPLOYER_GENERATION, DEPLOYER_MESSAGE, DEPLOYER_CHANGED and DEPLOYER_FAILED in its environment',
+  },
+  {
+    key: 'onFailure',
+    flag: 'on-failure',
+    env: 'DEPLOYER_ON_FAILURE',
+    kind: 'string',
+    value: 'COMMAND',
+    description: 'shell command run after a tick that failed (same environment as --on-success)',
+  },
+  {
+    key: 'metricsFile',
+    flag: 'metrics-file',
+    env: 'DEPLOYER_METRICS_FILE',
+    kind: 'path',
+    value: 'FILE',
+    description: "a Prometheus textfile written after every tick (for node_exporter's textfile collector)",
+  },
+  {
+    key: 'logFormat',
+    flag: 'log-format',
+    env: 'DEPLOYER_LOG_FORMAT',
+    kind: 'format',
+    default: 'auto',
+    value: 'FORMAT',
+    description: 'auto, text or json: text lines on a terminal, JSON lines otherwise (journald)',
+  },
 ];
 
 /** Raw inputs of {@link resolveSettings}. */
@@ -183,6 +290,7 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
   }
   if (
     sources.complete !== false &&
+    (sources.read === undefined || sources.read.includes('trustedPublicKeys')) &&
     settings.trustedPublicKeys.length === 0 &&
     !settings.insecureAllowUnsigned
   ) {

@@ -1,3 +1,4 @@
+export type { KeySource } from '../options.js';
 export {
   applyCacheGc,
   type CacheGcPlan,

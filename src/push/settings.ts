@@ -1,5 +1,5 @@
 import { DEFAULT_SECRETS_DIR, type ManifestIssue } from '../manifest/validate.js';
-import { type OptionSources, type OptionSpec, resolveOptions } from '../options.js';
+import { type KeySource, type OptionSources, type OptionSpec, resolveOptions } from '../options.js';
 import { DEFAULT_BUILD_COMMAND } from './build.js';
 
 /** What `push` needs to know, from flags, environment and config file (`deploy/push.json`). */
@@ -8,8 +8,11 @@ export interface PushSettings {
   manifest: string;
   /** The binary cache to upload closures to (`s3://bucket?...`, `file:///dir`); none: the build tool uploads. */
   cache: string | undefined;
-  /** The Nix secret key file closures are signed with (NIX_CACHE_KEY, as for `bild --cache`). Never shown or uploaded. */
-  keyFile: string | undefined;
+  /**
+   * The Nix secret key closures are signed with: a file, standard input, or the key itself from NIX_CACHE_KEY.
+   * Never printed or uploaded.
+   */
+  keyFile: KeySource | undefined;
   /** The build command; `{target}` is replaced by the target (as one argument). */
   build: string;
   /** Where service specs live: `<specDir>/<service>.json`. */
@@ -21,22 +24,83 @@ export interface PushSettings {
   pollMs: number;
 }
 
-/** push's settings table (see {@link resolveOptions}). */
+/** push's settings table (see {@link resolveOptions}); the help text and docs/cli.md are generated from it. */
 export const PUSH_SETTINGS: readonly (OptionSpec & { key: keyof PushSettings })[] = [
-  { key: 'manifest', flag: 'manifest', env: 'PUSH_MANIFEST', kind: 'string', required: true },
-  { key: 'cache', flag: 'cache', env: 'PUSH_CACHE', kind: 'string' },
-  { key: 'keyFile', flag: 'key-file', env: 'NIX_CACHE_KEY', kind: 'string' },
-  { key: 'build', flag: 'build', env: 'PUSH_BUILD', kind: 'string', default: DEFAULT_BUILD_COMMAND },
-  { key: 'specDir', flag: 'spec-dir', env: 'PUSH_SPEC_DIR', kind: 'string', default: 'deploy' },
+  {
+    key: 'manifest',
+    flag: 'manifest',
+    env: 'PUSH_MANIFEST',
+    kind: 'location',
+    required: true,
+    value: 'LOCATION',
+    description:
+      'where the manifest lives: s3://bucket/manifest.json?region=&endpoint=&profile=, file:///path/manifest.json or a path',
+  },
+  {
+    key: 'cache',
+    flag: 'cache',
+    env: 'PUSH_CACHE',
+    kind: 'location',
+    value: 'LOCATION',
+    description:
+      'the binary cache closures are uploaded to (s3://bucket?region=&endpoint=&profile=, file:///dir or a path); unset: the build command uploads',
+  },
+  {
+    key: 'keyFile',
+    flag: 'key-file',
+    env: 'NIX_CACHE_KEY',
+    kind: 'key-file',
+    value: 'FILE',
+    description:
+      'the Nix secret key closures are signed with: a file, or - for standard input; NIX_CACHE_KEY may also hold the key itself. Never printed or uploaded',
+  },
+  {
+    key: 'build',
+    flag: 'build',
+    env: 'PUSH_BUILD',
+    kind: 'string',
+    default: DEFAULT_BUILD_COMMAND,
+    value: 'COMMAND',
+    description:
+      'the build command: {target} is replaced by the target (as one argument); it must print the store path',
+  },
+  {
+    key: 'specDir',
+    flag: 'spec-dir',
+    env: 'PUSH_SPEC_DIR',
+    kind: 'path',
+    default: 'deploy',
+    value: 'DIR',
+    defaultText: 'deploy (in the working directory)',
+    description: 'where service specs live: <dir>/<service>.json',
+  },
   {
     key: 'secretsDir',
     flag: 'secrets-dir',
     env: 'PUSH_SECRETS_DIR',
     kind: 'path',
     default: DEFAULT_SECRETS_DIR,
+    value: 'DIR',
+    description: "the directory every service's envFile must be inside (as on the hosts)",
   },
-  { key: 'timeoutMs', flag: 'timeout', env: 'PUSH_TIMEOUT', kind: 'duration', default: 300_000 },
-  { key: 'pollMs', flag: 'poll', env: 'PUSH_POLL', kind: 'duration', default: 2000 },
+  {
+    key: 'timeoutMs',
+    flag: 'timeout',
+    env: 'PUSH_TIMEOUT',
+    kind: 'duration',
+    default: 300_000,
+    value: 'DURATION',
+    description: '--wait gives up after this long',
+  },
+  {
+    key: 'pollMs',
+    flag: 'poll',
+    env: 'PUSH_POLL',
+    kind: 'duration',
+    default: 2000,
+    value: 'DURATION',
+    description: "--wait's pause between reads of the hosts' status",
+  },
 ];
 
 /** Resolves push's settings; every problem at once, each naming its source. */

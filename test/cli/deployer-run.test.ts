@@ -22,6 +22,7 @@ function cli(world: World | undefined, env: Record<string, string> = {}, signal?
     },
     readText: (path) => readFile(path, 'utf8'),
     hostname: () => 'biz',
+    cwd: () => '/work',
     env,
     isTTY: false,
     ...(signal ? { signal } : {}),
@@ -97,10 +98,13 @@ describe('deployer apply', () => {
 
   it('refuses bad settings with every problem, before touching anything', async () => {
     const world = await worldWithServices();
-    const { out, run } = cli(world, { DEPLOYER_STATE_DIR: 'relative' });
+    // A relative path is resolved against the working directory; one that is not a plain path is refused.
+    const { out, run } = cli(world, { DEPLOYER_STATE_DIR: 'my state' });
     expect(await run(['apply', '--keep', '0'])).toBe(2);
     expect(out.stderr).toContain('--manifest: required');
-    expect(out.stderr).toContain('DEPLOYER_STATE_DIR: expected an absolute path');
+    expect(out.stderr).toContain(
+      'DEPLOYER_STATE_DIR: expected a path of letters, digits and . _ + - (relative to the working directory), found "my state" (/work/my state)',
+    );
     expect(out.stderr).toContain('--keep: expected an integer from 1 to 1000');
     expect(world.systemd.calls).toEqual([]);
   });

@@ -10,6 +10,9 @@ import type { Service } from '../../src/manifest/index.js';
 import { renderUnit } from '../../src/systemd/index.js';
 import { makeManifest, makeService, storePath } from '../builders.js';
 
+/** The fake process's working directory: `files` are relative to it. */
+const CWD = '/work';
+
 /** Runs the CLI in-process against in-memory files; what it writes goes to `written` (or fails: `readOnly`). */
 async function cli(
   argv: string[],
@@ -30,11 +33,12 @@ async function cli(
       stderr += t;
     },
     readText: async (path) => {
-      const text = files[path];
+      const text = files[path.startsWith(`${CWD}/`) ? path.slice(CWD.length + 1) : path];
       if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
       return text;
     },
     hostname: () => 'biz',
+    cwd: () => CWD,
   };
   const code = await runDeployer(argv, io);
   return { code, stdout, stderr };
@@ -131,16 +135,17 @@ describe('deployer validate', () => {
     });
   });
 
+  // A usage error names the command it belongs to and points to that command's help.
   it.each([
-    [['validate']],
-    [['validate', 'a', 'b']],
-    [['validate', 'm.json', '--bogus']],
-    [['validate', 'm.json', '--host', 'bad_host!']],
-    [['frobnicate']],
-  ])('exits 2 on usage errors: %j', async (argv) => {
+    [['validate'], 'deployer validate'],
+    [['validate', 'a', 'b'], 'deployer validate'],
+    [['validate', 'm.json', '--bogus'], 'deployer validate'],
+    [['validate', 'm.json', '--host', 'bad_host!'], 'deployer validate'],
+    [['frobnicate'], 'deployer'],
+  ])('exits 2 on usage errors: %j', async (argv, name) => {
     const r = await cli(argv, { 'm.json': good });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^deployer: .+\nRun deployer --help for usage\.\n$/);
+    expect(r.stderr).toMatch(new RegExp(`^${name}: .+\\nRun ${name} --help for usage\\.\\n$`));
   });
 
   it('exits 2 when the file cannot be read, naming it', async () => {

@@ -84,12 +84,14 @@ function world() {
       stderr: (t) => {
         out.stderr += t;
       },
+      // `files` are relative to the working directory, /repo.
       readText: async (path) => {
-        const text = files[path];
+        const text = files[path.startsWith('/repo/') ? path.slice('/repo/'.length) : path];
         if (text === undefined) throw Object.assign(new Error(path), { code: 'ENOENT' });
         return text;
       },
       hostname: () => 'dev',
+      cwd: () => '/repo',
       env: {},
       isTTY: false,
     };
