@@ -51,9 +51,9 @@ describe('the shipped signed manifest JSON Schema', () => {
   });
 });
 
-describe('the documented example (docs/signed-manifest-draft.md)', () => {
+describe('the documented example (docs/signed-manifests.md)', () => {
   it('is a well-formed signed manifest in its exact serialisation, around a valid manifest', () => {
-    const doc = readFileSync(new URL('../../docs/signed-manifest-draft.md', import.meta.url), 'utf8');
+    const doc = readFileSync(new URL('../../docs/signed-manifests.md', import.meta.url), 'utf8');
     const line = doc.split('\n').find((l) => l.startsWith('{"format":'));
     const read = readSignedManifest(`${line}\n`);
     expect(read.kind).toBe('signed');
