@@ -4,6 +4,7 @@ export { DeployError, type DeployErrorCode, isDeployError } from './errors.js';
 export * from './manifest/index.js';
 export * from './nix/index.js';
 export * from './push/index.js';
+export * from './runtime/index.js';
 export * from './s3/index.js';
 export * from './shell/index.js';
 export * from './systemd/index.js';

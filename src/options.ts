@@ -1,7 +1,7 @@
-import { parseDuration } from './deployer/duration.js';
 import { describeValue } from './manifest/describe.js';
 import { ABSOLUTE_PATH_RE, hasNoControlChars, isHostname } from './manifest/patterns.js';
 import type { ManifestIssue } from './manifest/validate.js';
+import { parseDuration } from './runtime/duration.js';
 
 /** How a setting's text is checked and converted. */
 export type OptionKind = 'string' | 'path' | 'list' | 'count' | 'duration' | 'boolean' | 'host' | 'format';

@@ -3,8 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
-import { createClock } from '../deployer/clock.js';
-import type { EventSink } from '../deployer/events.js';
 import { DeployError } from '../errors.js';
 import { formatIssues } from '../manifest/validate.js';
 import { applyCacheGc, initBucket, planCacheGc, readFleet, renderFleet } from '../push/bucket.js';
@@ -17,6 +15,8 @@ import { PUSH_SETTINGS, type PushSettings, resolvePushSettings } from '../push/s
 import { parseServiceSpec } from '../push/spec.js';
 import { publishClosure } from '../push/upload.js';
 import { waitForHosts } from '../push/wait.js';
+import { createClock } from '../runtime/clock.js';
+import type { EventSink } from '../runtime/events.js';
 import type { CacheUploadEvent } from '../s3/cache-upload.js';
 import { answerHelp, type CliIo, EXIT, readConfigFile, readInput, usageError, usageExit } from './io.js';
 import { formatEvent } from './log.js';

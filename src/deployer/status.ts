@@ -1,6 +1,6 @@
 import { parseStorePath } from '../manifest/store-path.js';
 import { renderTable } from '../render-table.js';
-import { formatDuration } from './duration.js';
+import { formatDuration } from '../runtime/duration.js';
 import type { DeployerState } from './state.js';
 
 /** The per-host report the deployer publishes (`status/<host>.json`) and `deployer status --json` prints. */

@@ -1,4 +1,4 @@
-import { formatDuration } from '../deployer/duration.js';
+import { formatDuration } from '../runtime/duration.js';
 import type { PushContext } from './context.js';
 
 /** Where one host stands after a push. */

@@ -1,7 +1,7 @@
 import type { DeployerContext } from '../../src/deployer/context.js';
-import type { DeployerEvent } from '../../src/deployer/events.js';
 import { runTick } from '../../src/deployer/tick.js';
 import type { Manifest, Service } from '../../src/manifest/index.js';
+import type { DeployerEvent } from '../../src/runtime/events.js';
 import {
   createFakeCaddyAdmin,
   createFakeClock,
