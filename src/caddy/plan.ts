@@ -1,5 +1,6 @@
 import { DeployError } from '../errors.js';
 import { SERVICE_NAME_RE } from '../manifest/patterns.js';
+import { isObject } from '../runtime/json.js';
 import { accessConfig, type ConfigMethod, canonicalJson, resolveTarget, sameJson } from './config-tree.js';
 import { type CaddyRoute, DEFAULT_CADDY_ID_PREFIX, type DesiredRoute, ID_PREFIX_RE } from './routes.js';
 import { type CaddyConfigPath, type CaddyTarget, formatTarget } from './target.js';
@@ -57,10 +58,6 @@ export interface RoutePlan {
 
 type Json = unknown;
 type JsonObject = Record<string, Json>;
-
-function isObject(value: Json): value is JsonObject {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 function unexpected(message: string, details?: unknown): DeployError {
   return new DeployError('CADDY_CONFIG_UNEXPECTED', message, { details });

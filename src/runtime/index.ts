@@ -3,6 +3,8 @@
  * event shape the library reports through, durations, atomic file writes and small JSON helpers. Imports no
  * other module of the package.
  */
+export { type AtomicWriteOptions, replaceFileAtomic, writeFileAtomic } from './atomic-write.js';
 export { type Clock, createClock } from './clock.js';
 export { formatDuration, parseDuration } from './duration.js';
 export { type DeployerEvent, type EventLevel, type EventSink, ignoreEvents } from './events.js';
+export { isObject } from './json.js';
