@@ -3,7 +3,9 @@ export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /**
  * Something the deployer or push did or saw. The library reports only through these (it never prints); the
- * bins render them as human lines on a TTY and JSON lines for journald.
+ * bins render them as human lines on a TTY and JSON lines for journald. Every event the library emits, these
+ * and the typed progress events of single operations (`CacheUploadEvent`, `CaddyEvent`), is discriminated by
+ * `type`.
  */
 export interface DeployerEvent {
   level: EventLevel;
