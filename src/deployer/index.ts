@@ -39,6 +39,15 @@ export {
   type StateStore,
   type TickOutcome,
 } from './state.js';
-export { buildHostStatus, type HostStatus, renderHostStatus } from './status.js';
+export {
+  assertHostStatus,
+  buildHostStatus,
+  type HostReport,
+  HostReportSchema,
+  type HostStatus,
+  HostStatusSchema,
+  parseHostStatus,
+  renderHostStatus,
+} from './status.js';
 export { runTick, type TickReport } from './tick.js';
 export { type WatchOptions, watch } from './watch.js';

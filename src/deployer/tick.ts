@@ -9,7 +9,7 @@ import { reconcileCaddy, removeOrphans, repairUnits } from './drift.js';
 import { renderMetrics } from './metrics.js';
 import { type DeployPlan, planDeploy } from './plan.js';
 import { type DeployerState, emptyState, type TickOutcome } from './state.js';
-import { buildHostStatus, type HostStatus } from './status.js';
+import { assertHostStatus, buildHostStatus, type HostStatus } from './status.js';
 
 /** What one tick did. */
 export interface TickReport {
@@ -279,7 +279,7 @@ async function finish(
   const fingerprint = fingerprintStatus(status);
   if (fingerprint !== next.published) {
     try {
-      await adapters.manifests.writeStatus(next.host, status);
+      await adapters.manifests.writeStatus(next.host, assertHostStatus(status));
       next.published = fingerprint;
       await adapters.state.save(next);
     } catch (error) {
