@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findCycles, importsOf, moduleOf, sourceFiles } from './import-graph.js';
@@ -47,5 +47,27 @@ describe('the import graph of src/', () => {
   it('keeps the runtime module free of every other module', () => {
     const bad = edges.filter((e) => e.from.startsWith('src/runtime/') && !e.to.startsWith('src/runtime/'));
     expect(bad.map((e) => `${e.from} -> ${e.to}`)).toEqual([]);
+  });
+
+  it('lets push use the deployer only through names the deployer exports publicly (its planner, its status schema)', async () => {
+    const deployer = await import('../../src/deployer/index.js');
+    const publicTypes = readFileSync(join(root, 'src/deployer/index.ts'), 'utf8');
+    const used: string[] = [];
+    for (const file of files.filter((f) => f.startsWith('src/push/'))) {
+      const text = readFileSync(join(root, file), 'utf8');
+      for (const m of text.matchAll(/^import (type )?\{([^}]*)\} from '\.\.\/deployer\/[^']+';$/gm)) {
+        for (const raw of (m[2] as string)
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean)) {
+          const name = raw.replace(/^type /, '');
+          const isType = m[1] !== undefined || raw.startsWith('type ');
+          used.push(name);
+          if (isType) expect(publicTypes, `${file}: type ${name}`).toMatch(new RegExp(`\\b${name}\\b`));
+          else expect(deployer, `${file}: ${name}`).toHaveProperty(name);
+        }
+      }
+    }
+    expect(used).toEqual(expect.arrayContaining(['planDeploy', 'parseHostStatus']));
   });
 });
