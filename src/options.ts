@@ -1,8 +1,8 @@
 import { posix } from 'node:path';
-import { parseDuration } from './deployer/duration.js';
 import { describeValue } from './manifest/describe.js';
 import { ABSOLUTE_PATH_RE, hasNoControlChars, isHostname } from './manifest/patterns.js';
 import type { ManifestIssue } from './manifest/validate.js';
+import { parseDuration } from './runtime/duration.js';
 import { parseLocation } from './s3/location.js';
 
 /**

@@ -1,5 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +20,10 @@ const root = new URL('..', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'omni-deploy-pack-'));
 const sh = (cmd: string, args: string[], cwd = scratch) =>
   execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+/** The vitest this repository tests with: the scratch project installs the same one, as a user's would. */
+const vitestVersion = JSON.parse(
+  readFileSync(join(root, 'node_modules/vitest/package.json'), 'utf8'),
+).version;
 
 beforeAll(() => {
   sh('npm', ['run', 'build'], root);
@@ -21,7 +33,14 @@ beforeAll(() => {
     join(scratch, 'package.json'),
     JSON.stringify({ name: 'scratch', private: true, type: 'module' }),
   );
-  sh('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(scratch, tarball)]);
+  sh('npm', [
+    'install',
+    '--prefer-offline',
+    '--no-audit',
+    '--no-fund',
+    join(scratch, tarball),
+    `vitest@${vitestVersion}`,
+  ]);
 }, 180_000);
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -146,6 +165,43 @@ describe('the packed package', () => {
       read: 'found',
       n: 4,
     });
+  });
+
+  it('runs the library example of docs/library.md with vitest, against the installed package', () => {
+    // The example as a user's project holds it: their script and its test, importing the package by name.
+    mkdirSync(join(scratch, 'library'), { recursive: true });
+    for (const file of ['deploy.ts', 'deploy.test.ts'])
+      copyFileSync(join(root, 'examples/library', file), join(scratch, 'library', file));
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    sh('node', [
+      tsc,
+      '--noEmit',
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      'library/deploy.test.ts',
+    ]);
+    // Not this run's vitest: the scratch project's own, in a clean environment.
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !/^(VITEST|NODE_OPTIONS)/.test(k)),
+    );
+    const out = execFileSync(
+      join(scratch, 'node_modules/.bin/vitest'),
+      ['run', 'library', '--reporter=verbose'],
+      {
+        cwd: scratch,
+        encoding: 'utf8',
+        env: { ...env, CI: 'true', NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    expect(out).toContain('installs a new service and says so; the next round has nothing to do');
+    expect(out).toContain('reports a rollback when the new version crashes, and the old version runs again');
+    expect(out).toMatch(/Tests\s+2 passed \(2\)/);
   });
 
   it('runs the bins through npx', () => {

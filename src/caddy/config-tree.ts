@@ -5,6 +5,7 @@
  * now hold" and "what the fake does" cannot drift apart.
  */
 
+import { isObject } from '../runtime/json.js';
 import type { CaddyTarget } from './target.js';
 
 /** The admin API methods that read or change config. */
@@ -23,10 +24,6 @@ export class ConfigAccessError extends Error {
 
 type Json = unknown;
 type JsonObject = Record<string, Json>;
-
-function isObject(value: Json): value is JsonObject {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /**
  * Every `@id` in `config` mapped to its path (`['config', 'apps', ...]`, indices as strings). Like Caddy, a

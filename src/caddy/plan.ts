@@ -1,5 +1,6 @@
 import { DeployError } from '../errors.js';
 import { SERVICE_NAME_RE } from '../manifest/patterns.js';
+import { isObject } from '../runtime/json.js';
 import { accessConfig, type ConfigMethod, canonicalJson, resolveTarget, sameJson } from './config-tree.js';
 import { type CaddyRoute, DEFAULT_CADDY_ID_PREFIX, type DesiredRoute, ID_PREFIX_RE } from './routes.js';
 import { type CaddyConfigPath, type CaddyTarget, formatTarget } from './target.js';
@@ -58,10 +59,6 @@ export interface RoutePlan {
 type Json = unknown;
 type JsonObject = Record<string, Json>;
 
-function isObject(value: Json): value is JsonObject {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
 function unexpected(message: string, details?: unknown): DeployError {
   return new DeployError('CADDY_CONFIG_UNEXPECTED', message, { details });
 }
@@ -87,7 +84,38 @@ export function planRoutes(
   const server = options.server ?? DEFAULT_CADDY_SERVER;
   const prefix = options.idPrefix ?? DEFAULT_CADDY_ID_PREFIX;
   const serverPath: CaddyConfigPath = ['apps', 'http', 'servers', server];
-  const routesPath: CaddyConfigPath = [...serverPath, 'routes'];
+  checkDesired(desired, serverPath, prefix);
+  const p = startPlan(desired, config, server, prefix);
+  if (planMissingContainers(p, config, serverPath, options)) return p.plan;
+  removeDuplicates(p);
+  const inPlace = updateKeptRoutes(p);
+  placeRoutes(p, inPlace);
+  removeUnwanted(p);
+  checkPlanReaches(p);
+  return p.plan;
+}
+
+/** What every step of {@link planRoutes} shares: the plan so far and the config as it will be after it. */
+interface Planner {
+  desired: readonly DesiredRoute[];
+  plan: RoutePlan;
+  routesPath: CaddyConfigPath;
+  /** The desired routes by id, with their position. */
+  wanted: Map<string, { d: DesiredRoute; i: number }>;
+  /** How often each id of ours occurs in the config (filled once duplicates are gone). */
+  idCounts: Map<string, number>;
+  /** True for an id with our prefix. */
+  owned(id: unknown): id is string;
+  /** Appends an operation and applies it to the simulated config. */
+  perform(op: RouteChange, request: CaddyAdminRequest): void;
+  /** The server's routes in the simulated config (after the operations so far). */
+  routes(): Json[];
+  /** Whether `/id/<id>` reaches exactly this route. */
+  addressable(id: string): boolean;
+}
+
+/** Refuses an invalid server name or id prefix, and desired routes built with another prefix. */
+function checkDesired(desired: readonly DesiredRoute[], serverPath: CaddyConfigPath, prefix: string): void {
   formatTarget({ path: serverPath });
   if (!ID_PREFIX_RE.test(prefix)) throw new DeployError('CADDY_ROUTES_INVALID', `invalid idPrefix ${prefix}`);
   const strays = desired.filter((d) => !d.id.startsWith(prefix) || d.route['@id'] !== d.id);
@@ -97,24 +125,68 @@ export function planRoutes(
       `desired routes ${strays.map((d) => d.id).join(', ')} do not carry the id prefix ${JSON.stringify(prefix)}: build them with the same idPrefix`,
     );
   }
-  const owned = (id: unknown): id is string => typeof id === 'string' && id.startsWith(prefix);
-  const ownRouteId = new RegExp(`^${escapeRegExp(prefix)}${SERVICE_NAME_RE.source.slice(1, -1)}$`);
+}
 
+function startPlan(desired: readonly DesiredRoute[], config: Json, server: string, prefix: string): Planner {
+  const routesPath: CaddyConfigPath = ['apps', 'http', 'servers', server, 'routes'];
+  const ownRouteId = new RegExp(`^${escapeRegExp(prefix)}${SERVICE_NAME_RE.source.slice(1, -1)}$`);
   // Read-only until the first operation: an in-sync config (every idle tick) is never copied.
   const holder = { config: config ?? null };
   let copied = false;
-  const plan: RoutePlan = { server, idPrefix: prefix, routes: desired.map((d) => d.id), operations: [] };
-  const perform = (op: RouteChange, request: CaddyAdminRequest) => {
-    if (!copied) holder.config = structuredClone(holder.config);
-    copied = true;
-    plan.operations.push({ ...op, request });
-    simulate(holder, request);
+  const p: Planner = {
+    desired,
+    plan: { server, idPrefix: prefix, routes: desired.map((d) => d.id), operations: [] },
+    routesPath,
+    wanted: new Map(desired.map((d, i) => [d.id, { d, i }])),
+    // /id/<id> reaches the right route only when the id is well-formed and appears once in the whole config.
+    // Counted after duplicates are gone; our ids live only inside our routes, which are counted there.
+    idCounts: new Map(),
+    owned: (id: unknown): id is string => typeof id === 'string' && id.startsWith(prefix),
+    perform(op, request) {
+      if (!copied) holder.config = structuredClone(holder.config);
+      copied = true;
+      p.plan.operations.push({ ...op, request });
+      simulate(holder, request);
+    },
+    routes: () => lookup(holder.config, routesPath) as Json[],
+    addressable: (id) => ownRouteId.test(id) && p.idCounts.get(id) === 1,
   };
+  return p;
+}
 
+function idAt(route: Json): unknown {
+  return isObject(route) ? route['@id'] : undefined;
+}
+
+function indexOf(p: Planner, id: string): number {
+  return p.routes().findIndex((route) => idAt(route) === id);
+}
+
+function deleteRoute(p: Planner, id: string, index: number, reason: 'removed' | 'duplicate' | 'moved'): void {
+  p.perform(
+    { kind: 'delete', id, index, reason, summary: `- ${id} (${reason})` },
+    p.addressable(id)
+      ? { method: 'DELETE', target: { id } }
+      : { method: 'DELETE', target: { path: [...p.routesPath, index] } },
+  );
+}
+
+/**
+ * 0. A missing server or routes list: created whole with the desired routes. Returns true when that made the
+ * plan complete (or nothing is wanted); throws when the path to the routes holds something unexpected.
+ */
+function planMissingContainers(
+  p: Planner,
+  config: Json,
+  serverPath: CaddyConfigPath,
+  options: CaddyRouteOptions,
+): boolean {
+  const { desired, plan } = p;
+  const server = plan.server;
   const serverValue = lookup(config, serverPath);
   if (serverValue === undefined || serverValue === null) {
-    refuseForeignIds(config, serverPath, owned);
-    if (desired.length === 0) return plan;
+    refuseForeignIds(config, serverPath, p.owned);
+    if (desired.length === 0) return true;
     if (!options.listen || options.listen.length === 0) {
       throw new DeployError(
         'CADDY_NO_SERVER',
@@ -122,7 +194,7 @@ export function planRoutes(
         { details: { server } },
       );
     }
-    perform(
+    p.perform(
       {
         kind: 'create-server',
         ids: plan.routes,
@@ -138,62 +210,54 @@ export function planRoutes(
         },
       },
     );
-    return plan;
+    return true;
   }
   if (!isObject(serverValue))
     throw unexpected(`apps.http.servers.${server} is ${kindOf(serverValue)}, expected an object`);
   const routesValue = serverValue.routes;
   if (routesValue === undefined || routesValue === null) {
-    refuseForeignIds(config, serverPath, owned);
-    if (desired.length === 0) return plan;
-    perform(
+    refuseForeignIds(config, serverPath, p.owned);
+    if (desired.length === 0) return true;
+    p.perform(
       { kind: 'create-routes', ids: plan.routes, summary: `create the routes of server ${server}` },
       {
         method: routesValue === undefined ? 'PUT' : 'PATCH',
-        target: { path: routesPath },
+        target: { path: p.routesPath },
         value: desired.map((d) => d.route),
       },
     );
-    return plan;
+    return true;
   }
   if (!Array.isArray(routesValue))
     throw unexpected(`apps.http.servers.${server}.routes is ${kindOf(routesValue)}, expected an array`);
-  refuseForeignIds(config, serverPath, owned);
+  refuseForeignIds(config, serverPath, p.owned);
+  return false;
+}
 
-  const routes = () => lookup(holder.config, routesPath) as Json[];
-  const idAt = (route: Json) => (isObject(route) ? route['@id'] : undefined);
-  const indexOf = (id: string) => routes().findIndex((route) => idAt(route) === id);
-  const wanted = new Map(desired.map((d, i) => [d.id, { d, i }]));
-  // /id/<id> reaches the right route only when the id is well-formed and appears once in the whole config.
-  // Counted after duplicates are gone; our ids live only inside our routes, which are counted here.
-  let idCounts = new Map<string, number>();
-  const addressable = (id: string) => ownRouteId.test(id) && idCounts.get(id) === 1;
-  const deleteRoute = (id: string, index: number, reason: 'removed' | 'duplicate' | 'moved') =>
-    perform(
-      { kind: 'delete', id, index, reason, summary: `- ${id} (${reason})` },
-      addressable(id)
-        ? { method: 'DELETE', target: { id } }
-        : { method: 'DELETE', target: { path: [...routesPath, index] } },
-    );
-
-  // 1. Duplicates of our ids: keep the first. Positional, since /id/<id> would pick the last one.
+/** 1. Duplicates of our ids: keep the first. Positional, since /id/<id> would pick the last one. */
+function removeDuplicates(p: Planner): void {
   const seen = new Set<string>();
-  for (let i = 0; i < routes().length; i++) {
-    const id = idAt(routes()[i]);
-    if (!owned(id)) continue;
+  for (let i = 0; i < p.routes().length; i++) {
+    const id = idAt(p.routes()[i]);
+    if (!p.owned(id)) continue;
     if (seen.has(id)) {
-      deleteRoute(id, i, 'duplicate');
+      deleteRoute(p, id, i, 'duplicate');
       i--;
     }
     seen.add(id);
   }
+  p.idCounts = countIds(p.routes().filter((route) => p.owned(idAt(route))));
+}
 
-  idCounts = countIds(routes().filter((route) => owned(idAt(route))));
-
-  // 2. Routes we keep in place: the cheapest run already in desired order; the rest move.
-  const kept = routes().filter((route) => {
+/**
+ * 2. Routes we keep in place: the cheapest run already in desired order. Each one that differs is patched:
+ * only its upstream when nothing else changed, else replaced whole. Returns the ids kept in place.
+ */
+function updateKeptRoutes(p: Planner): string[] {
+  const { wanted, idCounts } = p;
+  const kept = p.routes().filter((route) => {
     const id = idAt(route);
-    return owned(id) && wanted.has(id);
+    return p.owned(id) && wanted.has(id);
   }) as JsonObject[];
   const keptIds = kept.map((route) => route['@id'] as string);
   const unchanged = kept.map((route, k) => sameJson(route, wanted.get(keptIds[k] as string)?.d.route));
@@ -214,7 +278,7 @@ export function planRoutes(
       sameJson({ ...liveRoute, handle: [{ ...liveProxy, upstreams: d.route.handle[0].upstreams }] }, d.route);
     if (onlyUpstreams) {
       const from = liveProxy.upstreams;
-      perform(
+      p.perform(
         {
           kind: 'swap-upstream',
           id,
@@ -235,7 +299,7 @@ export function planRoutes(
         .filter(
           (key) => canonicalJson(liveRoute[key]) !== canonicalJson((d.route as unknown as JsonObject)[key]),
         );
-      perform(
+      p.perform(
         {
           kind: 'replace',
           id,
@@ -245,24 +309,28 @@ export function planRoutes(
         },
         {
           method: 'PATCH',
-          target: addressable(id) ? { id } : { path: [...routesPath, indexOf(id)] },
+          target: p.addressable(id) ? { id } : { path: [...p.routesPath, indexOf(p, id)] },
           value: d.route,
         },
       );
     }
   }
+  return inPlace;
+}
 
-  // 3. Missing and out-of-order routes, in desired order, each right after its placed predecessor.
+/** 3. Missing and out-of-order routes, in desired order, each right after its placed predecessor. */
+function placeRoutes(p: Planner, inPlace: readonly string[]): void {
+  const { desired } = p;
   const placed = new Set(inPlace);
   desired.forEach((d, i) => {
     if (placed.has(d.id)) return;
-    const moved = indexOf(d.id) !== -1;
-    if (moved) deleteRoute(d.id, indexOf(d.id), 'moved');
-    const before = desired.slice(0, i).findLast((p) => placed.has(p.id));
+    const moved = indexOf(p, d.id) !== -1;
+    if (moved) deleteRoute(p, d.id, indexOf(p, d.id), 'moved');
+    const before = desired.slice(0, i).findLast((x) => placed.has(x.id));
     const after = desired.slice(i + 1).find((n) => placed.has(n.id));
-    const index = before ? indexOf(before.id) + 1 : after ? indexOf(after.id) : 0;
-    const length = routes().length;
-    perform(
+    const index = before ? indexOf(p, before.id) + 1 : after ? indexOf(p, after.id) : 0;
+    const length = p.routes().length;
+    p.perform(
       {
         kind: 'add',
         id: d.id,
@@ -272,31 +340,30 @@ export function planRoutes(
         summary: `+ ${d.id} ${describe(d)}${moved ? ' (moved)' : ''}`,
       },
       index < length
-        ? { method: 'PUT', target: { path: [...routesPath, index] }, value: d.route }
-        : { method: 'POST', target: { path: routesPath }, value: d.route },
+        ? { method: 'PUT', target: { path: [...p.routesPath, index] }, value: d.route }
+        : { method: 'POST', target: { path: p.routesPath }, value: d.route },
     );
     placed.add(d.id);
   });
+}
 
-  // 4. Ours but no longer wanted (including ids of ours we would never generate).
-  for (let i = routes().length - 1; i >= 0; i--) {
-    const id = idAt(routes()[i]);
-    if (owned(id) && !wanted.has(id)) deleteRoute(id, i, 'removed');
+/** 4. Ours but no longer wanted (including ids of ours we would never generate). */
+function removeUnwanted(p: Planner): void {
+  for (let i = p.routes().length - 1; i >= 0; i--) {
+    const id = idAt(p.routes()[i]);
+    if (p.owned(id) && !p.wanted.has(id)) deleteRoute(p, id, i, 'removed');
   }
+}
 
-  // The plan must reach the desired state, or it is a bug here, not a problem with Caddy.
-  const ours = routes().filter((route) => owned(idAt(route)));
-  if (
-    !sameJson(
-      ours,
-      desired.map((d) => d.route),
-    )
-  ) {
+/** The plan must reach the desired state, or it is a bug here, not a problem with Caddy. */
+function checkPlanReaches(p: Planner): void {
+  const ours = p.routes().filter((route) => p.owned(idAt(route)));
+  const desired = p.desired.map((d) => d.route);
+  if (!sameJson(ours, desired)) {
     throw new DeployError('CADDY_PLAN_BUG', 'route plan does not reach the desired routes', {
-      details: { ours, desired: desired.map((d) => d.route) },
+      details: { ours, desired },
     });
   }
-  return plan;
 }
 
 /** Applies one planned request to an in-memory config, with Caddy's semantics (the applier's expectation). */

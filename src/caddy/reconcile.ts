@@ -19,9 +19,9 @@ export interface CaddySnapshot {
 
 /** What reconciling reports through `onEvent`. */
 export type CaddyEvent =
-  | { kind: 'caddy-plan'; attempt: number; plan: RoutePlan }
-  | { kind: 'caddy-request'; attempt: number; operation: RouteOperation }
-  | { kind: 'caddy-retry'; attempt: number; reason: string };
+  | { type: 'caddy-plan'; attempt: number; plan: RoutePlan }
+  | { type: 'caddy-request'; attempt: number; operation: RouteOperation }
+  | { type: 'caddy-retry'; attempt: number; reason: string };
 
 /** Options of {@link reconcileRoutes} and {@link applyRoutePlan}. */
 export interface ReconcileRoutesOptions extends CaddyRouteOptions {
@@ -124,7 +124,7 @@ async function sendPlan(
       );
     }
     current = after;
-    onEvent?.({ kind: 'caddy-request', attempt, operation });
+    onEvent?.({ type: 'caddy-request', attempt, operation });
   }
 }
 
@@ -146,7 +146,7 @@ export async function reconcileRoutes(
     const snapshot = await readCaddyConfig(admin);
     total.requests++;
     const plan = planRoutes(desired, snapshot.config, options);
-    options.onEvent?.({ kind: 'caddy-plan', attempt, plan });
+    options.onEvent?.({ type: 'caddy-plan', attempt, plan });
     if (plan.operations.length === 0) return { plan, attempts: attempt, ...total };
     try {
       await sendPlan(plan, snapshot, admin, total, attempt, options.onEvent);
@@ -160,7 +160,7 @@ export async function reconcileRoutes(
           { cause: error, details: error.details },
         );
       }
-      options.onEvent?.({ kind: 'caddy-retry', attempt, reason: error.message });
+      options.onEvent?.({ type: 'caddy-retry', attempt, reason: error.message });
     }
   }
 }

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { formatDuration } from '../deployer/duration.js';
 import { formatIssues, type ManifestIssue } from '../manifest/validate.js';
 import { convertOption, type OptionKind, type OptionSpec } from '../options.js';
+import { formatDuration } from '../runtime/duration.js';
 import { type CliIo, EXIT, usageError, usageExit } from './io.js';
 
 /** A flag only one command takes and that is not a setting: no environment variable, no config-file key. */

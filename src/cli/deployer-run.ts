@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import type { DeployerContext } from '../deployer/context.js';
-import type { EventSink } from '../deployer/events.js';
 import { createFileStateStore } from '../deployer/file-state-store.js';
 import { type DeployerSettings, resolveSettings } from '../deployer/settings.js';
 import { buildHostStatus, renderHostStatus } from '../deployer/status.js';
@@ -9,6 +8,7 @@ import { runTick, type TickReport } from '../deployer/tick.js';
 import { watch } from '../deployer/watch.js';
 import { DeployError } from '../errors.js';
 import { formatIssues } from '../manifest/validate.js';
+import type { EventSink } from '../runtime/events.js';
 import type { CommandDef, SettingFlags } from './command.js';
 import { type CliIo, EXIT, readConfigFile, readInput, usageError } from './io.js';
 import { formatEvent } from './log.js';

@@ -1,4 +1,4 @@
-import type { DeployerEvent } from '../deployer/events.js';
+import type { DeployerEvent } from '../runtime/events.js';
 
 /**
  * Renders an event as one line. `text` is for people on a terminal (`HH:MM:SS level [service] message`);

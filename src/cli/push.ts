@@ -2,8 +2,6 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
-import { createClock } from '../deployer/clock.js';
-import type { EventSink } from '../deployer/events.js';
 import { DeployError } from '../errors.js';
 import { formatIssues } from '../manifest/validate.js';
 import { type KeySource, looksLikeNixKey } from '../options.js';
@@ -17,6 +15,8 @@ import { PUSH_SETTINGS, type PushSettings, resolvePushSettings } from '../push/s
 import { parseServiceSpec } from '../push/spec.js';
 import { publishClosure } from '../push/upload.js';
 import { waitForHosts } from '../push/wait.js';
+import { createClock } from '../runtime/clock.js';
+import type { EventSink } from '../runtime/events.js';
 import type { CacheUploadEvent } from '../s3/cache-upload.js';
 import { type CommandDef, defineCommand, type ProgramDef, runProgram, type SettingFlags } from './command.js';
 import { type CliIo, EXIT, readConfigFile, readInput, usageError } from './io.js';

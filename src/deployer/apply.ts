@@ -89,6 +89,24 @@ export async function gate(
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** What every step of {@link applyServices} shares: the context, the state before and after, the results. */
+interface Batch {
+  ctx: DeployerContext;
+  /** The state the batch started from (never modified). */
+  state: DeployerState;
+  /** The state being built. */
+  next: DeployerState;
+  results: ServiceResult[];
+  /** Profile generation each prepared service was pinned as. */
+  generations: Map<string, number>;
+}
+
+/** A prepared service after its (re)start: `error` when the start itself failed (a health failure). */
+interface Started {
+  plan: ServicePlan;
+  error?: string;
+}
+
 /**
  * Applies the plan's changes for the services that passed pre-flight, in the order that keeps every other
  * service untouched: pin closures and write unit files, stop and remove what goes, one daemon-reload, restart
@@ -101,20 +119,19 @@ export async function applyServices(
   plans: readonly ServicePlan[],
   state: DeployerState,
 ): Promise<{ results: ServiceResult[]; state: DeployerState }> {
-  const { systemd, nix, clock } = ctx.adapters;
-  const now = () => new Date(clock.now()).toISOString();
-  const next: DeployerState = structuredClone(state);
-  const results: ServiceResult[] = [];
-  const event = (
-    level: 'info' | 'warn' | 'error',
-    type: string,
-    service: string,
-    text: string,
-    data?: Record<string, unknown>,
-  ) => ctx.onEvent({ level, type, service, message: text, ...(data ? { data } : {}) });
-  const layout = (name: string) =>
-    serviceLayout(name, { profilesDir: ctx.settings.profilesDir, gcrootsDir: ctx.settings.gcrootsDir });
+  const batch: Batch = { ctx, state, next: structuredClone(state), results: [], generations: new Map() };
+  const { routeOnly, changing, removing } = sortPlans(plans, state);
+  recordRouteChanges(batch, routeOnly);
+  const prepared = await prepareServices(batch, changing);
+  await removeServices(batch, removing);
+  const started = await startServices(batch, prepared, removing.length > 0);
+  const verdicts = await gateServices(batch, started);
+  await settleServices(batch, started, verdicts);
+  return { results: batch.results, state: batch.next };
+}
 
+/** Splits the plans into route-only updates, services to (re)start and services to remove. */
+function sortPlans(plans: readonly ServicePlan[], state: DeployerState) {
   // A change of route alone (same unit text) needs no restart: the record is updated, Caddy follows.
   const routeOnly = plans.filter(
     (p) => p.action === 'update' && state.services[p.name]?.unitText === p.desired?.unitText,
@@ -123,50 +140,59 @@ export async function applyServices(
     (p) => (p.action === 'install' || p.action === 'update') && !routeOnly.includes(p),
   );
   const removing = plans.filter((p) => p.action === 'remove');
-  const generations = new Map<string, number>();
+  return { routeOnly, changing, removing };
+}
+
+/** Route-only updates: the record takes the new route and spec hash; the service keeps running. */
+function recordRouteChanges(batch: Batch, routeOnly: readonly ServicePlan[]): void {
   for (const plan of routeOnly) {
-    const current = state.services[plan.name] as ServiceRecord;
+    const current = batch.state.services[plan.name] as ServiceRecord;
     const { route: _old, ...rest } = current;
-    next.services[plan.name] = {
+    batch.next.services[plan.name] = {
       ...rest,
       specHash: plan.desired?.specHash as string,
       ...(plan.desired?.route === undefined ? {} : { route: plan.desired.route }),
       ...(plan.desired?.service.revision === undefined ? {} : { revision: plan.desired.service.revision }),
     };
-    event('info', 'service.route-changed', plan.name, 'route changed; the service keeps running');
-    results.push({ name: plan.name, action: 'update', outcome: 'updated', storePath: plan.storePath });
+    event(batch, 'info', 'service.route-changed', plan.name, 'route changed; the service keeps running');
+    batch.results.push({ name: plan.name, action: 'update', outcome: 'updated', storePath: plan.storePath });
   }
+}
 
-  // 1. Closures pinned and unit files written; a failure here reverts that service alone.
+/** 1. Closures pinned and unit files written; a failure here reverts that service alone. */
+async function prepareServices(batch: Batch, changing: readonly ServicePlan[]): Promise<ServicePlan[]> {
+  const { ctx } = batch;
   const prepared: ServicePlan[] = [];
   for (const plan of changing) {
     try {
-      const pinned = await pinServiceVersion(nix, {
-        layout: layout(plan.name),
+      const pinned = await pinServiceVersion(ctx.adapters.nix, {
+        layout: layout(ctx, plan.name),
         storePath: plan.storePath,
         keep: ctx.settings.keep,
       });
-      generations.set(plan.name, pinned.generation.number);
-      await systemd.installUnit({ name: plan.unitName, text: plan.desired?.unitText as string });
+      batch.generations.set(plan.name, pinned.generation.number);
+      await ctx.adapters.systemd.installUnit({ name: plan.unitName, text: plan.desired?.unitText as string });
       prepared.push(plan);
     } catch (error) {
       if (!isDeployError(error)) throw error;
       event(
+        batch,
         'error',
         'service.prepare-failed',
         plan.name,
         `could not prepare ${plan.storePath}: ${message(error)}`,
       );
-      await revertFiles(plan, state.services[plan.name]).catch((revert) => {
+      await revertFiles(batch, plan, batch.state.services[plan.name]).catch((revert) => {
         if (!isDeployError(revert)) throw revert;
         event(
+          batch,
           'error',
           'service.revert-failed',
           plan.name,
           `could not restore the previous unit: ${message(revert)}`,
         );
       });
-      results.push({
+      batch.results.push({
         name: plan.name,
         action: plan.action,
         outcome: 'refused',
@@ -175,20 +201,29 @@ export async function applyServices(
       });
     }
   }
+  return prepared;
+}
 
-  // 2. Removed services: stopped before their unit file goes; their profile stays for a rollback.
+/** 2. Removed services: stopped before their unit file goes; their profile stays for a rollback. */
+async function removeServices(batch: Batch, removing: readonly ServicePlan[]): Promise<void> {
+  const { systemd } = batch.ctx.adapters;
   for (const plan of removing) {
     try {
       await systemd.stop(plan.unitName);
       await systemd.disable(plan.unitName);
       await systemd.removeUnit(plan.unitName);
-      delete next.services[plan.name];
-      event('info', 'service.removed', plan.name, `stopped and removed (was ${plan.storePath})`);
-      results.push({ name: plan.name, action: 'remove', outcome: 'removed', storePath: plan.storePath });
+      delete batch.next.services[plan.name];
+      event(batch, 'info', 'service.removed', plan.name, `stopped and removed (was ${plan.storePath})`);
+      batch.results.push({
+        name: plan.name,
+        action: 'remove',
+        outcome: 'removed',
+        storePath: plan.storePath,
+      });
     } catch (error) {
       if (!isDeployError(error)) throw error;
-      event('error', 'service.remove-failed', plan.name, `could not remove: ${message(error)}`);
-      results.push({
+      event(batch, 'error', 'service.remove-failed', plan.name, `could not remove: ${message(error)}`);
+      batch.results.push({
         name: plan.name,
         action: 'remove',
         outcome: 'failed',
@@ -197,10 +232,17 @@ export async function applyServices(
       });
     }
   }
+}
 
-  // 3. One daemon-reload for the whole batch, then (re)start exactly the changed services.
-  if (prepared.length || removing.length) await systemd.daemonReload();
-  const started: { plan: ServicePlan; error?: string }[] = [];
+/** 3. One daemon-reload for the whole batch, then (re)start exactly the changed services. */
+async function startServices(
+  batch: Batch,
+  prepared: readonly ServicePlan[],
+  removed: boolean,
+): Promise<Started[]> {
+  const { systemd } = batch.ctx.adapters;
+  if (prepared.length || removed) await systemd.daemonReload();
+  const started: Started[] = [];
   for (const plan of prepared) {
     try {
       if (plan.action === 'install') {
@@ -208,6 +250,7 @@ export async function applyServices(
         await systemd.start(plan.unitName);
       } else await systemd.restart(plan.unitName);
       event(
+        batch,
         'info',
         plan.action === 'install' ? 'service.start' : 'service.restart',
         plan.name,
@@ -220,174 +263,243 @@ export async function applyServices(
       started.push({ plan, error: message(error) });
     }
   }
+  return started;
+}
 
-  // 4. Health gates, all at once: each waits for its own service only.
-  const verdicts = await Promise.all(
+/** 4. Health gates, all at once: each waits for its own service only. */
+function gateServices(batch: Batch, started: readonly Started[]): Promise<HealthVerdict[]> {
+  return Promise.all(
     started.map(
       async ({ plan, error }): Promise<HealthVerdict> =>
         error
           ? { healthy: false, reason: error, waitedMs: 0 }
-          : gate(ctx, plan.unitName, plan.desired?.service.http),
+          : gate(batch.ctx, plan.unitName, plan.desired?.service.http),
     ),
   );
+}
 
-  // 5. Record the healthy ones; switch the others back, one service at a time.
+/** 5. Record the healthy ones; switch the others back, one service at a time. */
+async function settleServices(
+  batch: Batch,
+  started: readonly Started[],
+  verdicts: readonly HealthVerdict[],
+): Promise<void> {
   for (const [i, { plan }] of started.entries()) {
     const verdict = verdicts[i] as HealthVerdict;
-    const current = state.services[plan.name];
-    const service = plan.desired?.service;
-    if (verdict.healthy) {
-      next.services[plan.name] = {
-        storePath: plan.storePath,
-        unitName: plan.unitName,
-        unitText: plan.desired?.unitText as string,
-        specHash: plan.desired?.specHash as string,
-        ...(plan.desired?.route === undefined ? {} : { route: plan.desired.route }),
-        ...(service?.revision === undefined ? {} : { revision: service.revision }),
-        ...(generations.has(plan.name) ? { profileGeneration: generations.get(plan.name) as number } : {}),
-        ...(current
-          ? {
-              previous: {
-                storePath: current.storePath,
-                unitText: current.unitText,
-                specHash: current.specHash,
-                ...(current.route === undefined ? {} : { route: current.route }),
-                ...(current.revision === undefined ? {} : { revision: current.revision }),
-              },
-            }
-          : {}),
-        health: 'healthy',
-        since: now(),
-      };
-      // A fixed version clears the service's old failures.
-      next.failures = next.failures.filter((f) => f.service !== plan.name);
-      event('info', 'service.healthy', plan.name, `${plan.storePath} is healthy after ${verdict.waitedMs}ms`);
-      results.push({
-        name: plan.name,
-        action: plan.action,
-        outcome: plan.action === 'install' ? 'installed' : 'updated',
-        storePath: plan.storePath,
-      });
-      continue;
-    }
-    event(
-      'error',
-      'service.unhealthy',
-      plan.name,
-      `${plan.storePath} failed its health gate: ${verdict.reason}`,
-    );
-    next.failures = next.failures.filter((f) => f.service !== plan.name);
-    next.failures.push({
-      service: plan.name,
+    if (verdict.healthy) recordHealthy(batch, plan, verdict);
+    else await recordUnhealthy(batch, plan, verdict);
+  }
+}
+
+/** A service that passed its gate: its new record (keeping the version it replaces as `previous`). */
+function recordHealthy(
+  batch: Batch,
+  plan: ServicePlan,
+  verdict: Extract<HealthVerdict, { healthy: true }>,
+): void {
+  const { next, generations } = batch;
+  const current = batch.state.services[plan.name];
+  const service = plan.desired?.service;
+  next.services[plan.name] = {
+    storePath: plan.storePath,
+    unitName: plan.unitName,
+    unitText: plan.desired?.unitText as string,
+    specHash: plan.desired?.specHash as string,
+    ...(plan.desired?.route === undefined ? {} : { route: plan.desired.route }),
+    ...(service?.revision === undefined ? {} : { revision: service.revision }),
+    ...(generations.has(plan.name) ? { profileGeneration: generations.get(plan.name) as number } : {}),
+    ...(current
+      ? {
+          previous: {
+            storePath: current.storePath,
+            unitText: current.unitText,
+            specHash: current.specHash,
+            ...(current.route === undefined ? {} : { route: current.route }),
+            ...(current.revision === undefined ? {} : { revision: current.revision }),
+          },
+        }
+      : {}),
+    health: 'healthy',
+    since: now(batch),
+  };
+  // A fixed version clears the service's old failures.
+  next.failures = next.failures.filter((f) => f.service !== plan.name);
+  event(
+    batch,
+    'info',
+    'service.healthy',
+    plan.name,
+    `${plan.storePath} is healthy after ${verdict.waitedMs}ms`,
+  );
+  batch.results.push({
+    name: plan.name,
+    action: plan.action,
+    outcome: plan.action === 'install' ? 'installed' : 'updated',
+    storePath: plan.storePath,
+  });
+}
+
+/** A service that failed its gate: recorded as a failure, then rolled back (an update) or stopped (new). */
+async function recordUnhealthy(
+  batch: Batch,
+  plan: ServicePlan,
+  verdict: Extract<HealthVerdict, { healthy: false }>,
+): Promise<void> {
+  const { next } = batch;
+  const current = batch.state.services[plan.name];
+  event(
+    batch,
+    'error',
+    'service.unhealthy',
+    plan.name,
+    `${plan.storePath} failed its health gate: ${verdict.reason}`,
+  );
+  next.failures = next.failures.filter((f) => f.service !== plan.name);
+  next.failures.push({
+    service: plan.name,
+    storePath: plan.storePath,
+    specHash: plan.desired?.specHash as string,
+    at: now(batch),
+    reason: verdict.reason,
+  });
+  if (current) {
+    const restored = await rollBack(batch, plan, current);
+    next.services[plan.name] = { ...current, health: restored.healthy ? 'healthy' : 'unhealthy' };
+    next.rollbacks += 1;
+    batch.results.push({
+      name: plan.name,
+      action: plan.action,
+      outcome: 'rolled-back',
       storePath: plan.storePath,
-      specHash: plan.desired?.specHash as string,
-      at: now(),
       reason: verdict.reason,
     });
-    if (current) {
-      const restored = await rollBack(plan, current);
-      next.services[plan.name] = { ...current, health: restored.healthy ? 'healthy' : 'unhealthy' };
-      next.rollbacks += 1;
-      results.push({
-        name: plan.name,
-        action: plan.action,
-        outcome: 'rolled-back',
-        storePath: plan.storePath,
-        reason: verdict.reason,
-      });
-    } else {
-      await stopNew(plan);
-      results.push({
-        name: plan.name,
-        action: plan.action,
-        outcome: 'failed',
-        storePath: plan.storePath,
-        reason: verdict.reason,
-      });
-    }
+  } else {
+    await stopNew(batch, plan);
+    batch.results.push({
+      name: plan.name,
+      action: plan.action,
+      outcome: 'failed',
+      storePath: plan.storePath,
+      reason: verdict.reason,
+    });
   }
-  return { results, state: next };
+}
 
-  /** Puts a service's files back as they were (previous unit text and profile), without restarting it. */
-  /**
-   * Puts a service's files back as they were, without restarting it: the previous unit text first (what runs
-   * is decided by the unit, which names its exact store path), then the profile. Throws when the unit could
-   * not be written back; a profile that could not be reset is only reported (the unit still pins the path).
-   */
-  async function revertFiles(plan: ServicePlan, current: ServiceRecord | undefined): Promise<void> {
-    if (!current) {
-      await systemd.removeUnit(plan.unitName);
-      return;
-    }
-    await systemd.installUnit({ name: current.unitName, text: current.unitText });
-    try {
-      await pinServiceVersion(nix, {
-        layout: layout(plan.name),
-        storePath: current.storePath,
-        keep: ctx.settings.keep,
-      });
-    } catch (error) {
-      if (!isDeployError(error)) throw error;
+/**
+ * Puts a service's files back as they were, without restarting it: the previous unit text first (what runs
+ * is decided by the unit, which names its exact store path), then the profile. Throws when the unit could
+ * not be written back; a profile that could not be reset is only reported (the unit still pins the path).
+ */
+async function revertFiles(
+  batch: Batch,
+  plan: ServicePlan,
+  current: ServiceRecord | undefined,
+): Promise<void> {
+  const { ctx } = batch;
+  if (!current) {
+    await ctx.adapters.systemd.removeUnit(plan.unitName);
+    return;
+  }
+  await ctx.adapters.systemd.installUnit({ name: current.unitName, text: current.unitText });
+  try {
+    await pinServiceVersion(ctx.adapters.nix, {
+      layout: layout(ctx, plan.name),
+      storePath: current.storePath,
+      keep: ctx.settings.keep,
+    });
+  } catch (error) {
+    if (!isDeployError(error)) throw error;
+    event(
+      batch,
+      'warn',
+      'service.revert-profile-failed',
+      plan.name,
+      `unit restored, but the profile still points elsewhere: ${message(error)}`,
+    );
+  }
+}
+
+/** Switches a failed update back to the exact previous store path and unit, restarts and verifies it. */
+async function rollBack(batch: Batch, plan: ServicePlan, current: ServiceRecord): Promise<HealthVerdict> {
+  const { systemd } = batch.ctx.adapters;
+  event(batch, 'warn', 'service.rollback', plan.name, `switching back to ${current.storePath}`);
+  try {
+    await revertFiles(batch, plan, current);
+    await systemd.daemonReload();
+    await systemd.restart(current.unitName);
+    const verdict = await gate(batch.ctx, current.unitName, current.route as ServiceHttp | undefined);
+    if (verdict.healthy)
       event(
-        'warn',
-        'service.revert-profile-failed',
+        batch,
+        'info',
+        'service.rolled-back',
         plan.name,
-        `unit restored, but the profile still points elsewhere: ${message(error)}`,
+        `${current.storePath} runs again and is healthy`,
       );
-    }
-  }
-
-  /** Switches a failed update back to the exact previous store path and unit, restarts and verifies it. */
-  async function rollBack(plan: ServicePlan, current: ServiceRecord): Promise<HealthVerdict> {
-    event('warn', 'service.rollback', plan.name, `switching back to ${current.storePath}`);
-    try {
-      await revertFiles(plan, current);
-      await systemd.daemonReload();
-      await systemd.restart(current.unitName);
-      const verdict = await gate(ctx, current.unitName, current.route as ServiceHttp | undefined);
-      if (verdict.healthy)
-        event('info', 'service.rolled-back', plan.name, `${current.storePath} runs again and is healthy`);
-      else
-        event(
-          'error',
-          'service.rollback-unhealthy',
-          plan.name,
-          `${current.storePath} runs again but is not healthy: ${verdict.reason}`,
-        );
-      return verdict;
-    } catch (error) {
-      if (!isDeployError(error)) throw error;
+    else
       event(
+        batch,
         'error',
-        'service.rollback-failed',
+        'service.rollback-unhealthy',
         plan.name,
-        `could not switch back to ${current.storePath}: ${message(error)}`,
+        `${current.storePath} runs again but is not healthy: ${verdict.reason}`,
       );
-      return { healthy: false, reason: message(error), waitedMs: 0 };
-    }
+    return verdict;
+  } catch (error) {
+    if (!isDeployError(error)) throw error;
+    event(
+      batch,
+      'error',
+      'service.rollback-failed',
+      plan.name,
+      `could not switch back to ${current.storePath}: ${message(error)}`,
+    );
+    return { healthy: false, reason: message(error), waitedMs: 0 };
   }
+}
 
-  /** A new service that failed: stopped and its unit removed, so nothing half-started stays behind. */
-  async function stopNew(plan: ServicePlan): Promise<void> {
-    try {
-      await systemd.stop(plan.unitName);
-      await systemd.disable(plan.unitName);
-      await systemd.removeUnit(plan.unitName);
-      await systemd.daemonReload();
-      event(
-        'warn',
-        'service.stopped',
-        plan.name,
-        `new service stopped; ${plan.storePath} will not be retried until the manifest changes it`,
-      );
-    } catch (error) {
-      if (!isDeployError(error)) throw error;
-      event(
-        'error',
-        'service.stop-failed',
-        plan.name,
-        `could not stop the failed new service: ${message(error)}`,
-      );
-    }
+/** A new service that failed: stopped and its unit removed, so nothing half-started stays behind. */
+async function stopNew(batch: Batch, plan: ServicePlan): Promise<void> {
+  const { systemd } = batch.ctx.adapters;
+  try {
+    await systemd.stop(plan.unitName);
+    await systemd.disable(plan.unitName);
+    await systemd.removeUnit(plan.unitName);
+    await systemd.daemonReload();
+    event(
+      batch,
+      'warn',
+      'service.stopped',
+      plan.name,
+      `new service stopped; ${plan.storePath} will not be retried until the manifest changes it`,
+    );
+  } catch (error) {
+    if (!isDeployError(error)) throw error;
+    event(
+      batch,
+      'error',
+      'service.stop-failed',
+      plan.name,
+      `could not stop the failed new service: ${message(error)}`,
+    );
   }
+}
+
+function event(
+  batch: Batch,
+  level: 'info' | 'warn' | 'error',
+  type: string,
+  service: string,
+  text: string,
+  data?: Record<string, unknown>,
+): void {
+  batch.ctx.onEvent({ level, type, service, message: text, ...(data ? { data } : {}) });
+}
+
+function now(batch: Batch): string {
+  return new Date(batch.ctx.adapters.clock.now()).toISOString();
+}
+
+function layout(ctx: DeployerContext, name: string) {
+  return serviceLayout(name, { profilesDir: ctx.settings.profilesDir, gcrootsDir: ctx.settings.gcrootsDir });
 }

@@ -1,10 +1,10 @@
 import type { CaddyAdmin } from '../caddy/admin.js';
 import type { Nix } from '../nix/types.js';
+import type { Clock } from '../runtime/clock.js';
+import type { EventSink } from '../runtime/events.js';
 import type { ManifestStore } from '../s3/manifest-store.js';
 import type { Shell } from '../shell/types.js';
 import type { Systemd } from '../systemd/types.js';
-import type { Clock } from './clock.js';
-import type { EventSink } from './events.js';
 import type { HostChecks } from './host-checks.js';
 import type { Lock } from './lock.js';
 import type { HealthProbe } from './probe.js';

@@ -1,13 +1,13 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createCaddyAdmin } from '../caddy/http-admin.js';
 import { createNix } from '../nix/nix.js';
+import { writeFileAtomic } from '../runtime/atomic-write.js';
+import { createClock } from '../runtime/clock.js';
+import type { EventSink } from '../runtime/events.js';
 import { openManifestStore } from '../s3/open.js';
 import { createShell } from '../shell/shell.js';
 import { createSystemd } from '../systemd/systemd.js';
-import { createClock } from './clock.js';
 import type { DeployerAdapters, DeployerContext } from './context.js';
-import type { EventSink } from './events.js';
 import { createFileStateStore } from './file-state-store.js';
 import { createHostChecks } from './host-checks.js';
 import { createFileLock } from './lock.js';
@@ -35,12 +35,7 @@ export function createDeployerAdapters(settings: DeployerSettings): DeployerAdap
     ...(metricsFile
       ? {
           // node_exporter's textfile collector must never read a half-written file.
-          writeMetrics: async (text: string) => {
-            await mkdir(dirname(metricsFile), { recursive: true });
-            const temp = `${metricsFile}.${process.pid}.tmp`;
-            await writeFile(temp, text, { mode: 0o644 });
-            await rename(temp, metricsFile);
-          },
+          writeMetrics: (text: string) => writeFileAtomic(metricsFile, text, { mode: 0o644 }),
         }
       : {}),
   };

@@ -176,9 +176,9 @@ export async function reconcileCaddy(
   const result = await reconcileRoutes(admin, buildRoutes(services), {
     server: ctx.settings.caddyServer,
     onEvent: (e) => {
-      if (e.kind === 'caddy-request') {
+      if (e.type === 'caddy-request') {
         ctx.onEvent({ level: 'info', type: 'routes.change', message: `caddy: ${e.operation.summary}` });
-      } else if (e.kind === 'caddy-retry') {
+      } else if (e.type === 'caddy-retry') {
         ctx.onEvent({ level: 'warn', type: 'routes.retry', message: `caddy: ${e.reason}; re-planning` });
       }
     },

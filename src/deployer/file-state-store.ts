@@ -1,6 +1,6 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { DeployError } from '../errors.js';
+import { writeFileAtomic } from '../runtime/atomic-write.js';
 import { type DeployerState, parseState, type StateStore } from './state.js';
 
 /**
@@ -22,23 +22,7 @@ export function createFileStateStore(path: string): StateStore {
       return parseState(body, path);
     },
     async save(state: DeployerState) {
-      const dir = dirname(path);
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const temp = `${path}.${process.pid}.tmp`;
-      const file = await open(temp, 'w', 0o600);
-      try {
-        await file.writeFile(`${JSON.stringify(state, null, 2)}\n`);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, path);
-      const directory = await open(dir, 'r');
-      try {
-        await directory.sync();
-      } finally {
-        await directory.close();
-      }
+      await writeFileAtomic(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, dirMode: 0o700 });
     },
   };
 }

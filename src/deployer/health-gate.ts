@@ -1,5 +1,5 @@
-import type { Clock } from './clock.js';
-import { formatDuration } from './duration.js';
+import type { Clock } from '../runtime/clock.js';
+import { formatDuration } from '../runtime/duration.js';
 import type { ProbeResult } from './probe.js';
 
 /** The parts of a unit's status the health gate reads (from `systemctl show`). */

@@ -1,10 +1,7 @@
 export type { ServiceOutcome, ServiceResult } from './apply.js';
-export { type Clock, createClock } from './clock.js';
 export type { DeployerAdapters, DeployerContext, TickSettings } from './context.js';
 export { createDeployerAdapters, createDeployerContext } from './create.js';
 export { desiredServices, type RenderFailure } from './desired.js';
-export { formatDuration, parseDuration } from './duration.js';
-export { type DeployerEvent, type EventLevel, type EventSink, ignoreEvents } from './events.js';
 export { createFileStateStore } from './file-state-store.js';
 export {
   type HealthGateTiming,
@@ -42,6 +39,15 @@ export {
   type StateStore,
   type TickOutcome,
 } from './state.js';
-export { buildHostStatus, type HostStatus, renderHostStatus } from './status.js';
+export {
+  assertHostStatus,
+  buildHostStatus,
+  type HostReport,
+  HostReportSchema,
+  type HostStatus,
+  HostStatusSchema,
+  parseHostStatus,
+  renderHostStatus,
+} from './status.js';
 export { runTick, type TickReport } from './tick.js';
 export { type WatchOptions, watch } from './watch.js';

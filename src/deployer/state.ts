@@ -78,21 +78,31 @@ const ServiceRecordSchema = v.object({
   health: v.picklist(['healthy', 'unhealthy', 'unknown']),
   since: text,
 });
+/** A {@link FailureRecord}, as saved in the state and published in the host status. */
+export const FailureRecordSchema = v.object({
+  service: text,
+  storePath: text,
+  specHash: text,
+  at: text,
+  reason: text,
+});
+
+/** How the last tick ended (`DeployerState['lastTick']`), as saved in the state and published in the status. */
+export const LastTickSchema = v.object({
+  at: text,
+  outcome: v.picklist(['applied', 'unchanged', 'partial', 'invalid-manifest', 'failed', 'busy']),
+  message: v.optional(text),
+});
+
 const StateSchema = v.object({
   version: v.literal(1),
   host: text,
   manifest: v.optional(v.object({ etag: v.optional(text), generation: text, appliedAt: text })),
   services: v.record(text, ServiceRecordSchema),
-  failures: v.array(v.object({ service: text, storePath: text, specHash: text, at: text, reason: text })),
+  failures: v.array(FailureRecordSchema),
   rejected: v.optional(v.object({ etag: text, at: text, message: text })),
   published: v.optional(text),
-  lastTick: v.optional(
-    v.object({
-      at: text,
-      outcome: v.picklist(['applied', 'unchanged', 'partial', 'invalid-manifest', 'failed', 'busy']),
-      message: v.optional(text),
-    }),
-  ),
+  lastTick: v.optional(LastTickSchema),
   rollbacks: v.number(),
 });
 

@@ -1,21 +1,102 @@
+import * as v from 'valibot';
+import { DeployError } from '../errors.js';
+import { describeValue, formatPath } from '../manifest/describe.js';
 import { parseStorePath } from '../manifest/store-path.js';
 import { renderTable } from '../render-table.js';
-import { formatDuration } from './duration.js';
-import type { DeployerState } from './state.js';
+import { formatDuration } from '../runtime/duration.js';
+import { isObject } from '../runtime/json.js';
+import { type DeployerState, FailureRecordSchema, LastTickSchema } from './state.js';
 
-/** The per-host report the deployer publishes (`status/<host>.json`) and `deployer status --json` prints. */
-export interface HostStatus {
-  host: string;
-  deployerVersion: string;
+const text = v.string();
+
+/** One service of a host status. */
+const ServiceStatusSchema = v.object({
+  name: text,
+  storePath: text,
+  revision: v.optional(text),
+  health: v.picklist(['healthy', 'unhealthy', 'unknown']),
+  /** When this version was activated (ISO). */
+  since: text,
+});
+
+/**
+ * The per-host report the deployer publishes (`status/<host>.json`) and `deployer status --json` prints: the
+ * one declaration of its shape. The deployer checks what it writes against it; readers use
+ * {@link parseHostStatus}.
+ */
+export const HostStatusSchema = v.object({
+  host: text,
+  deployerVersion: text,
   /** When this report was written. */
-  updatedAt: string;
+  updatedAt: text,
   /** The manifest generation and ETag last applied. */
-  generation?: string;
-  etag?: string;
-  lastTick?: DeployerState['lastTick'];
-  services: { name: string; storePath: string; revision?: string; health: string; since: string }[];
-  failures: DeployerState['failures'];
-  rollbacks: number;
+  generation: v.optional(text),
+  etag: v.optional(text),
+  lastTick: v.optional(LastTickSchema),
+  services: v.array(ServiceStatusSchema),
+  failures: v.array(FailureRecordSchema),
+  rollbacks: v.number(),
+});
+
+/** The per-host report the deployer publishes (`status/<host>.json`); see {@link HostStatusSchema}. */
+export type HostStatus = v.InferOutput<typeof HostStatusSchema>;
+
+/**
+ * What a reader of `status/<host>.json` accepts: {@link HostStatusSchema} with every top-level field (and a
+ * service's `since`) optional, since another deployer version may write fewer fields, but each field that is
+ * there must have the type the deployer gives it. Unknown fields are dropped.
+ */
+export const HostReportSchema = v.partial(
+  v.object({
+    ...HostStatusSchema.entries,
+    services: v.array(v.partial(ServiceStatusSchema, ['since'])),
+  }),
+);
+
+/** A host status as a reader sees it: see {@link HostReportSchema}. */
+export type HostReport = v.InferOutput<typeof HostReportSchema>;
+
+/**
+ * Checks a host status read from the bucket (untrusted: anyone with write access there can put anything). Returns
+ * the typed report, or why it is not one (the first issues, each with its field path), for the reader to show
+ * the host as invalid rather than count it.
+ */
+export function parseHostStatus(
+  value: unknown,
+): { ok: true; status: HostReport } | { ok: false; message: string } {
+  // valibot's object schemas take arrays too.
+  if (!isObject(value))
+    return { ok: false, message: `status: expected a JSON object, found ${describeValue(value)}` };
+  const parsed = v.safeParse(HostReportSchema, value);
+  if (parsed.success) return { ok: true, status: parsed.output };
+  return { ok: false, message: formatIssues(parsed.issues) };
+}
+
+/**
+ * Returns `status` when it matches {@link HostStatusSchema}, else throws `STATUS_INVALID`: the deployer never
+ * publishes a report its readers would refuse.
+ */
+export function assertHostStatus(status: HostStatus): HostStatus {
+  const parsed = v.safeParse(HostStatusSchema, status);
+  if (!parsed.success)
+    throw new DeployError('STATUS_INVALID', `host status of ${status.host}: ${formatIssues(parsed.issues)}`, {
+      details: parsed.issues.map((i) => i.message),
+    });
+  return status;
+}
+
+/** The first issues, each as `path: expected X, found Y` (the found value quoted: it is untrusted text). */
+function formatIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+  const described = issues.map((i) => {
+    const keys = (i.path ?? []).map((p) => p.key as string | number);
+    const where = keys.length ? formatPath(keys) : 'status';
+    return i.input === undefined
+      ? `${where}: missing`
+      : `${where}: expected ${i.expected ?? 'something else'}, found ${describeValue(i.input)}`;
+  });
+  return (
+    described.slice(0, 3).join('; ') + (described.length > 3 ? ` (and ${described.length - 3} more)` : '')
+  );
 }
 
 /** Builds the {@link HostStatus} from the state. Pure: the time is passed in. */

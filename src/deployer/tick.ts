@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { DeployError, isDeployError } from '../errors.js';
+import type { Manifest } from '../manifest/schema.js';
 import { formatIssues, parseManifest } from '../manifest/validate.js';
 import { applyServices, preflight, type ServiceResult } from './apply.js';
 import type { DeployerContext } from './context.js';
 import { desiredServices } from './desired.js';
 import { reconcileCaddy, removeOrphans, repairUnits } from './drift.js';
 import { renderMetrics } from './metrics.js';
-import { type DeployPlan, planDeploy } from './plan.js';
+import { type DeployPlan, type DesiredService, planDeploy, type ServicePlan } from './plan.js';
 import { type DeployerState, emptyState, type TickOutcome } from './state.js';
-import { buildHostStatus, type HostStatus } from './status.js';
+import { assertHostStatus, buildHostStatus, type HostStatus } from './status.js';
 
 /** What one tick did. */
 export interface TickReport {
@@ -64,7 +65,6 @@ async function acquireLock(ctx: DeployerContext) {
 
 async function tickLocked(ctx: DeployerContext): Promise<TickReport> {
   const { adapters, settings, onEvent } = ctx;
-  const now = () => new Date(adapters.clock.now()).toISOString();
   const previous = (await adapters.state.load()) ?? emptyState(settings.host);
   if (previous.host.toLowerCase() !== settings.host.toLowerCase()) {
     throw new DeployError(
@@ -99,18 +99,48 @@ async function tickLocked(ctx: DeployerContext): Promise<TickReport> {
     report.message = [report.message, `Caddy: ${message(error)}`].filter(Boolean).join('; ');
   }
 
-  await finish(ctx, previous, state, report, now());
+  await finish(ctx, previous, state, report, now(ctx));
   return report;
 }
 
-/** Reads, validates, plans and applies the manifest. Returns the new state (`undefined`: unchanged). */
+/**
+ * Reads, validates, plans and applies the manifest. Returns the new state (`undefined`: unchanged). Each step
+ * either hands the next one its input or ends the poll with the report saying why.
+ */
 async function poll(
   ctx: DeployerContext,
   state: DeployerState,
   report: TickReport,
 ): Promise<DeployerState | undefined> {
-  const { adapters, settings, onEvent } = ctx;
-  const now = () => new Date(adapters.clock.now()).toISOString();
+  const read = await readManifest(ctx, state, report);
+  if (!read) return undefined;
+  const manifest = validateManifest(ctx, read, report);
+  if (!manifest)
+    return { ...state, rejected: { etag: read.etag, at: now(ctx), message: report.message ?? '' } };
+  const { plans, desired, pulls } = planManifest(ctx, manifest, state, report);
+  if (!(await pullClosures(ctx, pulls, report))) return undefined;
+  const ready = await preflightServices(ctx, plans, report);
+  const applied = await applyServices(ctx, [...ready, ...plans.filter((p) => p.action === 'remove')], state);
+  report.results.push(...applied.results);
+  reportUntouched(ctx, plans, report);
+  return settle(ctx, applied.state, { etag: read.etag, manifest, desired }, report);
+}
+
+type ManifestRead = Extract<
+  Awaited<ReturnType<DeployerContext['adapters']['manifests']['read']>>,
+  { status: 'found' }
+>;
+
+/**
+ * 1. The conditional read: a manifest that has not changed since the last one applied (or rejected) is not
+ * read again. Returns the new manifest's text, or `undefined` when there is nothing to do or it cannot be read.
+ */
+async function readManifest(
+  ctx: DeployerContext,
+  state: DeployerState,
+  report: TickReport,
+): Promise<ManifestRead | undefined> {
+  const { adapters, onEvent } = ctx;
   const known = state.rejected?.etag ?? state.manifest?.etag;
   let read: Awaited<ReturnType<typeof adapters.manifests.read>>;
   try {
@@ -135,7 +165,16 @@ async function poll(
     onEvent({ level: 'error', type: 'manifest.missing', message: report.message });
     return undefined;
   }
+  return read;
+}
 
+/** 2. Validation: the manifest, or `undefined` when it is refused (the report says why; nothing changes). */
+function validateManifest(
+  ctx: DeployerContext,
+  read: ManifestRead,
+  report: TickReport,
+): Manifest | undefined {
+  const { settings, onEvent } = ctx;
   const parsed = parseManifest(read.text, { secretsDir: settings.secretsDir });
   for (const warning of parsed.warnings)
     onEvent({ level: 'warn', type: 'manifest.warning', message: `${warning.path}: ${warning.message}` });
@@ -143,11 +182,18 @@ async function poll(
     report.outcome = 'invalid-manifest';
     report.message = `manifest ${read.etag} refused, nothing changed:\n${formatIssues(parsed.issues)}`;
     onEvent({ level: 'error', type: 'manifest.invalid', message: report.message });
-    return { ...state, rejected: { etag: read.etag, at: now(), message: report.message } };
+    return undefined;
   }
-  const manifest = parsed.manifest;
-  report.generation = manifest.generation;
+  report.generation = parsed.manifest.generation;
+  return parsed.manifest;
+}
 
+/**
+ * 3. The plan: this host's services rendered and compared with the state. A service whose unit cannot be
+ * rendered is refused and keeps running as it is: it is neither planned nor removed.
+ */
+function planManifest(ctx: DeployerContext, manifest: Manifest, state: DeployerState, report: TickReport) {
+  const { settings, onEvent } = ctx;
   const { desired, failures: renderFailures } = desiredServices(manifest, settings.host, {
     secretsDir: settings.secretsDir,
   });
@@ -164,32 +210,47 @@ async function poll(
       reason: failure.reason,
     });
   }
-  // A service whose unit cannot be rendered keeps running as it is: it is neither planned nor removed.
   const refusedNames = new Set(renderFailures.map((f) => f.service));
   const plans = plan.services.filter((s) => !(s.action === 'remove' && refusedNames.has(s.name)));
+  return { plans, desired, pulls: plan.pulls };
+}
 
-  if (plan.pulls.length > 0) {
-    try {
-      if (!settings.substituter) throw new DeployError('USAGE', 'no substituter configured (--substituter)');
-      onEvent({
-        level: 'info',
-        type: 'nix.pull',
-        message: `pulling ${plan.pulls.length} closure(s) from ${settings.substituter}`,
-      });
-      await adapters.nix.copyFrom(settings.substituter, plan.pulls, {
-        trustedPublicKeys: settings.trustedPublicKeys,
-        // Only an explicit --insecure-allow-unsigned turns signature checks off (settings refuse no key otherwise).
-        requireSignatures: !settings.insecureAllowUnsigned,
-      });
-    } catch (error) {
-      report.outcome = 'failed';
-      report.message = `pull failed, nothing changed: ${message(error)}`;
-      onEvent({ level: 'error', type: 'nix.pull-failed', message: report.message });
-      return undefined;
-    }
+/** 4. Every needed closure pulled (signatures checked) before anything is touched. False: the tick stops here. */
+async function pullClosures(
+  ctx: DeployerContext,
+  pulls: readonly string[],
+  report: TickReport,
+): Promise<boolean> {
+  const { adapters, settings, onEvent } = ctx;
+  if (pulls.length === 0) return true;
+  try {
+    if (!settings.substituter) throw new DeployError('USAGE', 'no substituter configured (--substituter)');
+    onEvent({
+      level: 'info',
+      type: 'nix.pull',
+      message: `pulling ${pulls.length} closure(s) from ${settings.substituter}`,
+    });
+    await adapters.nix.copyFrom(settings.substituter, pulls, {
+      trustedPublicKeys: settings.trustedPublicKeys,
+      // Only an explicit --insecure-allow-unsigned turns signature checks off (settings refuse no key otherwise).
+      requireSignatures: !settings.insecureAllowUnsigned,
+    });
+    return true;
+  } catch (error) {
+    report.outcome = 'failed';
+    report.message = `pull failed, nothing changed: ${message(error)}`;
+    onEvent({ level: 'error', type: 'nix.pull-failed', message: report.message });
+    return false;
   }
+}
 
-  const ready = [];
+/** 5. Pre-flight of each service to install or update: the ones that pass; the others are refused. */
+async function preflightServices(
+  ctx: DeployerContext,
+  plans: readonly ServicePlan[],
+  report: TickReport,
+): Promise<ServicePlan[]> {
+  const ready: ServicePlan[] = [];
   for (const p of plans) {
     if (p.action !== 'install' && p.action !== 'update') continue;
     // A check that cannot be made (getent failing, a permission error) refuses that service, not the tick.
@@ -199,7 +260,7 @@ async function poll(
     });
     if (refusal === undefined) ready.push(p);
     else {
-      onEvent({ level: 'error', type: 'service.refused', service: p.name, message: refusal });
+      ctx.onEvent({ level: 'error', type: 'service.refused', service: p.name, message: refusal });
       report.results.push({
         name: p.name,
         action: p.action,
@@ -209,13 +270,16 @@ async function poll(
       });
     }
   }
-  const applied = await applyServices(ctx, [...ready, ...plans.filter((p) => p.action === 'remove')], state);
-  report.results.push(...applied.results);
+  return ready;
+}
+
+/** 6. (after the apply) The services the apply did not touch: unchanged, or held back after a failure. */
+function reportUntouched(ctx: DeployerContext, plans: readonly ServicePlan[], report: TickReport): void {
   for (const p of plans) {
     if (p.action === 'unchanged')
       report.results.push({ name: p.name, action: p.action, outcome: 'unchanged', storePath: p.storePath });
     if (p.action === 'hold') {
-      onEvent({ level: 'warn', type: 'service.held', service: p.name, message: p.changes.join('; ') });
+      ctx.onEvent({ level: 'warn', type: 'service.held', service: p.name, message: p.changes.join('; ') });
       report.results.push({
         name: p.name,
         action: p.action,
@@ -225,10 +289,20 @@ async function poll(
       });
     }
   }
+}
 
-  const next = applied.state;
+/**
+ * 7. The tick's outcome and the state to keep: failures of versions the manifest no longer asks for are
+ * forgotten, and a manifest every service settled on is marked applied (the next tick skips it with a 304).
+ */
+function settle(
+  ctx: DeployerContext,
+  next: DeployerState,
+  applied: { etag: string; manifest: Manifest; desired: readonly DesiredService[] },
+  report: TickReport,
+): DeployerState {
   // Old failures of services the manifest has since changed (or dropped) are no longer relevant.
-  const wanted = new Map(desired.map((d) => [d.service.name, d.specHash]));
+  const wanted = new Map(applied.desired.map((d) => [d.service.name, d.specHash]));
   next.failures = next.failures.filter((f) => wanted.get(f.service) === f.specHash);
   const bad = report.results.filter(
     (r) => r.outcome === 'rolled-back' || r.outcome === 'failed' || r.outcome === 'refused',
@@ -238,13 +312,17 @@ async function poll(
   );
   if (settled) {
     // Everything converged or is held back on purpose: the next tick can skip this manifest (304).
-    next.manifest = { etag: read.etag, generation: manifest.generation, appliedAt: now() };
+    next.manifest = { etag: applied.etag, generation: applied.manifest.generation, appliedAt: now(ctx) };
     delete next.rejected;
   }
   const changed = report.results.some((r) => r.outcome !== 'unchanged' && r.outcome !== 'held');
   report.outcome = bad.length ? 'partial' : changed ? 'applied' : 'unchanged';
   if (bad.length) report.message = bad.map((r) => `${r.name}: ${r.outcome} (${r.reason})`).join('; ');
   return next;
+}
+
+function now(ctx: DeployerContext): string {
+  return new Date(ctx.adapters.clock.now()).toISOString();
 }
 
 /**
@@ -279,7 +357,7 @@ async function finish(
   const fingerprint = fingerprintStatus(status);
   if (fingerprint !== next.published) {
     try {
-      await adapters.manifests.writeStatus(next.host, status);
+      await adapters.manifests.writeStatus(next.host, assertHostStatus(status));
       next.published = fingerprint;
       await adapters.state.save(next);
     } catch (error) {

@@ -1,6 +1,6 @@
-import type { Clock } from './clock.js';
-import { formatDuration } from './duration.js';
-import type { EventSink } from './events.js';
+import type { Clock } from '../runtime/clock.js';
+import { formatDuration } from '../runtime/duration.js';
+import type { EventSink } from '../runtime/events.js';
 
 /** Options of {@link watch}. */
 export interface WatchOptions {

@@ -1,3 +1,4 @@
+import { isObject } from '../runtime/json.js';
 import { formatPath } from './describe.js';
 import type { Manifest, Service } from './schema.js';
 import { servicesForHost } from './select.js';
@@ -52,15 +53,11 @@ export function hasChanges(diff: ManifestDiff): boolean {
 
 /** Paths where two JSON values differ; objects recurse, arrays and scalars compare whole. */
 function changedPaths(a: unknown, b: unknown, keys: string[]): string[] {
-  if (isPlainObject(a) && isPlainObject(b)) {
+  if (isObject(a) && isObject(b)) {
     const all = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
     return all.flatMap((key) => changedPaths(a[key], b[key], [...keys, key]));
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [formatPath(keys)];
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 const MARK = { added: '+', removed: '-', changed: '~', unchanged: '=' } as const;

@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { isObject } from '../runtime/json.js';
 import { describeValue } from './describe.js';
 import {
   ABSOLUTE_PATH_RE,
@@ -48,10 +49,7 @@ function strict<const TEntries extends v.ObjectEntries>(entries: TEntries, what:
 
 /** A JSON object and not an array (valibot's object schemas accept arrays). */
 function jsonObject(what: string) {
-  return v.custom<Record<string, unknown>>(
-    (input) => typeof input === 'object' && input !== null && !Array.isArray(input),
-    expected(what),
-  );
+  return v.custom<Record<string, unknown>>(isObject, expected(what));
 }
 
 /** A string that matches `re` and holds no control characters. */

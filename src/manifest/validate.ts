@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { DeployError } from '../errors.js';
+import { isObject } from '../runtime/json.js';
 import { compileAcceptor } from './acceptor.js';
 import { describeValue, formatPath } from './describe.js';
 import { findJsonSyntaxError } from './json-error.js';
@@ -110,10 +111,6 @@ function normaliseSecretsDir(dir: string): string {
     );
   }
   return trimmed;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -1,8 +1,8 @@
-import { DeployError } from '../errors.js';
+import { DeployError, type NixErrorCode } from '../errors.js';
 import type { CommandResult } from '../shell/types.js';
 
 /** Known Nix failures, recognised by their message (2.8 through current wording), most specific first. */
-const KNOWN: { re: RegExp; code: string; explain: string }[] = [
+const KNOWN: { re: RegExp; code: NixErrorCode; explain: string }[] = [
   {
     re: /lacks a (?:valid )?signature|lacks a signature by a trusted key|no signature is trusted/,
     code: 'NIX_SIGNATURE',

@@ -1,3 +1,4 @@
+import { parseHostStatus } from '../deployer/status.js';
 import { isDeployError } from '../errors.js';
 import { parseStorePath } from '../manifest/store-path.js';
 import { parseManifest } from '../manifest/validate.js';
@@ -135,15 +136,23 @@ export interface FleetRow {
   services: string;
 }
 
-/** `push status`: every host's last report, from `status/*.json`. */
+/**
+ * `push status`: every host's last report, from `status/*.json`. A report that is not a valid host status is
+ * listed with outcome `invalid-status` and why, and none of its services is counted.
+ */
 export async function readFleet(ctx: PushContext): Promise<FleetRow[]> {
   const statuses = await ctx.manifests.listStatuses();
   return statuses.map(({ host, status }) => {
-    const s = (status ?? {}) as {
-      generation?: string;
-      lastTick?: { at?: string; outcome?: string };
-      services?: { name: string; health: string }[];
-    };
+    const parsed = parseHostStatus(status ?? {});
+    if (!parsed.ok)
+      return {
+        host,
+        generation: 'unknown',
+        lastTick: 'unknown',
+        outcome: 'invalid-status',
+        services: `not counted: ${parsed.message}`,
+      };
+    const s = parsed.status;
     const services = s.services ?? [];
     const unhealthy = services.filter((x) => x.health !== 'healthy').map((x) => x.name);
     return {

@@ -1,6 +1,6 @@
-import type { Clock } from '../deployer/clock.js';
-import type { EventSink } from '../deployer/events.js';
 import type { Nix } from '../nix/types.js';
+import type { Clock } from '../runtime/clock.js';
+import type { EventSink } from '../runtime/events.js';
 import type { ManifestStore } from '../s3/manifest-store.js';
 import type { ObjectStore } from '../s3/object-store.js';
 import type { Shell } from '../shell/types.js';

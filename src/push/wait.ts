@@ -1,4 +1,5 @@
-import { formatDuration } from '../deployer/duration.js';
+import { parseHostStatus } from '../deployer/status.js';
+import { formatDuration } from '../runtime/duration.js';
 import type { PushContext } from './context.js';
 
 /** Where one host stands after a push. */
@@ -8,29 +9,25 @@ export interface HostWait {
   message: string;
 }
 
-/** What a host reports in `status/<host>.json` (written by the deployer), as far as waiting needs it. */
-interface ReportedStatus {
-  etag?: string;
-  generation?: string;
-  lastTick?: { at?: string; outcome?: string; message?: string };
-  services?: { name?: string; storePath?: string; health?: string }[];
-}
-
 /**
  * Judges one host's report against a manifest write. `applied` once the host reports that manifest (by ETag)
  * applied, or, for a service push, any manifest applied after the push (`since`) in which the service is
  * healthy at `storePath`: a concurrent push that landed right after ours carries our change too, and the host
  * may never report our exact ETag. `failed` when the host reports that manifest (or any tick after `since`) not
- * converged, or that manifest applied without our version running. `pending` otherwise. Pure.
+ * converged, or that manifest applied without our version running. `pending` otherwise, and for a report that
+ * is not a valid host status (it is not counted; the message says why). Pure.
  */
 export function judgeHost(
   host: string,
   reported: unknown,
   want: { etag: string; since: number; service?: { name: string; storePath: string } },
 ): HostWait {
-  if (typeof reported !== 'object' || reported === null)
+  if (reported === undefined || reported === null)
     return { host, state: 'pending', message: 'no status reported yet' };
-  const status = reported as ReportedStatus;
+  const parsed = parseHostStatus(reported);
+  if (!parsed.ok)
+    return { host, state: 'pending', message: `invalid status report, not counted: ${parsed.message}` };
+  const status = parsed.status;
   const outcome = status.lastTick?.outcome ?? 'unknown';
   const detail = status.lastTick?.message ? `: ${status.lastTick.message}` : '';
   const converged = outcome === 'applied' || outcome === 'unchanged';

@@ -1,18 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import {
-  copyFile,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  unlink,
-} from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, readdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
 import { DeployError } from '../errors.js';
+import { replaceFileAtomic } from '../runtime/atomic-write.js';
 import { computeEtag } from './etag.js';
 import { checkKeyPrefix, checkObjectKey } from './keys.js';
 import type { ObjectInfo, ObjectStore, PutOptions, StoreRequest } from './object-store.js';
@@ -57,16 +45,9 @@ export function createDirectoryObjectStore(options: DirectoryObjectStoreOptions)
 
   /** Writes `path` atomically: a reader sees the old or the new content, never a mix. */
   async function writeAtomically(path: string, write: (tmp: string) => Promise<void>) {
-    const slash = path.lastIndexOf('/');
-    await mkdir(path.slice(0, slash), { recursive: true });
-    const tmp = `${path.slice(0, slash)}/.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
     try {
-      await write(tmp);
-      const handle = await open(tmp, 'r');
-      await handle.sync().finally(() => handle.close());
-      await rename(tmp, path);
+      await replaceFileAtomic(path, write);
     } catch (error) {
-      await rm(tmp, { force: true });
       throw ioError(error, 'write', path);
     }
   }

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeployError } from '../errors.js';
+import { writeFileAtomic } from '../runtime/atomic-write.js';
 import { createShell } from '../shell/shell.js';
 import type { Shell } from '../shell/types.js';
 import { parseUnitStatus, STATUS_PROPERTIES } from './status.js';
@@ -109,20 +109,9 @@ export function createSystemd(options: SystemdOptions = {}): Systemd {
     async installUnit(unit: UnitFile) {
       const target = join(dir, owned(unit.name));
       // A temp file in the same directory and a rename: systemd never reads a half-written unit.
-      const temp = join(dir, `.${unit.name}.${randomBytes(6).toString('hex')}.tmp`);
       try {
-        await mkdir(dir, { recursive: true, mode: 0o755 });
-        const handle = await open(temp, 'wx', 0o644);
-        try {
-          await handle.writeFile(unit.text, 'utf8');
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        await chmod(temp, 0o644);
-        await rename(temp, target);
+        await writeFileAtomic(target, unit.text, { mode: 0o644, dirMode: 0o755 });
       } catch (error) {
-        await rm(temp, { force: true });
         throw ioError(`write unit file ${join(unitsDir, unit.name)}`, error);
       }
     },

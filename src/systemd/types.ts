@@ -4,7 +4,11 @@ export interface UnitFile {
   text: string;
 }
 
-/** systemd's `ActiveState` values (see `systemctl --state=help`). */
+/**
+ * systemd's `ActiveState` values (see `systemctl --state=help`). Deliberately open (`string & {}`): systemd has
+ * added states over its releases (`refreshing` is one) and may add more, and a state this code does not know
+ * must reach the health gate as data (not healthy) rather than be mistyped.
+ */
 export type ActiveState =
   | 'active'
   | 'reloading'
@@ -15,7 +19,10 @@ export type ActiveState =
   | 'maintenance'
   | (string & {});
 
-/** systemd's `LoadState` values; `not-found` means no unit file is known under that name. */
+/**
+ * systemd's `LoadState` values; `not-found` means no unit file is known under that name. Open for the same
+ * reason as {@link ActiveState}: the list grew over systemd's releases (`bad-setting`, `merged`).
+ */
 export type LoadState =
   | 'stub'
   | 'loaded'

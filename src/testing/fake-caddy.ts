@@ -10,6 +10,7 @@ import {
 import { rejection } from '../caddy/rejection.js';
 import { assertSendable, type CaddyTarget, formatTarget } from '../caddy/target.js';
 import { DeployError } from '../errors.js';
+import { isObject } from '../runtime/json.js';
 
 /** Options of {@link createFakeCaddyAdmin}. */
 export interface FakeCaddyAdminOptions {
@@ -190,10 +191,6 @@ function hash(text: string): string {
     h = Math.imul(h, 0x01000193);
   }
   return (h >>> 0).toString(16).padStart(8, '0');
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /** Why Caddy would refuse to load `config` (the part of its checks that routes touch), or `undefined`. */

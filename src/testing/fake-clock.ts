@@ -1,4 +1,4 @@
-import type { Clock } from '../deployer/clock.js';
+import type { Clock } from '../runtime/clock.js';
 
 /** A {@link Clock} whose time only moves when code sleeps (or the test calls `advance`). */
 export interface FakeClock extends Clock {

@@ -1,3 +1,4 @@
+export { makeManifest, makeService, makeStorePath } from './builders.js';
 export { createFakeCaddyAdmin, type FakeCaddyAdmin, type FakeCaddyAdminOptions } from './fake-caddy.js';
 export { createFakeClock, type FakeClock } from './fake-clock.js';
 export { createFakeHostChecks, type FakeHostChecks } from './fake-host-checks.js';
@@ -19,6 +20,12 @@ export {
   type FakeSystemd,
   type FakeSystemdOptions,
 } from './fake-systemd.js';
+export {
+  createFakeWorld,
+  type FakeWorld,
+  type FakeWorldOptions,
+  type FakeWorldServiceSpec,
+} from './fake-world.js';
 export { createMemoryManifestStore, type MemoryManifestStore } from './memory-manifest-store.js';
 export {
   createMemoryObjectStore,

@@ -188,7 +188,7 @@ export function testReconcile(name: string, setup: () => Promise<ReconcileHarnes
       });
       const events: string[] = [];
       const desired = buildRoutes([svc('web', 'a.test', '/', 8000)]);
-      const result = await reconcileRoutes(admin, desired, { onEvent: (e) => events.push(e.kind) });
+      const result = await reconcileRoutes(admin, desired, { onEvent: (e) => events.push(e.type) });
       expect(result.attempts).toBe(2);
       expect(events).toEqual(['caddy-plan', 'caddy-retry', 'caddy-plan', 'caddy-request']);
       expect(await ours()).toEqual(desired.map((d) => d.route));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createClock } from '../../src/deployer/clock.js';
 import { type UnitHealthStatus, waitHealthy } from '../../src/deployer/health-gate.js';
 import type { ProbeResult } from '../../src/deployer/probe.js';
+import { createClock } from '../../src/runtime/clock.js';
 import { createFakeClock } from '../../src/testing/index.js';
 
 const timing = { settleMs: 3000, intervalMs: 1000, deadlineMs: 10_000 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../../src/deployer/duration.js';
 import { resolveSettings, type SettingsSources } from '../../src/deployer/settings.js';
+import { formatDuration, parseDuration } from '../../src/runtime/duration.js';
 
 const KEY = 'cache-1:2oVYmCfS6Vd0z2eA1+Kq5pFfD0x3cN8k9YrJ8w7T6Qs=';
 const KEY2 = 'cache-2:9oVYmCfS6Vd0z2eA1+Kq5pFfD0x3cN8k9YrJ8w7T6Qs=';

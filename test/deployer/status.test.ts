@@ -1,7 +1,16 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { renderMetrics } from '../../src/deployer/metrics.js';
 import { emptyState } from '../../src/deployer/state.js';
-import { buildHostStatus, renderHostStatus } from '../../src/deployer/status.js';
+import {
+  assertHostStatus,
+  buildHostStatus,
+  HostStatusSchema,
+  parseHostStatus,
+  renderHostStatus,
+} from '../../src/deployer/status.js';
+import { isDeployError } from '../../src/errors.js';
+import { CONTROL_CHARS_RE } from '../../src/manifest/patterns.js';
 import { storePath } from '../builders.js';
 
 const state = () => {
@@ -68,5 +77,89 @@ describe('host status', () => {
     expect(text).toContain('omni_deployer_rollbacks_total{host="biz"} 2');
     expect(text).toContain('omni_deployer_last_tick_timestamp_seconds{host="biz"} 1736942405');
     expect(text.endsWith('\n')).toBe(true);
+  });
+});
+
+describe('the host status schema', () => {
+  const built = () => buildHostStatus(state(), '0.1.0', '2025-01-15T12:00:06Z');
+
+  it('accepts what the deployer writes, for the writer and for every reader', () => {
+    const status = built();
+    expect(v.parse(HostStatusSchema, status)).toEqual(JSON.parse(JSON.stringify(status)));
+    expect(assertHostStatus(status)).toBe(status);
+    // A reader sees the JSON text, where undefined fields are gone.
+    expect(parseHostStatus(JSON.parse(JSON.stringify(status)))).toEqual({
+      ok: true,
+      status: JSON.parse(JSON.stringify(status)),
+    });
+    expect(
+      parseHostStatus(JSON.parse(JSON.stringify(buildHostStatus(emptyState('x'), '0.1.0', 'now')))),
+    ).toEqual({
+      ok: true,
+      status: {
+        host: 'x',
+        deployerVersion: '0.1.0',
+        updatedAt: 'now',
+        services: [],
+        failures: [],
+        rollbacks: 0,
+      },
+    });
+  });
+
+  it('lets readers take a report with fewer fields (another deployer version), dropping unknown ones', () => {
+    expect(parseHostStatus({})).toEqual({ ok: true, status: {} });
+    expect(
+      parseHostStatus({
+        generation: 'g',
+        services: [{ name: 'web', storePath: '/nix/store/x', health: 'healthy' }],
+        later: 'a field a newer deployer writes',
+      }),
+    ).toEqual({
+      ok: true,
+      status: { generation: 'g', services: [{ name: 'web', storePath: '/nix/store/x', health: 'healthy' }] },
+    });
+  });
+
+  it.each([
+    ['not an object', 'healthy', 'status: expected a JSON object, found "healthy"'],
+    ['an array', [], 'status: expected a JSON object, found an array of 0'],
+    ['generation a number', { generation: 42 }, 'generation: expected string, found 42'],
+    ['services an object', { services: { web: 'healthy' } }, 'services: expected Array, found an object'],
+    [
+      'an unknown health',
+      { services: [{ name: 'web', storePath: '/nix/store/x', health: 'great' }] },
+      'services[0].health: expected ("healthy" | "unhealthy" | "unknown"), found "great"',
+    ],
+    [
+      'a service without a name',
+      { services: [{ storePath: '/nix/store/x', health: 'healthy' }] },
+      'services[0].name: missing',
+    ],
+    ['an unknown tick outcome', { lastTick: { at: 'now', outcome: 'great' } }, 'lastTick.outcome: expected'],
+    [
+      'hostile text, quoted',
+      { rollbacks: '\u001b[2J\nfake line' },
+      'rollbacks: expected number, found "\\u001b[2J\\nfake line"',
+    ],
+    ['rollbacks as text', { rollbacks: '2' }, 'rollbacks: expected number, found "2"'],
+  ])('refuses a report with %s, naming the field', (_name, report, fragment) => {
+    const parsed = parseHostStatus(report);
+    expect(parsed.ok).toBe(false);
+    expect(!parsed.ok && parsed.message).toContain(fragment);
+    expect(!parsed.ok && parsed.message).not.toMatch(CONTROL_CHARS_RE);
+  });
+
+  it('the writer refuses to publish a status its readers would refuse (STATUS_INVALID)', () => {
+    const status = { ...built(), services: [{ name: 'web', storePath: 'x', health: 'great', since: 'now' }] };
+    const error = (() => {
+      try {
+        assertHostStatus(status as never);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isDeployError(error, 'STATUS_INVALID')).toBe(true);
+    expect((error as Error).message).toContain('services[0].health');
   });
 });

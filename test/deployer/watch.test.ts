@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { DeployerEvent } from '../../src/deployer/events.js';
 import { watch } from '../../src/deployer/watch.js';
+import type { DeployerEvent } from '../../src/runtime/events.js';
 import { createFakeClock } from '../../src/testing/index.js';
 
 describe('watch', () => {

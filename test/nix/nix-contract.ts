@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isDeployError } from '../../src/errors.js';
+import { type DeployErrorCode, isDeployError } from '../../src/errors.js';
 import {
   exportClosure,
   gcRootPath,
@@ -28,7 +28,7 @@ export interface NixHarness {
   cleanup(): Promise<void>;
 }
 
-async function expectCode(promise: Promise<unknown>, code: string, pattern?: RegExp) {
+async function expectCode(promise: Promise<unknown>, code: DeployErrorCode, pattern?: RegExp) {
   const error = await promise.then(
     () => undefined,
     (e: unknown) => e,

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
 import { runPush } from '../../src/cli/push.js';
-import type { DeployerEvent } from '../../src/deployer/events.js';
 import type { Manifest } from '../../src/manifest/index.js';
 import type { PushContext } from '../../src/push/context.js';
 import { judgeHost, waitForHosts } from '../../src/push/wait.js';
+import type { DeployerEvent } from '../../src/runtime/events.js';
 import {
   createFakeClock,
   createFakeNix,

@@ -1,4 +1,4 @@
-/** Time, as the deployer sees it: injected so tests run health gates and retries without waiting. */
+/** Time, as the deployer and push see it: injected so tests run health gates and retries without waiting. */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;

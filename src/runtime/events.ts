@@ -2,12 +2,14 @@
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /**
- * Something the deployer did or saw. The library reports only through these (it never prints); the bin
- * renders them as human lines on a TTY and JSON lines for journald.
+ * Something the deployer or push did or saw. The library reports only through these (it never prints); the
+ * bins render them as human lines on a TTY and JSON lines for journald. Every event the library emits, these
+ * and the typed progress events of single operations (`CacheUploadEvent`, `CaddyEvent`), is discriminated by
+ * `type`.
  */
 export interface DeployerEvent {
   level: EventLevel;
-  /** Stable dotted name, e.g. `service.rollback`, `manifest.not-modified`. */
+  /** Stable dotted name, e.g. `service.rollback`, `manifest.not-modified`, `push.waiting`. */
   type: string;
   message: string;
   /** The service concerned, if any. */
