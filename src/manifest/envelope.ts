@@ -3,7 +3,7 @@
  * nothing is re-serialised between signing and verifying. Structure only; the cryptography is in signature.ts.
  */
 import * as v from 'valibot';
-import { KEY_NAME_RE } from '../nix/signing.js';
+import { KEY_NAME_RE } from '../keys/nix-key.js';
 import { describeValue, formatPath } from './describe.js';
 
 /** The value of an envelope's `format` field. */

@@ -10,7 +10,7 @@ import {
   type PublicKey,
   parsePublicKey,
   parseSecretKey,
-} from '../nix/signing.js';
+} from '../keys/nix-key.js';
 import { describeValue } from './describe.js';
 import {
   MAX_SIGNED_MANIFEST_BYTES,
