@@ -21,6 +21,7 @@ export {
 } from './fake-systemd.js';
 export { createMemoryManifestStore, type MemoryManifestStore } from './memory-manifest-store.js';
 export {
+  type ConditionBehaviour,
   createMemoryObjectStore,
   type MemoryObject,
   type MemoryObjectStore,
