@@ -1,11 +1,13 @@
 export {
   applyCacheGc,
+  type BucketInit,
   type CacheGcPlan,
   DEFAULT_NIX_CACHE_INFO,
   type FleetRow,
   initBucket,
   planCacheGc,
   readFleet,
+  renderBucketInit,
   renderFleet,
 } from './bucket.js';
 export { DEFAULT_BUILD_COMMAND, gitRevision, runBuild } from './build.js';
@@ -13,6 +15,7 @@ export type { PushContext } from './context.js';
 export { type HistoryEntry, readHistory, renderHistory, rollbackManifest } from './history.js';
 export {
   currentManifest,
+  leaseClock,
   type ManifestWrite,
   nextManifest,
   renderManifestText,
