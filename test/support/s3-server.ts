@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { createS3ObjectStore, type S3ObjectStoreOptions } from '../../src/s3/index.js';
+import type { ConditionBehaviour } from '../../src/testing/index.js';
 
 /** A request the S3 server answered. */
 export interface ServerRequest {
@@ -29,10 +30,17 @@ export interface TestS3Server {
   /** s3rver itself: ignores If-Match / If-None-Match on writes. */
   endpoint: string;
   /**
-   * The proxy: enforces If-Match / If-None-Match on PUT as AWS S3 does (412 PreconditionFailed), atomically per
-   * key, and injects {@link Fault}s; everything else passes through.
+   * The proxy: treats If-Match / If-None-Match on PUT as {@link conditions} says (by default as AWS S3 does: 412
+   * PreconditionFailed, atomically per key), and injects {@link Fault}s; everything else passes through.
    */
   proxyEndpoint: string;
+  /**
+   * Which provider the proxy imitates on conditional PUTs (`aws` by default; see `ConditionBehaviour`):
+   * `spaces-unquoted` refuses a quoted If-Match even when it matches, `ignores-conditions` passes the headers to
+   * s3rver (which ignores them), `not-implemented` answers 501 NotImplemented as Backblaze B2 does,
+   * `no-if-none-match` enforces If-Match only. Set it before use; it applies to every later request.
+   */
+  conditions: ConditionBehaviour;
   /** Every request s3rver answered (the proxy's own condition checks excluded). */
   readonly requests: ServerRequest[];
   faults: Fault[];
@@ -117,12 +125,25 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
     }
     const ifMatch = req.headers['if-match'];
     const ifNoneMatch = req.headers['if-none-match'];
-    const conditional = method === 'PUT' && (ifMatch !== undefined || ifNoneMatch !== undefined);
+    const behaviour = server.conditions;
+    const hasConditions = method === 'PUT' && (ifMatch !== undefined || ifNoneMatch !== undefined);
+    if (hasConditions && behaviour === 'not-implemented') {
+      req.resume();
+      res.writeHead(501, { 'content-type': 'application/xml' });
+      res.end(
+        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message><Header>${ifMatch !== undefined ? 'If-Match' : 'If-None-Match'}</Header></Error>`,
+      );
+      return;
+    }
+    const conditional = hasConditions && behaviour !== 'ignores-conditions';
+    const ifMatchHolds = (value: string, etag: string | undefined) =>
+      behaviour === 'spaces-unquoted' ? !value.startsWith('"') && `"${value}"` === etag : value === etag;
     const relay = async () => {
       if (conditional) {
         const etag = await currentEtag(url);
         const fails =
-          (ifNoneMatch === '*' && etag !== undefined) || (ifMatch !== undefined && ifMatch !== etag);
+          (behaviour !== 'no-if-none-match' && ifNoneMatch === '*' && etag !== undefined) ||
+          (ifMatch !== undefined && !ifMatchHolds(ifMatch, etag));
         if (fails) {
           req.resume();
           res.writeHead(412, { 'content-type': 'application/xml' });
@@ -165,6 +186,7 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
     proxyEndpoint: `http://127.0.0.1:${proxyPort}`,
     requests,
     faults,
+    conditions: 'aws',
     objectStore(options = {}) {
       const { proxy: viaProxy, ...rest } = options;
       return createS3ObjectStore({
