@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { DeployError } from '../errors.js';
-import { formatPath } from '../manifest/describe.js';
+import { describeValue, formatPath } from '../manifest/describe.js';
 import type { ObjectStore } from './object-store.js';
 
 /**
@@ -65,19 +65,23 @@ export function parseBucketMode(text: string, where: string): BucketModeRecord {
   } catch (cause) {
     throw new DeployError('S3_INVALID', `${where}: expected JSON, found something else${again}`, { cause });
   }
+  const expected = `expected {"version":1,"mode":${WRITE_MODES.map((m) => JSON.stringify(m)).join('|')},"probedAt":ISO time,"findings":[...]}`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new DeployError('S3_INVALID', `${where}: ${expected}, found ${describeValue(value)}${again}`);
   const parsed = v.safeParse(RecordSchema, value);
   if (!parsed.success) {
     const issues = parsed.issues.map((issue) => {
       const path = formatPath((issue.path ?? []).map((p) => p.key as string | number));
       return `${path === 'manifest' ? 'record' : path}: ${issue.message}`;
     });
+    const version = (value as { version?: unknown }).version;
     const newer =
-      typeof value === 'object' && value !== null && (value as { version?: unknown }).version !== 1
+      version !== undefined && version !== 1
         ? ' (version 1 is the only one this push knows; a newer push may have written it)'
         : '';
     throw new DeployError(
       'S3_INVALID',
-      `${where}: expected {"version":1,"mode":${WRITE_MODES.map((m) => JSON.stringify(m)).join('|')},"probedAt":ISO time,"findings":[...]}, found ${issues.slice(0, 3).join('; ')}${newer}${again}`,
+      `${where}: ${expected}, found ${issues.slice(0, 3).join('; ')}${newer}${again}`,
       { details: issues },
     );
   }
