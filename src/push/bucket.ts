@@ -5,6 +5,7 @@ import { parseNarinfo } from '../nix/narinfo.js';
 import { renderTable } from '../render-table.js';
 import { BUCKET_MODE_KEY, type ProbeFinding, type WriteMode, writeBucketMode } from '../s3/bucket-mode.js';
 import { NIX_CACHE_INFO } from '../s3/cache-plan.js';
+import type { LeaseOptions } from '../s3/lease.js';
 import { LEASE_DIR } from '../s3/manifest-store.js';
 import { PROBE_PREFIX, probeBucket } from '../s3/probe.js';
 import { updateManifest } from '../s3/update-manifest.js';
@@ -36,9 +37,12 @@ export interface BucketInit {
  * `push init`: probes how the manifest's bucket treats conditional writes and records the write mode that
  * follows in `bucket-mode.json` beside the manifest (re-running re-probes: a provider may have changed), then
  * creates an empty manifest in that mode (only if there is none: never overwrites) and the cache's
- * `nix-cache-info`. Print the result with {@link renderBucketInit}.
+ * `nix-cache-info`. Print the result with {@link renderBucketInit}. `options.lease` tunes the lease (lease mode).
  */
-export async function initBucket(ctx: PushContext): Promise<BucketInit> {
+export async function initBucket(
+  ctx: PushContext,
+  options: { lease?: LeaseOptions } = {},
+): Promise<BucketInit> {
   const objects = ctx.manifests.objects;
   let previousMode: BucketInit['previousMode'] = 'none';
   try {
@@ -58,7 +62,7 @@ export async function initBucket(ctx: PushContext): Promise<BucketInit> {
   const created = await updateManifest(ctx.manifests, (current) => current ?? renderManifestText(empty), {
     now: () => new Date(ctx.clock.now()),
     mode: probe.mode,
-    lease: leaseClock(ctx),
+    lease: { ...leaseClock(ctx), ...options.lease },
   });
   let cacheInfo: BucketInit['cacheInfo'] = 'no cache';
   if (ctx.cache) {

@@ -78,9 +78,14 @@ export function leaseClock(ctx: PushContext): LeaseOptions {
  * Applies a service change to the bucket's manifest with compare-and-swap: read with its ETag, archive the
  * current version, write the new one only if nobody wrote in between; on a conflict, re-read and re-apply the
  * change (bounded), so concurrent pushes of different services both land and none is lost. On a bucket that
- * `push init` found not to enforce conditional writes, the same happens under a lease (see `updateManifest`).
+ * `push init` found not to enforce conditional writes, the same happens under a lease (see `updateManifest`;
+ * `options.lease` tunes it, on `ctx.clock` by default).
  */
-export async function writeServiceChange(ctx: PushContext, change: ServiceChange): Promise<ManifestWrite> {
+export async function writeServiceChange(
+  ctx: PushContext,
+  change: ServiceChange,
+  options: { lease?: LeaseOptions } = {},
+): Promise<ManifestWrite> {
   let previous: Manifest | undefined;
   let manifest: Manifest | undefined;
   const result = await updateManifest(
@@ -92,7 +97,7 @@ export async function writeServiceChange(ctx: PushContext, change: ServiceChange
     },
     {
       now: () => new Date(ctx.clock.now()),
-      lease: leaseClock(ctx),
+      lease: { ...leaseClock(ctx), ...options.lease },
       onConflict: (attempt) =>
         ctx.onEvent({
           level: 'warn',

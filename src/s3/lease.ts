@@ -23,9 +23,9 @@ export interface LeaseOptions {
   /** Lifetime of a lease from its acquisition. Default 60 s: it covers a read, an archive and a write. */
   ttlMs?: number;
   /**
-   * Wait between writing the lock and reading it back, and the longest a writer's own read-then-write of the
-   * lock may take (longer, and it starts over). A competitor that read the lock as free before our write landed
-   * has written within this time, so the read-back sees the last writer. Default 2 s.
+   * Wait between writing the lock and reading it back (longer when our own read-then-write took longer). A
+   * competitor that read the lock as free before our write landed has written within this time, so the
+   * read-back sees the last writer. The lease is safe while every request lands within this time. Default 2 s.
    */
   settleMs?: number;
   /**
@@ -105,8 +105,8 @@ export function parseLease(text: string, where: string): LeaseRecord {
  * Takes a lease on `key` for a store that does not enforce conditional writes: the lock object is written
  * unconditionally, then read back after `settleMs`; it is ours only if our nonce is still there. A lease someone
  * else holds is waited for (up to `waitMs`) and taken over once expired. Assumes a strongly consistent store
- * (a read sees every write that completed before it, as on AWS S3 since 2020) and requests that land within
- * `settleMs`; see docs/buckets-draft.md for the argument.
+ * (a read sees every write that completed before it, as on AWS S3 since 2020), requests that land within
+ * `settleMs`, and clocks within the skew `marginMs` allows; see docs/buckets-draft.md for the argument.
  */
 export async function acquireLease(
   objects: ObjectStore,
@@ -171,10 +171,9 @@ export async function acquireLease(
       expiresAt: new Date(acquiredAt + ttlMs).toISOString(),
     };
     await objects.put(key, `${JSON.stringify(record, null, 2)}\n`, { contentType: 'application/json' });
-    // A write that took longer than the settle time may have landed after a competitor's read-back had already
-    // confirmed theirs: this attempt cannot be trusted. The object is recognised as ours next time round.
-    if (now() - readAt > settleMs) continue;
-    await sleep(settleMs);
+    // Settle at least as long as our own read-then-write took: requests that slow suggest a competitor's may
+    // be as slow, and the read-back must come after any write decided on a read that preceded ours.
+    await sleep(Math.max(settleMs, now() - readAt));
     const back = await readOwn();
     if (back?.nonce === nonce) return handle(record, acquiredAt + ttlMs);
     // Another writer's lock landed after ours: theirs stands; wait for it like any other.
