@@ -266,79 +266,87 @@ export function manifestStoreContract(name: string, make: () => Promise<StoreHar
       expect(await store.readWriteMode()).toMatchObject({ version: 1, mode: expectedMode(traits) });
     });
 
-    it('two concurrent updates in the recorded mode: both land, each replaced manifest archived', async () => {
-      const archivesBefore = (await store.listArchives()).length;
-      const conflicts: number[] = [];
-      const events: UpdateManifestEvent[] = [];
-      // Two writers with their own store objects, as two machines would have.
-      const other = createManifestStore(h.store);
-      const results = await Promise.all(
-        [
-          [store, 'queue'],
-          [other, 'mailer'],
-        ].map(([writer, service]) =>
-          updateManifest(writer as ManifestStore, add(service as string), {
-            now: () => new Date(),
-            lease: FAST_LEASE,
-            onConflict: (n) => conflicts.push(n),
-            onEvent: (e) => events.push(e),
-          }),
-        ),
-      );
-      const final = await store.read();
-      expect(final.status === 'found' && namesIn(final.text).slice(-2).sort()).toEqual(['mailer', 'queue']);
-      expect(results.map((r) => [r.changed, r.mode])).toEqual([
-        [true, expectedMode(traits)],
-        [true, expectedMode(traits)],
-      ]);
-      expect(events.filter((e) => e.type === 'mode-missing' || e.type === 'lease-lost')).toEqual([]);
-      expect((await store.listArchives()).length).toBe(archivesBefore + 2 + conflicts.length);
-      if (expectedMode(traits) === 'lease') {
-        // The lease serialised them: no conflict, and no lock is left behind.
-        expect(conflicts).toEqual([]);
-        expect(await h.store.head('leases/manifest.json')).toBeUndefined();
-      }
-    });
+    // Raw s3rver can serve part of an object being written: the lease is tested where reads are whole (behind
+    // the proxy, which imitates s3rver's own ignoring of conditions as `ignores-conditions`).
+    if (traits.consistent !== false)
+      it('two concurrent updates in the recorded mode: both land, each replaced manifest archived', async () => {
+        const archivesBefore = (await store.listArchives()).length;
+        const conflicts: number[] = [];
+        const events: UpdateManifestEvent[] = [];
+        // Two writers with their own store objects, as two machines would have.
+        const other = createManifestStore(h.store);
+        const results = await Promise.all(
+          [
+            [store, 'queue'],
+            [other, 'mailer'],
+          ].map(([writer, service]) =>
+            updateManifest(writer as ManifestStore, add(service as string), {
+              now: () => new Date(),
+              lease: FAST_LEASE,
+              onConflict: (n) => conflicts.push(n),
+              onEvent: (e) => events.push(e),
+            }),
+          ),
+        );
+        const final = await store.read();
+        expect(final.status === 'found' && namesIn(final.text).slice(-2).sort()).toEqual(['mailer', 'queue']);
+        expect(results.map((r) => [r.changed, r.mode])).toEqual([
+          [true, expectedMode(traits)],
+          [true, expectedMode(traits)],
+        ]);
+        expect(events.filter((e) => e.type === 'mode-missing' || e.type === 'lease-lost')).toEqual([]);
+        expect((await store.listArchives()).length).toBe(archivesBefore + 2 + conflicts.length);
+        if (expectedMode(traits) === 'lease') {
+          // The lease serialised them: no conflict, and no lock is left behind.
+          expect(conflicts).toEqual([]);
+          expect(await h.store.head('leases/manifest.json')).toBeUndefined();
+        }
+      });
 
-    it('a lease that runs out mid-push (a laptop closed) writes nothing: it re-reads and starts over', async () => {
-      const clock = createFakeClock(Date.parse('2031-05-01T00:00:00Z'));
-      const timing = { ...FAST_LEASE, now: clock.now, sleep: clock.sleep };
-      // There is a manifest to archive (the pause is at the archive), whatever ran before.
-      await updateManifest(store, add('base'), { now: () => new Date(clock.now()), mode: 'lease', lease: timing });
-      const writes: string[] = [];
-      const watch = (objects: ObjectStore, who: string): ObjectStore => ({
-        ...objects,
-        url: objects.url,
-        async put(key, body, options) {
-          const written = await objects.put(key, body, options);
-          if (key === 'manifest.json') writes.push(who);
-          return written;
-        },
+    if (traits.consistent !== false)
+      it('a lease that runs out mid-push (a laptop closed) writes nothing: it re-reads and starts over', async () => {
+        const clock = createFakeClock(Date.parse('2031-05-01T00:00:00Z'));
+        const timing = { ...FAST_LEASE, now: clock.now, sleep: clock.sleep };
+        // There is a manifest to archive (the pause is at the archive), whatever ran before.
+        await updateManifest(store, add('base'), {
+          now: () => new Date(clock.now()),
+          mode: 'lease',
+          lease: timing,
+        });
+        const writes: string[] = [];
+        const watch = (objects: ObjectStore, who: string): ObjectStore => ({
+          ...objects,
+          url: objects.url,
+          async put(key, body, options) {
+            const written = await objects.put(key, body, options);
+            if (key === 'manifest.json') writes.push(who);
+            return written;
+          },
+        });
+        const events: UpdateManifestEvent[] = [];
+        const laptop = createManifestStore(
+          pausing(watch(h.store, 'laptop'), 'manifests/', async () => {
+            // Asleep past the lease's expiry; meanwhile another push takes the lease over and writes.
+            clock.advance(FAST_LEASE.ttlMs as number);
+            await updateManifest(createManifestStore(watch(h.store, 'desktop')), add('desktop'), {
+              now: () => new Date(clock.now()),
+              mode: 'lease',
+              lease: timing,
+            });
+          }),
+        );
+        const result = await updateManifest(laptop, add('laptop'), {
+          now: () => new Date(clock.now()),
+          mode: 'lease',
+          lease: timing,
+          onEvent: (e) => events.push(e),
+        });
+        expect(writes).toEqual(['desktop', 'laptop']);
+        expect(events.map((e) => e.type)).toEqual(['lease-lost']);
+        expect(result.attempts).toBe(2);
+        const final = await store.read();
+        expect(final.status === 'found' && namesIn(final.text).slice(-2)).toEqual(['desktop', 'laptop']);
       });
-      const events: UpdateManifestEvent[] = [];
-      const laptop = createManifestStore(
-        pausing(watch(h.store, 'laptop'), 'manifests/', async () => {
-          // Asleep past the lease's expiry; meanwhile another push takes the lease over and writes.
-          clock.advance(FAST_LEASE.ttlMs as number);
-          await updateManifest(createManifestStore(watch(h.store, 'desktop')), add('desktop'), {
-            now: () => new Date(clock.now()),
-            mode: 'lease',
-            lease: timing,
-          });
-        }),
-      );
-      const result = await updateManifest(laptop, add('laptop'), {
-        now: () => new Date(clock.now()),
-        mode: 'lease',
-        lease: timing,
-        onEvent: (e) => events.push(e),
-      });
-      expect(writes).toEqual(['desktop', 'laptop']);
-      expect(events.map((e) => e.type)).toEqual(['lease-lost']);
-      expect(result.attempts).toBe(2);
-      const final = await store.read();
-      expect(final.status === 'found' && namesIn(final.text).slice(-2)).toEqual(['desktop', 'laptop']);
-    });
 
     if (expectedMode(traits) === 'conditional-unquoted') {
       it('retries a refused quoted ETag unquoted, then sends it unquoted first', async () => {

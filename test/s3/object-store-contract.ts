@@ -26,6 +26,11 @@ export interface StoreTraits {
   conditionsNotImplemented?: boolean;
   /** The write mode `probeBucket` finds. Default: `conditional` when enforcing, else `lease`. */
   mode?: WriteMode;
+  /**
+   * A read never sees part of a write, and sees every write answered before it (S3; not raw s3rver, which
+   * answers a PUT before the bytes are on disk). Default true. Concurrent writers are tested only then.
+   */
+  consistent?: boolean;
 }
 
 /** The write mode a store with these traits needs. */

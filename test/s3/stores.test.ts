@@ -59,14 +59,14 @@ function s3(viaEnforcingProxy: boolean, conditions: ConditionBehaviour = 'aws') 
   };
 }
 
-for (const [name, make, enforcesConditionalWrites] of [
-  ['memory', memory, true],
-  ['local directory', directory, true],
-  ['S3 on s3rver', s3(false), false],
-  ['S3 on s3rver behind a proxy enforcing conditions as AWS does', s3(true), true],
+for (const [name, make, enforcesConditionalWrites, consistent] of [
+  ['memory', memory, true, true],
+  ['local directory', directory, true, true],
+  ['S3 on s3rver', s3(false), false, false],
+  ['S3 on s3rver behind a proxy enforcing conditions as AWS does', s3(true), true, true],
 ] as const) {
   objectStoreContract(name, make, { enforcesConditionalWrites });
-  manifestStoreContract(name, make, { enforcesConditionalWrites });
+  manifestStoreContract(name, make, { enforcesConditionalWrites, consistent });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -106,6 +107,26 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
       out.end();
     });
 
+  /** Waits until s3rver serves the object a PUT answered with `etag` (its MD5), bounded. */
+  const landed = async (path: string, etag: string) => {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const body = await new Promise<Buffer | undefined>((resolve, reject) => {
+        const out = request(
+          { host: '127.0.0.1', port, method: 'GET', path, headers: { [CHECK_HEADER]: '1' } },
+          async (res) => {
+            const chunks: Buffer[] = [];
+            for await (const chunk of res) chunks.push(chunk as Buffer);
+            resolve(res.statusCode === 200 ? Buffer.concat(chunks) : undefined);
+          },
+        );
+        out.on('error', reject);
+        out.end();
+      });
+      if (body && `"${createHash('md5').update(body).digest('hex')}"` === etag) return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+
   const proxy: Server = createServer(async (req, res) => {
     const method = req.method ?? '';
     const url = req.url ?? '';
@@ -138,6 +159,12 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
     const conditional = hasConditions && behaviour !== 'ignores-conditions';
     const ifMatchHolds = (value: string, etag: string | undefined) =>
       behaviour === 'spaces-unquoted' ? !value.startsWith('"') && `"${value}"` === etag : value === etag;
+    // s3rver answers a PUT before the bytes are on disk and rewrites the file in place, so a read at the same
+    // time (or just after) can see part of an object: requests on one object key are taken one at a time, and
+    // a PUT is answered once a read returns what it wrote. The proxy is then atomic and read-after-write
+    // consistent per object, as S3 is.
+    const path = url.replace(/\?.*$/, '');
+    const plainObject = !url.includes('?') && /^\/[^/]+\/./.test(path);
     const relay = async () => {
       if (conditional) {
         const etag = await currentEtag(url);
@@ -154,14 +181,23 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
         }
       }
       const answer = await upstream(req, req);
+      if (plainObject && method === 'PUT') {
+        const chunks: Buffer[] = [];
+        for await (const chunk of answer) chunks.push(chunk as Buffer);
+        const etag = answer.headers.etag;
+        if (answer.statusCode === 200 && typeof etag === 'string') await landed(path, etag);
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        res.end(Buffer.concat(chunks));
+        return;
+      }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
       await new Promise((resolve) => answer.on('end', resolve));
     };
     try {
-      if (!conditional) return await relay();
+      if (!conditional && !plainObject) return await relay();
       // Check and write as one step per key, as S3 does: a second conditional writer waits its turn.
-      const key = url.replace(/\?.*$/, '');
+      const key = path;
       const previous = locks.get(key) ?? Promise.resolve();
       const mine = previous.then(relay, relay);
       locks.set(
