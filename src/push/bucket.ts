@@ -4,39 +4,113 @@ import { parseStorePath } from '../manifest/store-path.js';
 import { parseManifest } from '../manifest/validate.js';
 import { parseNarinfo } from '../nix/narinfo.js';
 import { renderTable } from '../render-table.js';
+import { BUCKET_MODE_KEY, type ProbeFinding, type WriteMode, writeBucketMode } from '../s3/bucket-mode.js';
 import { NIX_CACHE_INFO } from '../s3/cache-plan.js';
-import { probeConditionalWrites } from '../s3/probe.js';
+import type { LeaseOptions } from '../s3/lease.js';
+import { LEASE_DIR } from '../s3/manifest-store.js';
+import { PROBE_PREFIX, probeBucket } from '../s3/probe.js';
+import { updateManifest } from '../s3/update-manifest.js';
 import type { PushContext } from './context.js';
-import { renderManifestText } from './manifest-change.js';
+import { leaseClock, renderManifestText } from './manifest-change.js';
 
 /** The binary cache metadata a fresh cache gets (what `nix copy --to` writes). */
 export const DEFAULT_NIX_CACHE_INFO = 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n';
 
-/**
- * `push init`: an empty manifest (only if there is none: never overwrites) and the cache's `nix-cache-info`,
- * then a check that the bucket enforces conditional writes (without it two concurrent pushes can lose an update).
- */
-export async function initBucket(ctx: PushContext): Promise<{
+/** What {@link initBucket} did and found. */
+export interface BucketInit {
   manifest: 'created' | 'exists';
+  /** The manifest's URL. */
+  manifestUrl: string;
   cacheInfo: 'created' | 'exists' | 'no cache';
+  /** The bucket enforces conditional writes (the write mode is not `lease`). */
   conditionalWrites: boolean;
-}> {
-  let manifest: 'created' | 'exists' = 'created';
+  /** The write mode found and recorded: every push reads it and writes this way. */
+  mode: WriteMode;
+  /** The mode recorded before: `none` on a first init, `damaged` when the old record did not parse. */
+  previousMode: WriteMode | 'none' | 'damaged';
+  /** What the probe found, check by check. */
+  findings: ProbeFinding[];
+  /** Where the mode is recorded. */
+  recordUrl: string;
+}
+
+/**
+ * `push init`: probes how the manifest's bucket treats conditional writes and records the write mode that
+ * follows in `bucket-mode.json` beside the manifest (re-running re-probes: a provider may have changed), then
+ * creates an empty manifest in that mode (only if there is none: never overwrites) and the cache's
+ * `nix-cache-info`. Print the result with {@link renderBucketInit}. `options.lease` tunes the lease (lease mode).
+ */
+export async function initBucket(
+  ctx: PushContext,
+  options: { lease?: LeaseOptions } = {},
+): Promise<BucketInit> {
+  const objects = ctx.manifests.objects;
+  let previousMode: BucketInit['previousMode'] = 'none';
   try {
-    const empty = { version: 1 as const, generation: new Date(ctx.clock.now()).toISOString(), services: [] };
-    await ctx.manifests.write(renderManifestText(empty), { ifNoneMatch: '*' });
+    previousMode = (await ctx.manifests.readWriteMode())?.mode ?? 'none';
   } catch (error) {
-    if (!isDeployError(error, 'S3_CONFLICT')) throw error;
-    manifest = 'exists';
+    if (!isDeployError(error, 'S3_INVALID')) throw error;
+    previousMode = 'damaged'; // replaced below by what the probe finds
   }
-  let cacheInfo: 'created' | 'exists' | 'no cache' = 'no cache';
+  const probe = await probeBucket(objects);
+  await writeBucketMode(objects, {
+    version: 1,
+    mode: probe.mode,
+    probedAt: new Date(ctx.clock.now()).toISOString(),
+    findings: probe.findings,
+  });
+  const empty = { version: 1 as const, generation: new Date(ctx.clock.now()).toISOString(), services: [] };
+  const created = await updateManifest(ctx.manifests, (current) => current ?? renderManifestText(empty), {
+    now: () => new Date(ctx.clock.now()),
+    mode: probe.mode,
+    lease: { ...leaseClock(ctx), ...options.lease },
+  });
+  let cacheInfo: BucketInit['cacheInfo'] = 'no cache';
   if (ctx.cache) {
     cacheInfo = (await ctx.cache.head(NIX_CACHE_INFO)) ? 'exists' : 'created';
-    if (cacheInfo === 'created')
-      await ctx.cache.put(NIX_CACHE_INFO, DEFAULT_NIX_CACHE_INFO, { ifNoneMatch: '*' });
+    // Unconditional: Backblaze B2 refuses If-None-Match outright, and a racing init writes the same bytes.
+    if (cacheInfo === 'created') await ctx.cache.put(NIX_CACHE_INFO, DEFAULT_NIX_CACHE_INFO);
   }
-  const probe = await probeConditionalWrites(ctx.manifests.objects);
-  return { manifest, cacheInfo, conditionalWrites: probe.ifMatch && probe.ifNoneMatch };
+  return {
+    manifest: created.changed ? 'created' : 'exists',
+    manifestUrl: ctx.manifests.url,
+    cacheInfo,
+    conditionalWrites: probe.mode !== 'lease',
+    mode: probe.mode,
+    previousMode,
+    findings: probe.findings,
+    recordUrl: `${objects.url}${BUCKET_MODE_KEY}`,
+  };
+}
+
+/** What each write mode means, for people. */
+const MODE_MEANING: Record<WriteMode, string> = {
+  conditional: 'compare-and-swap with If-Match / If-None-Match, ETags quoted',
+  'conditional-unquoted':
+    'compare-and-swap with If-Match / If-None-Match, ETags sent unquoted (this bucket refuses them quoted, as DigitalOcean Spaces does)',
+  lease: `this bucket does not enforce conditional writes, so each push first takes a lease (${LEASE_DIR}/<manifest>.json: owner, expiry, read back before writing); concurrent pushes still never lose an update`,
+};
+
+/**
+ * The lines `push init` prints: the manifest and `nix-cache-info`, each probe check (✓ as compare-and-swap
+ * needs, ✗ not), and the write mode recorded.
+ */
+export function renderBucketInit(init: BucketInit): string {
+  const manifest = init.manifest === 'created' ? 'created (empty)' : 'already there, left as it is';
+  const changed =
+    init.previousMode === 'none' || init.previousMode === init.mode
+      ? ''
+      : init.previousMode === 'damaged'
+        ? ' (the old record was damaged and is replaced)'
+        : ` (was ${init.previousMode})`;
+  return [
+    `manifest: ${manifest} at ${init.manifestUrl}`,
+    `nix-cache-info: ${init.cacheInfo}`,
+    `conditional writes, probed on a scratch object under ${PROBE_PREFIX}:`,
+    ...init.findings.map((f) => `  ${f.ok ? '✓' : '✗'} ${f.message}`),
+    `write mode: ${init.mode}${changed}: ${MODE_MEANING[init.mode]}`,
+    `recorded in ${init.recordUrl}: every push reads it and writes this way`,
+  ].join('\n');
 }
 
 /** What `push gc` found in the cache. */

@@ -1,12 +1,14 @@
 export type { KeySource } from '../options.js';
 export {
   applyCacheGc,
+  type BucketInit,
   type CacheGcPlan,
   DEFAULT_NIX_CACHE_INFO,
   type FleetRow,
   initBucket,
   planCacheGc,
   readFleet,
+  renderBucketInit,
   renderFleet,
 } from './bucket.js';
 export { DEFAULT_BUILD_COMMAND, gitRevision, runBuild } from './build.js';
@@ -14,6 +16,7 @@ export type { PushContext } from './context.js';
 export { type HistoryEntry, readHistory, renderHistory, rollbackManifest } from './history.js';
 export {
   currentManifest,
+  leaseClock,
   type ManifestWrite,
   nextManifest,
   renderManifestText,

@@ -2,6 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { DeployError } from '../errors.js';
 import type { Manifest } from '../manifest/schema.js';
 import { formatIssues, parseManifest, validateManifest } from '../manifest/validate.js';
+import type { WriteMode } from '../s3/bucket-mode.js';
+import type { LeaseOptions } from '../s3/lease.js';
 import type { ArchiveEntry } from '../s3/manifest-store.js';
 import { updateManifest } from '../s3/update-manifest.js';
 import type { PushContext } from './context.js';
@@ -63,14 +65,27 @@ export interface ManifestWrite {
   etag: string;
   archive?: ArchiveEntry;
   attempts: number;
+  /** How it was written (the mode `push init` recorded in the bucket). */
+  mode: WriteMode;
+}
+
+/** Lease timing on the push's clock (a fake clock in tests: settling and waiting take no real time). */
+export function leaseClock(ctx: PushContext): LeaseOptions {
+  return { now: () => ctx.clock.now(), sleep: (ms) => ctx.clock.sleep(ms) };
 }
 
 /**
  * Applies a service change to the bucket's manifest with compare-and-swap: read with its ETag, archive the
  * current version, write the new one only if nobody wrote in between; on a conflict, re-read and re-apply the
- * change (bounded), so concurrent pushes of different services both land and none is lost.
+ * change (bounded), so concurrent pushes of different services both land and none is lost. On a bucket that
+ * `push init` found not to enforce conditional writes, the same happens under a lease (see `updateManifest`;
+ * `options.lease` tunes it, on `ctx.clock` by default).
  */
-export async function writeServiceChange(ctx: PushContext, change: ServiceChange): Promise<ManifestWrite> {
+export async function writeServiceChange(
+  ctx: PushContext,
+  change: ServiceChange,
+  options: { lease?: LeaseOptions } = {},
+): Promise<ManifestWrite> {
   let previous: Manifest | undefined;
   let manifest: Manifest | undefined;
   const result = await updateManifest(
@@ -82,11 +97,18 @@ export async function writeServiceChange(ctx: PushContext, change: ServiceChange
     },
     {
       now: () => new Date(ctx.clock.now()),
+      lease: { ...leaseClock(ctx), ...options.lease },
       onConflict: (attempt) =>
         ctx.onEvent({
           level: 'warn',
           type: 'push.conflict',
           message: `the manifest changed while writing (attempt ${attempt}); re-reading and re-applying`,
+        }),
+      onEvent: (event) =>
+        ctx.onEvent({
+          level: event.type === 'lease-wait' ? 'info' : 'warn',
+          type: `push.${event.type}`,
+          message: event.message,
         }),
     },
   );
@@ -97,5 +119,6 @@ export async function writeServiceChange(ctx: PushContext, change: ServiceChange
     etag: result.etag,
     ...(result.archive ? { archive: result.archive } : {}),
     attempts: result.attempts,
+    mode: result.mode,
   };
 }

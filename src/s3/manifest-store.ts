@@ -1,7 +1,10 @@
-import { DeployError } from '../errors.js';
+import { DeployError, isDeployError } from '../errors.js';
 import { isHostname } from '../manifest/patterns.js';
 import { ARCHIVE_DIR, archiveKey, formatArchiveId, parseArchiveId } from './archive-name.js';
+import { type BucketModeRecord, readBucketMode } from './bucket-mode.js';
+import { type EtagForm, formatEtag, sameEtag } from './etag.js';
 import { checkObjectKey } from './keys.js';
+import { acquireLease, type Lease, type LeaseOptions } from './lease.js';
 import type { ObjectStore } from './object-store.js';
 
 /** The result of {@link ManifestStore.read}. */
@@ -13,10 +16,19 @@ export type ManifestRead =
 
 /** How a manifest write is conditioned: there is no unconditional write. */
 export type ManifestWriteCondition =
-  /** Replace the manifest only if it still has this ETag (the one read). */
-  | { ifMatch: string }
+  /**
+   * Replace the manifest only if it still has this ETag (the one read). It is sent in `etagForm` first (default:
+   * the form that last worked for this store, at first `quoted`); when the bucket refuses it although the
+   * manifest still has that ETag (DigitalOcean Spaces refuses quoted ETags), it is sent once more in the other.
+   */
+  | { ifMatch: string; etagForm?: EtagForm }
   /** Create the manifest only if there is none yet. */
-  | { ifNoneMatch: '*' };
+  | { ifNoneMatch: '*' }
+  /**
+   * Write while holding this lease (lease mode, for buckets that do not enforce conditions): the lease is read
+   * back first, and a lease lost or about to expire is an `S3_CONFLICT` with `details.lease`; nothing is written.
+   */
+  | { lease: Lease };
 
 /** An archived manifest. */
 export interface ArchiveEntry {
@@ -56,10 +68,15 @@ export interface ManifestStore {
   write(text: string, condition: ManifestWriteCondition): Promise<{ etag: string }>;
   /**
    * Archives `text` as `manifests/manifest-<now>.json`, never overwriting: if that name exists (two pushes in
-   * one millisecond), the next millisecond is tried. On a store that ignores `If-None-Match` (s3rver) an
-   * overwrite is not detected.
+   * one millisecond), the next millisecond is tried. Without a lease the name is taken with `If-None-Match: *`,
+   * so on a store that ignores it (s3rver) an overwrite is not detected; with a `lease` (held, so no other push
+   * archives now) a name is checked with `HEAD` and written without conditions.
    */
-  archive(text: string, options: { now: Date }): Promise<ArchiveEntry>;
+  archive(text: string, options: { now: Date; lease?: Lease }): Promise<ArchiveEntry>;
+  /** The write mode `push init` recorded beside the manifest (`bucket-mode.json`), if any; `S3_INVALID` if damaged. */
+  readWriteMode(): Promise<BucketModeRecord | undefined>;
+  /** Takes the manifest's lease, `leases/<manifest stem>.json` (see `acquireLease`). */
+  acquireLease(options?: LeaseOptions): Promise<Lease>;
   /** Archived manifests, newest first. Objects under `manifests/` with other names are ignored. */
   listArchives(): Promise<ArchiveEntry[]>;
   /** Reads an archive by id, file name or key (`S3_NOT_FOUND` if absent, `S3_INPUT` if not an archive name). */
@@ -79,6 +96,8 @@ export interface ManifestStoreOptions {
 }
 
 const STATUS_DIR = 'status';
+/** Where the lock objects of lease mode live, one per manifest. */
+export const LEASE_DIR = 'leases';
 /** How many later milliseconds {@link ManifestStore.archive} tries when the name is taken. */
 const ARCHIVE_NAME_ATTEMPTS = 1000;
 
@@ -93,6 +112,8 @@ export function createManifestStore(objects: ObjectStore, options: ManifestStore
   }
   const stem = manifestKey.slice(0, -'.json'.length);
   const url = `${objects.url}${manifestKey}`;
+  /** The `If-Match` form that last worked here: a bucket that wants one form wants it every time. */
+  let etagForm: EtagForm = 'quoted';
 
   const entryOf = (id: string, date: Date, size?: number): ArchiveEntry => ({
     id,
@@ -147,15 +168,39 @@ export function createManifestStore(objects: ObjectStore, options: ManifestStore
     },
 
     async write(text, condition) {
-      if ('ifMatch' in condition) {
-        if (!condition.ifMatch)
-          throw new DeployError('S3_INPUT', `${url}: ifMatch: expected the ETag read, found an empty string`);
-        return objects.put(manifestKey, text, {
-          ifMatch: condition.ifMatch,
-          contentType: 'application/json',
-        });
+      const contentType = 'application/json';
+      if ('lease' in condition) {
+        const state = await condition.lease.check();
+        if (state !== 'held') {
+          throw new DeployError(
+            'S3_CONFLICT',
+            `${url}: expected to hold the lease ${condition.lease.key} when writing, found it ${state === 'lost' ? 'taken over by another push' : 'about to expire'}; nothing was written`,
+            { details: { lease: state } },
+          );
+        }
+        return objects.put(manifestKey, text, { contentType });
       }
-      return objects.put(manifestKey, text, { ifNoneMatch: '*', contentType: 'application/json' });
+      if ('ifNoneMatch' in condition)
+        return objects.put(manifestKey, text, { ifNoneMatch: '*', contentType });
+      const { ifMatch } = condition;
+      if (!ifMatch)
+        throw new DeployError('S3_INPUT', `${url}: ifMatch: expected the ETag read, found an empty string`);
+      const first = condition.etagForm ?? etagForm;
+      try {
+        return await objects.put(manifestKey, text, { ifMatch: formatEtag(ifMatch, first), contentType });
+      } catch (error) {
+        if (!isDeployError(error, 'S3_CONFLICT')) throw error;
+        // Refused: changed by another writer, or the bucket wants the other form. Only the ETag tells which.
+        const current = await objects.head(manifestKey);
+        if (!current || !sameEtag(current.etag, ifMatch)) throw error;
+        const other: EtagForm = first === 'quoted' ? 'unquoted' : 'quoted';
+        const written = await objects.put(manifestKey, text, {
+          ifMatch: formatEtag(ifMatch, other),
+          contentType,
+        });
+        etagForm = other;
+        return written;
+      }
     },
 
     async archive(text, archive) {
@@ -164,11 +209,14 @@ export function createManifestStore(objects: ObjectStore, options: ManifestStore
       for (let ms = 0; ms < ARCHIVE_NAME_ATTEMPTS; ms++) {
         const date = new Date(start + ms);
         const id = formatArchiveId(date);
+        const key = archiveKey(id, stem);
+        if (archive.lease) {
+          if (await objects.head(key)) continue;
+          await objects.put(key, text, { contentType: 'application/json' });
+          return entryOf(id, date, Buffer.byteLength(text));
+        }
         try {
-          await objects.put(archiveKey(id, stem), text, {
-            ifNoneMatch: '*',
-            contentType: 'application/json',
-          });
+          await objects.put(key, text, { ifNoneMatch: '*', contentType: 'application/json' });
           return entryOf(id, date, Buffer.byteLength(text));
         } catch (error) {
           if ((error as DeployError).code !== 'S3_CONFLICT') throw error;
@@ -179,6 +227,10 @@ export function createManifestStore(objects: ObjectStore, options: ManifestStore
         `${objects.url}${ARCHIVE_DIR}/: every archive name for ${archive.now.toISOString()} and the next second is taken`,
       );
     },
+
+    readWriteMode: () => readBucketMode(objects),
+
+    acquireLease: (lease = {}) => acquireLease(objects, `${LEASE_DIR}/${stem}.json`, lease),
 
     async listArchives() {
       const entries: ArchiveEntry[] = [];

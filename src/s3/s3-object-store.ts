@@ -57,8 +57,9 @@ const MIB = 1024 * 1024;
 /**
  * An {@link ObjectStore} on an S3 bucket (AWS or S3-compatible) with @aws-sdk/client-s3; large files go through
  * @aws-sdk/lib-storage as multipart uploads. Conditional writes are sent as `If-Match` / `If-None-Match` and a 412
- * or 409 answer becomes `S3_CONFLICT`; a server that ignores the headers (s3rver, some S3-compatible stores)
- * cannot be made to enforce them: check with `probeConditionalWrites`.
+ * or 409 answer becomes `S3_CONFLICT` (so does a 404 to `If-Match`: the object was deleted), a 501 answer
+ * `S3_UNSUPPORTED` (Backblaze B2). A server that ignores the headers (s3rver, Garage, some S3-compatible stores)
+ * cannot be made to enforce them: `probeBucket` finds out, and the manifest store then works with a lease.
  */
 export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore {
   const bucket = options.bucket;
@@ -248,6 +249,23 @@ function s3Error(
   const status = httpStatus(error);
   const name = (error as { name?: string })?.name ?? 'Error';
   const message = (error as Error)?.message ?? String(error);
+  const conditional = put.ifMatch !== undefined || put.ifNoneMatch !== undefined;
+  if (conditional && (status === 501 || name === 'NotImplemented')) {
+    // Backblaze B2 answers conditional PUTs so: the bucket needs lease mode (`push init` finds and records it).
+    return new DeployError(
+      'S3_UNSUPPORTED',
+      `${method} ${where}: the server does not implement conditional writes (HTTP ${status ?? '?'} ${name}); run "push init" to probe the bucket and record a write mode that works without them`,
+      { cause: error, details: { status } },
+    );
+  }
+  if (put.ifMatch !== undefined && (status === 404 || name === 'NoSuchKey')) {
+    // AWS S3 answers 404 to If-Match when the object is gone: another writer deleted it, a conflict like any other.
+    return new DeployError(
+      'S3_CONFLICT',
+      `${method} ${where}: expected ETag ${put.ifMatch}, found no object (deleted by another writer; HTTP ${status ?? '?'} ${name})`,
+      { cause: error, details: { status } },
+    );
+  }
   if (
     status === 412 ||
     status === 409 ||

@@ -28,6 +28,7 @@ export {
 } from './fake-world.js';
 export { createMemoryManifestStore, type MemoryManifestStore } from './memory-manifest-store.js';
 export {
+  type ConditionBehaviour,
   createMemoryObjectStore,
   type MemoryObject,
   type MemoryObjectStore,

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { DeployError } from '../errors.js';
-import { computeEtag } from '../s3/etag.js';
+import { computeEtag, sameEtag } from '../s3/etag.js';
 import { checkKeyPrefix, checkObjectKey } from '../s3/keys.js';
 import type { GetObjectResult, ObjectStore, PutOptions, StoreRequest } from '../s3/object-store.js';
 
@@ -12,8 +12,26 @@ export interface MemoryObject {
   lastModified: Date;
 }
 
+/**
+ * How a store treats `If-Match` / `If-None-Match` on writes, after S3-compatible providers:
+ * - `aws`: both enforced, atomically, 412 on a mismatch (AWS S3, Cloudflare R2, MinIO);
+ * - `spaces-unquoted`: `If-None-Match` enforced; `If-Match` compared only in the unquoted form, so a quoted ETag
+ *   is refused (412) even when it matches (DigitalOcean Spaces, as reported in slatedb/slatedb#1818);
+ * - `ignores-conditions`: both ignored, every write lands (Garage, s3rver, Spaces as reported in denoland/celld#137);
+ * - `not-implemented`: a write with either header is refused with 501 NotImplemented (Backblaze B2);
+ * - `no-if-none-match`: `If-Match` enforced, `If-None-Match` ignored.
+ */
+export type ConditionBehaviour =
+  | 'aws'
+  | 'spaces-unquoted'
+  | 'ignores-conditions'
+  | 'not-implemented'
+  | 'no-if-none-match';
+
 /** Options of {@link createMemoryObjectStore}. */
 export interface MemoryObjectStoreOptions {
+  /** How conditional writes are treated. Default `aws`. */
+  conditions?: ConditionBehaviour;
   /** Shown in URLs and messages: `memory://<name>/`. Default `store`. */
   name?: string;
   /** Called after every operation, as if it were an HTTP request. */
@@ -38,7 +56,7 @@ export interface MemoryObjectStore extends ObjectStore {
 /**
  * Creates a {@link MemoryObjectStore}: the object store of unit tests. Unlike s3rver it enforces `If-Match` and
  * `If-None-Match` on writes, atomically, as AWS S3 does: the compare-and-swap paths of the manifest store are
- * tested against it.
+ * tested against it. With `conditions` it imitates providers that do not (see {@link ConditionBehaviour}).
  */
 export function createMemoryObjectStore(options: MemoryObjectStoreOptions = {}): MemoryObjectStore {
   const objects = new Map<string, MemoryObject>();
@@ -56,7 +74,8 @@ export function createMemoryObjectStore(options: MemoryObjectStoreOptions = {}):
     try {
       outcome = fn();
     } catch (error) {
-      const status = (error as DeployError).code === 'S3_CONFLICT' ? 412 : 500;
+      const code = (error as DeployError).code;
+      const status = code === 'S3_CONFLICT' ? 412 : code === 'S3_UNSUPPORTED' ? 501 : 500;
       requests.push({ method, key, status });
       options.onRequest?.({ method, key, status });
       throw error;
@@ -66,10 +85,30 @@ export function createMemoryObjectStore(options: MemoryObjectStoreOptions = {}):
     return outcome.result;
   }
 
+  const conditions = options.conditions ?? 'aws';
+  const ifMatchHolds = (ifMatch: string, etag: string | undefined) => {
+    if (etag === undefined) return false;
+    if (conditions !== 'spaces-unquoted') return ifMatch === etag;
+    return !ifMatch.startsWith('"') && sameEtag(ifMatch, etag);
+  };
+
   function write(key: string, body: Uint8Array, put: PutOptions) {
     // Check and write in one synchronous step: no other request can interleave, as on S3.
     const current = objects.get(key);
-    if ((put.ifNoneMatch === '*' && current) || (put.ifMatch && put.ifMatch !== current?.etag)) {
+    const conditional = put.ifMatch !== undefined || put.ifNoneMatch !== undefined;
+    if (conditional && conditions === 'not-implemented') {
+      throw new DeployError(
+        'S3_UNSUPPORTED',
+        `PUT ${url}${key}: the server does not implement conditional writes (HTTP 501 NotImplemented)`,
+        { details: { status: 501 } },
+      );
+    }
+    const checkIfMatch = conditions !== 'ignores-conditions';
+    const checkIfNoneMatch = conditions !== 'ignores-conditions' && conditions !== 'no-if-none-match';
+    if (
+      (checkIfNoneMatch && put.ifNoneMatch === '*' && current) ||
+      (checkIfMatch && put.ifMatch && !ifMatchHolds(put.ifMatch, current?.etag))
+    ) {
       const expected = put.ifMatch ? `ETag ${put.ifMatch}` : 'no object';
       throw new DeployError(
         'S3_CONFLICT',

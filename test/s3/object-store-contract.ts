@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDeployError } from '../../src/errors.js';
-import { type ObjectStore, probeConditionalWrites, type StoreRequest } from '../../src/s3/index.js';
+import {
+  type ObjectStore,
+  probeConditionalWrites,
+  type StoreRequest,
+  type WriteMode,
+} from '../../src/s3/index.js';
 
 /** A fresh, empty store and the requests it reports. */
 export interface StoreHarness {
@@ -17,6 +22,20 @@ export interface StoreHarness {
 export interface StoreTraits {
   /** If-Match / If-None-Match on writes are enforced (AWS S3, memory, directory; not s3rver). */
   enforcesConditionalWrites: boolean;
+  /** A write with a condition is refused as not implemented (HTTP 501, Backblaze B2). */
+  conditionsNotImplemented?: boolean;
+  /** The write mode `probeBucket` finds. Default: `conditional` when enforcing, else `lease`. */
+  mode?: WriteMode;
+  /**
+   * A read never sees part of a write, and sees every write answered before it (S3; not raw s3rver, which
+   * answers a PUT before the bytes are on disk). Default true. Concurrent writers are tested only then.
+   */
+  consistent?: boolean;
+}
+
+/** The write mode a store with these traits needs. */
+export function expectedMode(traits: StoreTraits): WriteMode {
+  return traits.mode ?? (traits.enforcesConditionalWrites ? 'conditional' : 'lease');
 }
 
 export async function outcome(promise: Promise<unknown>): Promise<string> {

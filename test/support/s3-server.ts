@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -5,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { createS3ObjectStore, type S3ObjectStoreOptions } from '../../src/s3/index.js';
+import type { ConditionBehaviour } from '../../src/testing/index.js';
 
 /** A request the S3 server answered. */
 export interface ServerRequest {
@@ -29,10 +31,17 @@ export interface TestS3Server {
   /** s3rver itself: ignores If-Match / If-None-Match on writes. */
   endpoint: string;
   /**
-   * The proxy: enforces If-Match / If-None-Match on PUT as AWS S3 does (412 PreconditionFailed), atomically per
-   * key, and injects {@link Fault}s; everything else passes through.
+   * The proxy: treats If-Match / If-None-Match on PUT as {@link conditions} says (by default as AWS S3 does: 412
+   * PreconditionFailed, atomically per key), and injects {@link Fault}s; everything else passes through.
    */
   proxyEndpoint: string;
+  /**
+   * Which provider the proxy imitates on conditional PUTs (`aws` by default; see `ConditionBehaviour`):
+   * `spaces-unquoted` refuses a quoted If-Match even when it matches, `ignores-conditions` passes the headers to
+   * s3rver (which ignores them), `not-implemented` answers 501 NotImplemented as Backblaze B2 does,
+   * `no-if-none-match` enforces If-Match only. Set it before use; it applies to every later request.
+   */
+  conditions: ConditionBehaviour;
   /** Every request s3rver answered (the proxy's own condition checks excluded). */
   readonly requests: ServerRequest[];
   faults: Fault[];
@@ -98,6 +107,26 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
       out.end();
     });
 
+  /** Waits until s3rver serves the object a PUT answered with `etag` (its MD5), bounded. */
+  const landed = async (path: string, etag: string) => {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const body = await new Promise<Buffer | undefined>((resolve, reject) => {
+        const out = request(
+          { host: '127.0.0.1', port, method: 'GET', path, headers: { [CHECK_HEADER]: '1' } },
+          async (res) => {
+            const chunks: Buffer[] = [];
+            for await (const chunk of res) chunks.push(chunk as Buffer);
+            resolve(res.statusCode === 200 ? Buffer.concat(chunks) : undefined);
+          },
+        );
+        out.on('error', reject);
+        out.end();
+      });
+      if (body && `"${createHash('md5').update(body).digest('hex')}"` === etag) return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+
   const proxy: Server = createServer(async (req, res) => {
     const method = req.method ?? '';
     const url = req.url ?? '';
@@ -117,12 +146,31 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
     }
     const ifMatch = req.headers['if-match'];
     const ifNoneMatch = req.headers['if-none-match'];
-    const conditional = method === 'PUT' && (ifMatch !== undefined || ifNoneMatch !== undefined);
+    const behaviour = server.conditions;
+    const hasConditions = method === 'PUT' && (ifMatch !== undefined || ifNoneMatch !== undefined);
+    if (hasConditions && behaviour === 'not-implemented') {
+      req.resume();
+      res.writeHead(501, { 'content-type': 'application/xml' });
+      res.end(
+        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message><Header>${ifMatch !== undefined ? 'If-Match' : 'If-None-Match'}</Header></Error>`,
+      );
+      return;
+    }
+    const conditional = hasConditions && behaviour !== 'ignores-conditions';
+    const ifMatchHolds = (value: string, etag: string | undefined) =>
+      behaviour === 'spaces-unquoted' ? !value.startsWith('"') && `"${value}"` === etag : value === etag;
+    // s3rver answers a PUT before the bytes are on disk and rewrites the file in place, so a read at the same
+    // time (or just after) can see part of an object: requests on one object key are taken one at a time, and
+    // a PUT is answered once a read returns what it wrote. The proxy is then atomic and read-after-write
+    // consistent per object, as S3 is.
+    const path = url.replace(/\?.*$/, '');
+    const plainObject = !url.includes('?') && /^\/[^/]+\/./.test(path);
     const relay = async () => {
       if (conditional) {
         const etag = await currentEtag(url);
         const fails =
-          (ifNoneMatch === '*' && etag !== undefined) || (ifMatch !== undefined && ifMatch !== etag);
+          (behaviour !== 'no-if-none-match' && ifNoneMatch === '*' && etag !== undefined) ||
+          (ifMatch !== undefined && !ifMatchHolds(ifMatch, etag));
         if (fails) {
           req.resume();
           res.writeHead(412, { 'content-type': 'application/xml' });
@@ -133,14 +181,23 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
         }
       }
       const answer = await upstream(req, req);
+      if (plainObject && method === 'PUT') {
+        const chunks: Buffer[] = [];
+        for await (const chunk of answer) chunks.push(chunk as Buffer);
+        const etag = answer.headers.etag;
+        if (answer.statusCode === 200 && typeof etag === 'string') await landed(path, etag);
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        res.end(Buffer.concat(chunks));
+        return;
+      }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
       await new Promise((resolve) => answer.on('end', resolve));
     };
     try {
-      if (!conditional) return await relay();
+      if (!conditional && !plainObject) return await relay();
       // Check and write as one step per key, as S3 does: a second conditional writer waits its turn.
-      const key = url.replace(/\?.*$/, '');
+      const key = path;
       const previous = locks.get(key) ?? Promise.resolve();
       const mine = previous.then(relay, relay);
       locks.set(
@@ -165,6 +222,7 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
     proxyEndpoint: `http://127.0.0.1:${proxyPort}`,
     requests,
     faults,
+    conditions: 'aws',
     objectStore(options = {}) {
       const { proxy: viaProxy, ...rest } = options;
       return createS3ObjectStore({
