@@ -45,6 +45,7 @@ export type NixErrorCode =
 export type S3ErrorCode =
   | 'S3_ACCESS_DENIED'
   | 'S3_CONFLICT'
+  | 'S3_UNSUPPORTED'
   | 'S3_INPUT'
   | 'S3_INVALID'
   | 'S3_LOCATION'

@@ -5,7 +5,14 @@ import pkg from '../../package.json' with { type: 'json' };
 import { DeployError } from '../errors.js';
 import { formatIssues } from '../manifest/validate.js';
 import { type KeySource, looksLikeNixKey } from '../options.js';
-import { applyCacheGc, initBucket, planCacheGc, readFleet, renderFleet } from '../push/bucket.js';
+import {
+  applyCacheGc,
+  initBucket,
+  planCacheGc,
+  readFleet,
+  renderBucketInit,
+  renderFleet,
+} from '../push/bucket.js';
 import { gitRevision, runBuild } from '../push/build.js';
 import type { PushContext } from '../push/context.js';
 import { readHistory, renderHistory, rollbackManifest } from '../push/history.js';
@@ -220,22 +227,14 @@ const status = defineCommand({
 
 const init = defineCommand({
   name: 'init',
-  summary: "create an empty manifest and the cache's nix-cache-info",
+  summary:
+    "probe the bucket's conditional writes, record the write mode, create an empty manifest and nix-cache-info",
   description:
-    "Creates an empty manifest and, with --cache, the cache's nix-cache-info; what exists already is left as it is. Warns when the bucket does not enforce conditional writes (two pushes at the same moment could then lose an update).",
+    "Probes how the bucket treats conditional writes (on a scratch object under probes/): a create with If-None-Match: *, a second create, a write with the current ETag (quoted, then unquoted), a write with a stale one. Records the write mode that follows in bucket-mode.json beside the manifest, which every push then reads: conditional (AWS S3, R2, MinIO), conditional-unquoted (DigitalOcean Spaces), or lease (a lock object, for buckets that ignore conditions). Then creates an empty manifest and, with --cache, the cache's nix-cache-info; what exists already is left as it is. Re-running it re-probes.",
   settings: ['manifest', 'cache'],
   async run(input, deps: PushCliDeps) {
     const { ctx, say } = await open(input, deps);
-    const r = await initBucket(ctx);
-    say(
-      `manifest: ${r.manifest === 'created' ? 'created (empty)' : 'already there, left as it is'} at ${ctx.manifests.url}`,
-    );
-    say(`nix-cache-info: ${r.cacheInfo}`);
-    if (!r.conditionalWrites) {
-      input.io.stderr(
-        'warning: this bucket does not enforce conditional writes: two pushes at the same moment can lose an update\n',
-      );
-    }
+    say(renderBucketInit(await initBucket(ctx)));
     return EXIT.ok;
   },
 });

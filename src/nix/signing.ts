@@ -1,5 +1,5 @@
 import { verify } from 'node:crypto';
-import { ed25519PublicKey, type PublicKey, } from '../keys/nix-key.js';
+import { ed25519PublicKey, type PublicKey } from '../keys/nix-key.js';
 
 export {
   ed25519PrivateKey,

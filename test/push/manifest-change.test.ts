@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeployerEvent } from '../../src/deployer/events.js';
 import type { Manifest } from '../../src/manifest/index.js';
 import { initBucket, renderBucketInit } from '../../src/push/bucket.js';
 import type { PushContext } from '../../src/push/context.js';
 import { writeServiceChange } from '../../src/push/manifest-change.js';
 import { parseServiceSpec } from '../../src/push/spec.js';
+import type { DeployerEvent } from '../../src/runtime/events.js';
 import { createManifestStore, type ManifestStore, type WriteMode } from '../../src/s3/index.js';
 import {
   type ConditionBehaviour,

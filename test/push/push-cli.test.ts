@@ -265,11 +265,13 @@ describe('push rollback and history', () => {
 });
 
 describe('push init and gc', () => {
-  it('init creates an empty manifest and nix-cache-info once, and warns without conditional writes', async () => {
+  it('init probes and records the write mode, and creates an empty manifest and nix-cache-info once', async () => {
     const w = world();
     const r = await w.run(['init', '--manifest', 'x', '--cache', 'c']);
     expect(r.stdout).toContain('manifest: created (empty)');
     expect(r.stdout).toContain('nix-cache-info: created');
+    expect(r.stdout).toMatch(/^write mode: conditional: /m); // the memory store enforces conditional writes
+    expect(r.stdout).toContain('recorded in ');
     expect((await w.current())?.services).toEqual([]);
     const again = await w.run(['init', '--manifest', 'x', '--cache', 'c']);
     expect(again.stdout).toContain('already there, left as it is');
