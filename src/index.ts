@@ -3,6 +3,7 @@ export * from './deployer/index.js';
 export { DeployError, type DeployErrorCode, isDeployError } from './errors.js';
 export * from './manifest/index.js';
 export * from './nix/index.js';
+export * from './policy/index.js';
 export * from './push/index.js';
 export * from './s3/index.js';
 export * from './shell/index.js';
