@@ -53,10 +53,17 @@ export function deployerLocations(ctx: PolicyContext): ProtectedLocation[] {
   return out;
 }
 
-/** The system locations of the policy that are not exempted by `allowedPaths` for `path`. */
+/**
+ * The system locations of the policy that `path` touches and that `allowedPaths` do not exempt. An allowed
+ * prefix exempts a path below it only from the denied locations it lies in (`/etc/myapp` opens
+ * `/etc/myapp/...` despite `/etc`), never from narrower ones (`/var` does not open `/var/lib/systemd`).
+ */
 export function deniedLocationsFor(path: string, policy: HostPolicy): string[] {
-  if (policy.allowedPaths.some((allowed) => isUnder(path, allowed))) return [];
-  return policy.deniedPaths.filter((denied) => touches(path, denied));
+  return policy.deniedPaths.filter(
+    (denied) =>
+      touches(path, denied) &&
+      !policy.allowedPaths.some((allowed) => isUnder(path, allowed) && isUnder(allowed, denied)),
+  );
 }
 
 /** The state directory root of every other service of the deployer: `/var/lib/<name>` (by the own-name rule). */

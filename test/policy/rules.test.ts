@@ -264,6 +264,18 @@ describe('hardening.readWritePaths: never a system location, the deployer, or an
       refused: [[at(0), 'read-write-paths.deployer']],
     },
     {
+      name: 'widened: allowPaths /var opens nothing narrower (/var/lib/systemd)',
+      service: rw('/var/lib/systemd/x', '/var/data'),
+      policy: { allowPaths: ['/var'] },
+      refused: [[at(0), 'read-write-paths.system']],
+    },
+    {
+      name: 'narrowed: a denied path below an allowed one stays denied',
+      service: rw('/etc/myapp/cache', '/etc/myapp/keys/a'),
+      policy: { allowPaths: ['/etc/myapp'], denyPaths: ['/etc/myapp/keys'] },
+      refused: [[at(1), 'read-write-paths.system']],
+    },
+    {
       name: 'narrowed: denyPaths /srv',
       service: rw('/srv/web'),
       policy: { denyPaths: ['/srv'] },
