@@ -10,6 +10,7 @@ const entries = {
   'nix/index': 'src/nix/index.ts',
   's3/index': 'src/s3/index.ts',
   'deployer/index': 'src/deployer/index.ts',
+  'policy/index': 'src/policy/index.ts',
   'push/index': 'src/push/index.ts',
   'testing/index': 'src/testing/index.ts',
 };

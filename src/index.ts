@@ -16,6 +16,7 @@ export {
 } from './errors.js';
 export * from './manifest/index.js';
 export * from './nix/index.js';
+export * from './policy/index.js';
 export * from './push/index.js';
 export * from './runtime/index.js';
 export * from './s3/index.js';

@@ -9,7 +9,14 @@ export {
   type UnitHealthStatus,
   waitHealthy,
 } from './health-gate.js';
-export { createHostChecks, type HostChecks, type HostPathInfo } from './host-checks.js';
+export {
+  createHostChecks,
+  gatherHostFacts,
+  type HostChecks,
+  type HostPathInfo,
+  parseSsListeners,
+  unitFromCgroup,
+} from './host-checks.js';
 export { createFileLock, type FileLockOptions, type Lock, type LockHandle, type LockOwner } from './lock.js';
 export { renderMetrics } from './metrics.js';
 export {

@@ -1,7 +1,12 @@
 export { makeManifest, makeService, makeStorePath } from './builders.js';
 export { createFakeCaddyAdmin, type FakeCaddyAdmin, type FakeCaddyAdminOptions } from './fake-caddy.js';
 export { createFakeClock, type FakeClock } from './fake-clock.js';
-export { createFakeHostChecks, type FakeHostChecks } from './fake-host-checks.js';
+export {
+  createFakeHostChecks,
+  type FakeAccount,
+  type FakeHostChecks,
+  type FakeHostChecksInit,
+} from './fake-host-checks.js';
 export { createFakeLock, type FakeLock } from './fake-lock.js';
 export {
   createFakeNix,
