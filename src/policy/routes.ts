@@ -10,6 +10,8 @@
  * foreign route that claims a host they would cover.
  */
 
+import { isObject } from '../runtime/json.js';
+
 /** One way a route can match: a host (exact, or a pattern) or any host, and path patterns or any path. */
 export interface RouteClaim {
   /** Lower-cased host matcher entry; `undefined`: any host. */
@@ -43,10 +45,6 @@ const RANK: Record<RouteRelation, number> = { disjoint: 0, fallback: 1, follow: 
 /** Bounds on hostile or enormous configs: nesting of subroutes, and claims per route. */
 const MAX_DEPTH = 8;
 const MAX_CLAIMS = 10_000;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function strings(value: unknown): string[] | undefined {
   if (!Array.isArray(value) || value.length === 0) return undefined;
