@@ -263,17 +263,23 @@ describe('the deployer in a booted host (real Nix, systemd, Caddy, s3rver)', { t
       '--config',
       '/etc/omni-deploy/deployer.json',
     );
-    // Kill it once the new unit is written (it is then restarting or in the health gate).
-    for (
-      let i = 0;
-      !(await host.readFile('/run/systemd/system/deploy-web.service')).includes(paths.web4 as string);
-      i++
-    ) {
-      if (i > 300)
-        throw new Error(`the tick never got to writing the unit:\n${await host.journal('e2e-tick.service')}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    await host.exec('systemctl', ['kill', '--signal=SIGKILL', 'e2e-tick.service']);
+    // Kill it once the new unit is written (it is then restarting or in the health gate, which takes at least
+    // the 1 s settle): one shell loop inside the host reacts within milliseconds even on a loaded machine,
+    // and the test goes on only once systemd has recorded the death.
+    const unit = '/run/systemd/system/deploy-web.service';
+    await sh(
+      'timeout',
+      '30',
+      'sh',
+      '-c',
+      `until grep -qF '${paths.web4}' ${unit} 2>/dev/null; do sleep 0.01; done; ` +
+        'systemctl kill --signal=SIGKILL e2e-tick.service; ' +
+        'while systemctl is-active -q e2e-tick.service; do sleep 0.05; done',
+    ).catch(async (error) => {
+      throw new Error(
+        `the tick never got to writing the unit: ${error}\n${await host.journal('e2e-tick.service')}`,
+      );
+    });
     // It really died mid-apply (not after finishing).
     expect(await sh('systemctl', 'show', '-p', 'Result', '--value', 'e2e-tick.service')).toBe('signal\n');
     const r = await apply();
