@@ -102,6 +102,7 @@ describe('the host status schema', () => {
         updatedAt: 'now',
         services: [],
         failures: [],
+        refused: [],
         rollbacks: 0,
       },
     });
