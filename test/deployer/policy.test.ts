@@ -337,6 +337,14 @@ describe('the host policy in a tick', () => {
     ]);
     expect(world.events.map((e) => e.type)).toContain('routes.refused');
     expect(world.state.current?.services.web?.health).toBe('healthy');
+    // The same refusal again writes nothing: one Caddy read, no state save, no mutation. (The tick right after
+    // the removal still records the foreign route's new index, one lower.)
+    await world.tick();
+    const saves = world.state.saves.length;
+    const mutations = world.caddy.mutations;
+    expect((await world.tick()).outcome).toBe('partial');
+    expect(world.state.saves.length).toBe(saves);
+    expect(world.caddy.mutations).toBe(mutations);
 
     const without = structuredClone(world.caddy.currentConfig()) as typeof config;
     without.apps.http.servers.omni.routes = without.apps.http.servers.omni.routes.filter(
