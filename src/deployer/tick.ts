@@ -280,7 +280,7 @@ async function preflightServices(
   };
   const ready: ServicePlan[] = [];
   for (const p of changing) {
-    const at = `services[${manifest.services.indexOf(p.desired?.service as never)}]`;
+    const at = `services[${p.desired ? manifest.services.indexOf(p.desired.service) : -1}]`;
     // A check that cannot be made (getent failing, a permission error) refuses that service, not the tick.
     const refusal = await preflight(ctx, p, { ...shared, at }).catch((error: unknown) => {
       if (!isDeployError(error)) throw error;
@@ -451,6 +451,8 @@ function recordRouteRefusals(
   refused: readonly RouteRefusal[],
   report: TickReport,
 ): DeployerState {
+  // The common case, nothing refused now or before: the state is not copied.
+  if (refused.length === 0 && !state.refused?.some((r) => r.scope === 'route')) return state;
   const next = structuredClone(state);
   setRefused(
     next,
