@@ -57,10 +57,15 @@ export type S3ErrorCode =
   | 'CACHE_UPLOAD';
 
 /** Codes of `src/deployer`. */
-export type DeployerErrorCode = 'HOST_CHECK' | 'STATE_HOST' | 'STATE_INVALID' | 'STATUS_INVALID';
+export type DeployerErrorCode =
+  | 'HOST_CHECK'
+  | 'STATE_HOST'
+  | 'STATE_INVALID'
+  | 'STATE_UNREADABLE'
+  | 'STATUS_INVALID';
 
 /** Codes of `src/push`. */
-export type PushErrorCode = 'BUILD_FAILED' | 'CACHE_MISSING' | 'SPEC_INVALID';
+export type PushErrorCode = 'BUILD_FAILED' | 'CACHE_MISSING' | 'ROLLBACK_UNCHANGED' | 'SPEC_INVALID';
 
 /** Codes of `src/cli` (the bins map every code to an exit status; they add only the common ones). */
 export type CliErrorCode = CommonErrorCode;

@@ -73,8 +73,12 @@ export interface ProgramDef<D = unknown> {
   version: string;
   summary: string;
   settings: readonly OptionSpec[];
-  /** The config file: its environment variable and the file read when neither it nor `--config` is given. */
-  config: { env: string; default: string };
+  /**
+   * The config file: its environment variable, the file read when neither it nor `--config` is given, and keys
+   * it takes besides the settings (objects without a flag, e.g. the deployer's `policy`), each with a sentence
+   * for the docs.
+   */
+  config: { env: string; default: string; keys?: readonly { key: string; description: string }[] };
   commands: readonly CommandDef<Record<string, FlagDef>, D>[];
   exitCodes: readonly { code: number; meaning: string }[];
 }

@@ -170,7 +170,7 @@ const rollback = defineCommand({
   name: 'rollback',
   summary: 'restore an archived manifest (default: the one before the current) as the current one',
   description:
-    'Restores an archived manifest, byte for byte, as the current manifest (archiving the current one), after checking that it is still valid. The hosts then converge to it on their next tick.',
+    'Restores an archived manifest, byte for byte, as the current manifest (archiving the current one), after checking that it is still valid. The hosts then converge to it on their next tick. When the archive has the same services as the current manifest (after an interrupted push the newest archive can be the current manifest), it says so and exits 1, writing nothing.',
   flags: {
     to: { kind: 'string', value: 'ARCHIVE', description: 'the archive to restore, as push history names it' },
     steps: { kind: 'count', value: 'N', description: 'go back N archived manifests (default 1)' },

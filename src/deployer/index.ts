@@ -1,7 +1,8 @@
 export type { ServiceOutcome, ServiceResult } from './apply.js';
 export type { DeployerAdapters, DeployerContext, TickSettings } from './context.js';
 export { createDeployerAdapters, createDeployerContext } from './create.js';
-export { desiredServices, type RenderFailure } from './desired.js';
+export { type DesiredPolicy, desiredServices, policyReason, type RenderFailure } from './desired.js';
+export type { RouteRefusal } from './drift.js';
 export { createFileStateStore } from './file-state-store.js';
 export {
   type HealthGateTiming,
@@ -17,6 +18,7 @@ export {
   parseSsListeners,
   unitFromCgroup,
 } from './host-checks.js';
+export { policyContext, tickPolicy } from './host-policy.js';
 export { createFileLock, type FileLockOptions, type Lock, type LockHandle, type LockOwner } from './lock.js';
 export { renderMetrics } from './metrics.js';
 export {
@@ -42,6 +44,9 @@ export {
   emptyState,
   type FailureRecord,
   parseState,
+  type Refusal,
+  type RefusalRecord,
+  RefusalRecordSchema,
   type ServiceRecord,
   type StateStore,
   type TickOutcome,

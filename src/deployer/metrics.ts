@@ -60,6 +60,15 @@ export function renderMetrics(state: DeployerState, version: string): string {
     'gauge',
     [[`{${host}}`, state.failures.length]],
   );
+  const refused = [
+    ...new Map((state.refused ?? []).map((r) => [`${r.service}\0${r.rule}`, r] as const)).values(),
+  ].sort((a, b) => a.service.localeCompare(b.service) || a.rule.localeCompare(b.rule));
+  metric(
+    'omni_deployer_service_refused',
+    'Services (or their routes) refused by the host policy or a pre-flight check, by rule; retried every tick.',
+    'gauge',
+    refused.map((r) => [`{${host},service="${label(r.service)}",rule="${label(r.rule)}"}`, 1]),
+  );
   metric('omni_deployer_rollbacks_total', 'Automatic rollbacks since the state was created.', 'counter', [
     [`{${host}}`, state.rollbacks],
   ]);

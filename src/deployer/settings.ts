@@ -1,5 +1,7 @@
 import { DEFAULT_SECRETS_DIR, type ManifestIssue } from '../manifest/validate.js';
 import { type OptionSources, type OptionSpec, resolveOptions } from '../options.js';
+import { parseHostPolicy } from '../policy/parse.js';
+import type { HostPolicy } from '../policy/policy.js';
 
 /** Everything the deployer needs to know about its host, resolved from flags, environment and config file. */
 export interface DeployerSettings {
@@ -41,7 +43,15 @@ export interface DeployerSettings {
   metricsFile: string | undefined;
   /** `text` for people (default on a TTY), `json` lines for journald. */
   logFormat: 'auto' | 'text' | 'json';
+  /**
+   * What the host lets a service be given (accounts, groups, paths, units, env files, domains, ports): the
+   * config file's `policy` object over the secure defaults (see `parseHostPolicy`). Config file only: no flag.
+   */
+  policy: HostPolicy;
 }
+
+/** The config-file key of the host policy, which is no flag and no environment variable (see docs/security.md). */
+export const POLICY_KEY = 'policy';
 
 /**
  * Every setting once: its flag, environment variable, config-file key (the setting's own name), default and
@@ -267,9 +277,13 @@ export type SettingsResult =
  * refuses to run without a trusted public key unless `--insecure-allow-unsigned` says so explicitly.
  */
 export function resolveSettings(sources: SettingsSources): SettingsResult {
-  const result = resolveOptions(SETTINGS, { ...sources, defaults: { host: sources.hostname } });
-  if (!result.ok) return result;
-  const settings = result.values as unknown as DeployerSettings;
+  // The policy is an object of its own, checked by its own parser; the other keys are options.
+  const { config, policy: rawPolicy } = splitPolicy(sources.config);
+  const policy = parseHostPolicy(rawPolicy, `${sources.configName ?? 'config'}: ${POLICY_KEY}`);
+  const result = resolveOptions(SETTINGS, { ...sources, config, defaults: { host: sources.hostname } });
+  if (!result.ok) return policy.ok ? result : { ok: false, issues: [...result.issues, ...policy.issues] };
+  if (!policy.ok) return { ok: false, issues: policy.issues };
+  const settings = { ...result.values, policy: policy.policy } as unknown as DeployerSettings;
   const issues: ManifestIssue[] = [];
   const atLeast = (key: keyof DeployerSettings, flag: string, min: number, why: string) => {
     if ((settings[key] as number) < min)
@@ -301,4 +315,12 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
     });
   }
   return issues.length ? { ok: false, issues } : { ok: true, settings };
+}
+
+/** The config object without its `policy` key, and that key's value (`undefined` when absent). */
+function splitPolicy(config: unknown): { config: unknown; policy: unknown } {
+  if (typeof config !== 'object' || config === null || Array.isArray(config) || !(POLICY_KEY in config))
+    return { config, policy: undefined };
+  const { [POLICY_KEY]: policy, ...rest } = config as Record<string, unknown>;
+  return { config: rest, policy };
 }

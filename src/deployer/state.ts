@@ -31,6 +31,34 @@ export interface FailureRecord {
   reason: string;
 }
 
+/** Why a service (or its route) was refused: which rule, which field, what was found and expected. */
+export interface Refusal {
+  /**
+   * The host policy's rule id (`user.root`, `route.foreign-host`, ...; see docs/security.md), or, for a refusal
+   * outside the policy: `pre-flight` (a host check: a missing user, an env file that is not private, a check
+   * that could not be made), `unit` (the unit cannot be rendered), `prepare` (the closure could not be pinned or
+   * the unit written).
+   */
+  rule: string;
+  /** The manifest field, e.g. `services[2].exec.user`, when the refusal has one. */
+  path?: string;
+  message: string;
+}
+
+/**
+ * A refusal as the state keeps it: the service, and since when. `scope` says what was refused: the `service`
+ * (not touched at all: nothing pulled, written, started or routed) or only its `route` (the service runs,
+ * Caddy does not route to it).
+ */
+export interface RefusalRecord extends Refusal {
+  service: string;
+  scope: 'service' | 'route';
+  /** The store path the manifest asks for, for a refused service. */
+  storePath?: string;
+  /** When it was first refused for this reason (ISO): unchanged while the same refusal repeats. */
+  since: string;
+}
+
 /** How a tick ended. */
 export type TickOutcome = 'applied' | 'unchanged' | 'partial' | 'invalid-manifest' | 'failed' | 'busy';
 
@@ -44,6 +72,11 @@ export interface DeployerState {
   failures: FailureRecord[];
   /** The newest manifest seen that failed validation: not applied, not parsed again until it changes. */
   rejected?: { etag: string; at: string; message: string };
+  /**
+   * Services and routes refused by the latest tick that judged them (absent: none): services each time the
+   * manifest is planned, routes each time Caddy is reconciled. Retried every tick.
+   */
+  refused?: RefusalRecord[];
   lastTick?: { at: string; outcome: TickOutcome; message?: string };
   /** Count of automatic rollbacks since the state was created (for metrics). */
   rollbacks: number;
@@ -87,6 +120,17 @@ export const FailureRecordSchema = v.object({
   reason: text,
 });
 
+/** A {@link RefusalRecord}, as saved in the state and published in the host status. */
+export const RefusalRecordSchema = v.object({
+  service: text,
+  scope: v.picklist(['service', 'route']),
+  rule: text,
+  path: v.optional(text),
+  message: text,
+  storePath: v.optional(text),
+  since: text,
+});
+
 /** How the last tick ended (`DeployerState['lastTick']`), as saved in the state and published in the status. */
 export const LastTickSchema = v.object({
   at: text,
@@ -101,6 +145,7 @@ const StateSchema = v.object({
   services: v.record(text, ServiceRecordSchema),
   failures: v.array(FailureRecordSchema),
   rejected: v.optional(v.object({ etag: text, at: text, message: text })),
+  refused: v.optional(v.array(RefusalRecordSchema)),
   published: v.optional(text),
   lastTick: v.optional(LastTickSchema),
   rollbacks: v.number(),

@@ -5,7 +5,7 @@ import { parseStorePath } from '../manifest/store-path.js';
 import { renderTable } from '../render-table.js';
 import { formatDuration } from '../runtime/duration.js';
 import { isObject } from '../runtime/json.js';
-import { type DeployerState, FailureRecordSchema, LastTickSchema } from './state.js';
+import { type DeployerState, FailureRecordSchema, LastTickSchema, RefusalRecordSchema } from './state.js';
 
 const text = v.string();
 
@@ -35,6 +35,8 @@ export const HostStatusSchema = v.object({
   lastTick: v.optional(LastTickSchema),
   services: v.array(ServiceStatusSchema),
   failures: v.array(FailureRecordSchema),
+  /** Services and routes the host refused (host policy, pre-flight): not touched, retried every tick. */
+  refused: v.array(RefusalRecordSchema),
   rollbacks: v.number(),
 });
 
@@ -118,6 +120,7 @@ export function buildHostStatus(state: DeployerState, deployerVersion: string, n
         since: s.since,
       })),
     failures: state.failures,
+    refused: state.refused ?? [],
     rollbacks: state.rollbacks,
   };
 }
@@ -145,6 +148,17 @@ export function renderHostStatus(status: HostStatus, now: number): string {
   if (status.failures.length) {
     lines.push('', 'held back (failed their health gate; not retried until the manifest changes them):');
     for (const f of status.failures) lines.push(`  ${f.service}: ${f.storePath} at ${f.at}: ${f.reason}`);
+  }
+  const refused = status.refused;
+  if (refused.length) {
+    lines.push(
+      '',
+      'refused (nothing of a refused service is touched; a refused route is not given to Caddy):',
+    );
+    for (const r of refused)
+      lines.push(
+        `  ${r.service}${r.scope === 'route' ? ' (route)' : ''}: ${r.rule}${r.path ? ` at ${r.path}` : ''}: ${r.message} (since ${r.since})`,
+      );
   }
   return lines.join('\n');
 }

@@ -211,8 +211,9 @@ export interface FleetRow {
 }
 
 /**
- * `push status`: every host's last report, from `status/*.json`. A report that is not a valid host status is
- * listed with outcome `invalid-status` and why, and none of its services is counted.
+ * `push status`: every host's last report, from `status/*.json`, with the services the host refused (policy,
+ * pre-flight). A report that is not a valid host status is listed with outcome `invalid-status` and why, and
+ * none of its services is counted.
  */
 export async function readFleet(ctx: PushContext): Promise<FleetRow[]> {
   const statuses = await ctx.manifests.listStatuses();
@@ -229,12 +230,14 @@ export async function readFleet(ctx: PushContext): Promise<FleetRow[]> {
     const s = parsed.status;
     const services = s.services ?? [];
     const unhealthy = services.filter((x) => x.health !== 'healthy').map((x) => x.name);
+    // A deployer before the host policy reports no `refused`.
+    const refused = [...new Set((s.refused ?? []).map((r) => r.service))];
     return {
       host,
       generation: s.generation ?? 'none',
       lastTick: s.lastTick?.at ?? 'never',
       outcome: s.lastTick?.outcome ?? 'unknown',
-      services: `${services.length - unhealthy.length}/${services.length} healthy${unhealthy.length ? ` (not: ${unhealthy.join(', ')})` : ''}`,
+      services: `${services.length - unhealthy.length}/${services.length} healthy${unhealthy.length ? ` (not: ${unhealthy.join(', ')})` : ''}${refused.length ? `; refused: ${refused.join(', ')}` : ''}`,
     };
   });
 }

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { DeployError } from '../errors.js';
 import { diffManifests } from '../manifest/diff.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -61,10 +62,20 @@ export function renderHistory(entries: HistoryEntry[]): string {
   );
 }
 
+/** True when two manifests run the same services (compared by name, whatever their order), generation aside. */
+function sameServices(a: Manifest, b: Manifest): boolean {
+  const byName = (m: Manifest) =>
+    [...m.services].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  return isDeepStrictEqual(byName(a), byName(b));
+}
+
 /**
  * Restores an archived manifest as the current one (fleet rollback, docs/design.md), archiving the current first:
  * `to` names an archive, `steps` counts back from the newest (1 = the manifest before the current one). The
  * archived text is written unchanged, older generation and all; hosts converge to it like to any change.
+ * Refuses (`ROLLBACK_UNCHANGED`, nothing written) when the archive has the same services as the current
+ * manifest: a rollback to it would change nothing on any host (after an interrupted push, the newest archive can
+ * be the current manifest itself).
  */
 export async function rollbackManifest(
   ctx: PushContext,
@@ -88,6 +99,19 @@ export async function rollbackManifest(
       `archived manifest ${entry.id} is not valid today; not restored`,
       { details: parsed.issues },
     );
-  const result = await updateManifest(ctx.manifests, () => text, { now: () => new Date(ctx.clock.now()) });
+  const result = await updateManifest(
+    ctx.manifests,
+    (current) => {
+      const parsedCurrent =
+        current === undefined ? undefined : parseManifest(current, { secretsDir: ctx.secretsDir });
+      if (parsedCurrent?.ok && sameServices(parsedCurrent.manifest, parsed.manifest))
+        throw new DeployError(
+          'ROLLBACK_UNCHANGED',
+          `nothing to roll back: ${entry.id} has the same services as the current manifest (generation ${parsedCurrent.manifest.generation}); nothing written`,
+        );
+      return text;
+    },
+    { now: () => new Date(ctx.clock.now()) },
+  );
   return { archive: entry, etag: result.etag, manifest: parsed.manifest, changed: result.changed };
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,6 +192,43 @@ describe('deployer plan against the host state', () => {
     expect(
       world.systemd.calls.filter((c) => !c.startsWith('read') && !c.startsWith('status')).length,
     ).toBeGreaterThan(0);
+  });
+});
+
+describe('a state file that cannot be read or parsed', () => {
+  // As docs/operations.md says: a damaged state stops the command with exit 1, naming the file, and nothing
+  // replaces it. A state.json that is a directory stands for any unreadable file (root reads past modes).
+  it.each([
+    ['unreadable', (file: string) => mkdirSync(file), /cannot read state .*state\.json: EISDIR/],
+    [
+      'damaged',
+      (file: string) => writeFileSync(file, '{"version": 1,'),
+      /.*state\.json: not valid JSON; move it aside/,
+    ],
+  ])('%s: apply, status and plan exit 1 naming the file', async (_, damage, message) => {
+    const world = await worldWithServices();
+    const dir = mkdtempSync(join(tmpdir(), 'omni-state-'));
+    const file = join(dir, 'state.json');
+    damage(file);
+    writeFileSync(
+      join(dir, 'next.json'),
+      JSON.stringify(await world.manifestOf([{ name: 'web', version: '1' }])),
+    );
+    const broken = {
+      ...world,
+      ctx: { ...world.ctx, adapters: { ...world.ctx.adapters, state: createFileStateStore(file) } },
+    };
+    for (const argv of [
+      ['apply', '--manifest', 'x.json', '--trusted-public-key', KEY, '--state-dir', dir],
+      ['status', '--state-dir', dir],
+      ['plan', '--manifest', join(dir, 'next.json'), '--state-dir', dir],
+    ]) {
+      const { out, run } = cli(broken as World);
+      expect(await run(argv), argv[0]).toBe(1);
+      expect(out.stderr).toMatch(new RegExp(`^deployer: ${message.source}`));
+      expect(out.stdout).toBe('');
+    }
+    expect(world.systemd.calls).toEqual([]);
   });
 });
 

@@ -264,6 +264,40 @@ describe('push rollback and history', () => {
   });
 });
 
+describe('push rollback that would change nothing', () => {
+  it('says so and exits 1, writing nothing, when the archive has the same services as the current manifest', async () => {
+    const w = world();
+    for (const v of ['1', '2']) {
+      seed(w.cache, storePath(`web-${v}`));
+      w.clock.advance(1000);
+      await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath(`web-${v}`)]);
+    }
+    // An interrupted push: the current manifest was archived, the new one never written. The archive differs
+    // in bytes (another generation, other formatting), not in services.
+    const before = await w.manifests.read();
+    if (before.status !== 'found') throw new Error('no manifest');
+    const same = JSON.parse(before.text) as Manifest;
+    same.generation = '2020-01-01T00:00:00Z';
+    w.clock.advance(1000);
+    const archived = await w.manifests.archive(JSON.stringify(same), { now: new Date(w.clock.now()) });
+    const archives = (await w.manifests.listArchives()).length;
+
+    const r = await w.run(['rollback', '--manifest', 'x', '--steps', '1']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `push: nothing to roll back: ${archived.id} has the same services as the current manifest (generation ${JSON.parse(before.text).generation}); nothing written\n`,
+    );
+    const after = await w.manifests.read();
+    expect(after.status === 'found' && after.etag).toBe(before.etag);
+    expect((await w.manifests.listArchives()).length).toBe(archives);
+
+    // One step further back is a real change, and is restored.
+    expect((await w.run(['rollback', '--manifest', 'x', '--steps', '2'])).code).toBe(0);
+    expect((await w.current())?.services[0]?.artifact.storePath).toBe(storePath('web-1'));
+  });
+});
+
 describe('push init and gc', () => {
   it('init probes and records the write mode, and creates an empty manifest and nix-cache-info once', async () => {
     const w = world();

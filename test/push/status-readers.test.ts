@@ -88,4 +88,26 @@ describe('readers of status/<host>.json', () => {
     ]);
     expect(renderFleet(rows)).toContain('invalid-status');
   });
+
+  it('push status names the services a host refused, from reports with and without `refused`', async () => {
+    const ctx = context();
+    const refusal = {
+      service: 'evil',
+      scope: 'service',
+      rule: 'env-file.not-own',
+      path: 'services[2].envFile',
+      message: 'not its own',
+      since: '2025-01-15T12:00:10Z',
+    };
+    await ctx.manifests.writeStatus('biz', {
+      ...live,
+      refused: [refusal, { ...refusal, rule: 'user.root' }],
+    });
+    await ctx.manifests.writeStatus('edge', { ...live, host: 'edge' });
+    const rows = await readFleet(ctx);
+    expect(rows.map((r) => r.services)).toEqual([
+      '1/2 healthy (not: api); refused: evil',
+      '1/2 healthy (not: api)',
+    ]);
+  });
 });
