@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -61,6 +61,28 @@ describe('examples/', () => {
     );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  it("caddy/omni-deploy.conf passes systemd-analyze verify as a drop-in of Debian's caddy.service", () => {
+    requireBinary('systemd-analyze', 'systemd');
+    requireBinary('caddy', 'caddy');
+    const dir = mkdtempSync(join(tmpdir(), 'omni-caddy-unit-'));
+    mkdirSync(join(dir, 'caddy.service.d'));
+    // Debian's caddy.service as the package ships it, next to the drop-in (bin path as for deployer.service).
+    copyFileSync('/lib/systemd/system/caddy.service', join(dir, 'caddy.service'));
+    const dropIn = example('caddy/omni-deploy.conf');
+    expect(dropIn).toContain('/usr/local/bin/deployer caddy-config /etc/caddy/Caddyfile');
+    const verify = (text: string) => {
+      writeFileSync(join(dir, 'caddy.service.d/omni-deploy.conf'), text);
+      return spawnSync('systemd-analyze', ['verify', join(dir, 'caddy.service')], { encoding: 'utf8' });
+    };
+    const r = verify(dropIn.replaceAll('/usr/local/bin/deployer', process.execPath));
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // The drop-in is really read: a key systemd does not know in it is reported.
+    expect(
+      verify(`${dropIn.replaceAll('/usr/local/bin/deployer', process.execPath)}Bogus=1\n`).stderr,
+    ).toContain('omni-deploy.conf:');
   });
 
   it('push.sh sends service targets to push deploy with a derived service name, .nix targets to NixOS', () => {
