@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveSettings } from '../src/deployer/settings.js';
 import { resolvePushSettings } from '../src/push/settings.js';
 import { parseServiceSpec } from '../src/push/spec.js';
+import { requireCaddy } from './caddy/caddy-process.js';
 import { requireBinary } from './support/binaries.js';
 
 const example = (path: string) => readFileSync(new URL(`../examples/${path}`, import.meta.url), 'utf8');
@@ -65,7 +66,7 @@ describe('examples/', () => {
 
   it("caddy/omni-deploy.conf passes systemd-analyze verify as a drop-in of Debian's caddy.service", () => {
     requireBinary('systemd-analyze', 'systemd');
-    requireBinary('caddy', 'caddy');
+    requireCaddy();
     const dir = mkdtempSync(join(tmpdir(), 'omni-caddy-unit-'));
     mkdirSync(join(dir, 'caddy.service.d'));
     // Debian's caddy.service as the package ships it, next to the drop-in (bin path as for deployer.service).
