@@ -194,7 +194,7 @@ describe('flags in the wrong place, as the issue reported them', () => {
       [['status', 'extra'], 'deployer status: unexpected argument "extra" (it takes none)'],
       [
         ['--state-dir', '/x', 'status'],
-        'deployer: --state-dir: a command comes first (validate, plan, apply, watch, status)',
+        'deployer: --state-dir: a command comes first (validate, plan, apply, watch, status, caddy-config)',
       ],
     ];
     for (const [argv, message] of cases) {
