@@ -179,8 +179,8 @@ export async function runCaddyConfig(
   const caddy =
     settings === undefined || settings.caddyAdmin === 'off'
       ? undefined
-      : // Short: at a start Caddy is not running, and a reload waits for this.
-        createCaddyAdmin({ address: settings.caddyAdmin, timeoutMs: 2_000 });
+      : // At a start Caddy is not running, and Caddy's start or reload waits for this: no repeats, short.
+        createCaddyAdmin({ address: settings.caddyAdmin, timeoutMs: 2_000, getRetryDelaysMs: [] });
   const built = await buildCaddyConfig(
     {
       shell: createShell(),
