@@ -9,6 +9,12 @@ import { parseServiceSpec } from '../src/push/spec.js';
 import { requireCaddy } from './caddy/caddy-process.js';
 import { requireBinary } from './support/binaries.js';
 
+/**
+ * The units name `deployer` bare (systemd finds it where `npm i -g` put it); verify every other line against a
+ * program that exists here.
+ */
+const withProgram = (unit: string) => unit.replace(/^(Exec\w+=\+?)deployer /gm, `$1${process.execPath} `);
+
 const example = (path: string) => readFileSync(new URL(`../examples/${path}`, import.meta.url), 'utf8');
 
 describe('examples/', () => {
@@ -50,10 +56,7 @@ describe('examples/', () => {
     requireBinary('systemd-analyze', 'systemd');
     const dir = mkdtempSync(join(tmpdir(), 'omni-units-'));
     // The installed bin's path differs per machine: verify every other line against a program that exists.
-    writeFileSync(
-      join(dir, 'deployer.service'),
-      example('deployer.service').replace('/usr/local/bin/deployer', process.execPath),
-    );
+    writeFileSync(join(dir, 'deployer.service'), withProgram(example('deployer.service')));
     writeFileSync(join(dir, 'deployer.timer'), example('deployer.timer'));
     const r = spawnSync(
       'systemd-analyze',
@@ -72,18 +75,16 @@ describe('examples/', () => {
     // Debian's caddy.service as the package ships it, next to the drop-in (bin path as for deployer.service).
     copyFileSync('/lib/systemd/system/caddy.service', join(dir, 'caddy.service'));
     const dropIn = example('caddy/omni-deploy.conf');
-    expect(dropIn).toContain('/usr/local/bin/deployer caddy-config /etc/caddy/Caddyfile');
+    expect(dropIn).toContain('ExecStartPre=+deployer caddy-config /etc/caddy/Caddyfile');
     const verify = (text: string) => {
       writeFileSync(join(dir, 'caddy.service.d/omni-deploy.conf'), text);
       return spawnSync('systemd-analyze', ['verify', join(dir, 'caddy.service')], { encoding: 'utf8' });
     };
-    const r = verify(dropIn.replaceAll('/usr/local/bin/deployer', process.execPath));
+    const r = verify(withProgram(dropIn));
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     // The drop-in is really read: a key systemd does not know in it is reported.
-    expect(
-      verify(`${dropIn.replaceAll('/usr/local/bin/deployer', process.execPath)}Bogus=1\n`).stderr,
-    ).toContain('omni-deploy.conf:');
+    expect(verify(`${withProgram(dropIn)}Bogus=1\n`).stderr).toContain('omni-deploy.conf:');
   });
 
   it('push.sh sends service targets to push deploy with a derived service name, .nix targets to NixOS', () => {

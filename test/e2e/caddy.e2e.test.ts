@@ -46,7 +46,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await host?.stop();
   web?.remove();
-});
+}, 60_000);
 
 const caddyConfig = async () =>
   JSON.parse(await host.run('curl', ['-sf', 'http://localhost:2019/config/'])) as {
