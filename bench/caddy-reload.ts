@@ -28,7 +28,7 @@ import {
 import type { LoadReport } from '../test/e2e/caddy-load.js';
 import { REPO } from '../test/e2e/support.js';
 import type { BootedHost } from '../test/host/index.js';
-import { ms } from './lib.js';
+import { ms, row } from './lib.js';
 
 const TRIGGER = [
   '[Service]',
@@ -108,6 +108,28 @@ async function measure(host: BootedHost, mode: Mode, stock: string) {
   );
 }
 
+/**
+ * What the drop-in adds to every start and reload of Caddy: `deployer caddy-config` (a process start, the
+ * Caddyfile adapted, the state read, one GET), against `caddy adapt` alone, which Caddy's own start also does.
+ */
+async function timeComposition(host: BootedHost): Promise<void> {
+  const time = async (command: string, args: string[]) => {
+    const samples: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const start = performance.now();
+      const r = await host.exec(command, args);
+      if (r.exitCode !== 0) throw new Error(`${command} failed: ${r.stderr}`);
+      samples.push(performance.now() - start);
+    }
+    return samples;
+  };
+  row('baseline: caddy adapt of the stock Caddyfile', await time('caddy', ['adapt', '--config', CADDYFILE]));
+  row(
+    'deployer caddy-config (Caddy running: 1 GET)',
+    await time('/usr/local/bin/deployer', ['caddy-config', CADDYFILE]),
+  );
+}
+
 console.log(
   `Caddy reload and restart under load (booted host, Debian's caddy.service and stock Caddyfile, 2 loops alternating the deployed site and the host's own, new connection per request, tcp_migrate_req=1):`,
 );
@@ -125,6 +147,8 @@ try {
   );
   const stock = await host.readFile(CADDYFILE);
   for (const mode of ['tick only', 'tick trigger', 'drop-in'] as const) await measure(host, mode, stock);
+  console.log('  what the drop-in adds to each start and reload of Caddy (1 route in the state):');
+  await timeComposition(host);
 } catch (error) {
   console.log(`  not measured: ${(error as Error).message.split('\n')[0]}`);
 } finally {

@@ -1,4 +1,14 @@
 export type { ServiceOutcome, ServiceResult } from './apply.js';
+export {
+  type BuiltCaddyConfig,
+  buildCaddyConfig,
+  type CaddyConfigDeps,
+  type CaddyConfigOptions,
+  type CaddyConfigSources,
+  type ComposedCaddyConfig,
+  type ComposedRoute,
+  composeCaddyConfig,
+} from './caddy-config.js';
 export type { DeployerAdapters, DeployerContext, TickSettings } from './context.js';
 export { createDeployerAdapters, createDeployerContext } from './create.js';
 export { type DesiredPolicy, desiredServices, policyReason, type RenderFailure } from './desired.js';

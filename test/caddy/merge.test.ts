@@ -190,6 +190,17 @@ describe('composeCaddyConfig', () => {
     ]);
   });
 
+  it('a named server moves the routes there at the next reload: created on the listen addresses beside the :80 site', () => {
+    const live = mergeRoutes(buildRoutes([web('web', 'a.test', '/', 8001)]), DEBIAN, { server: 'srv0' }).config;
+    const composed = composeCaddyConfig({ host: DEBIAN, state: undefined, live }, { caddyServer: 'omni' });
+    const servers = (composed.config as typeof DEBIAN).apps.http.servers as Record<string, unknown>;
+    expect(servers.srv0).toEqual(DEBIAN.apps.http.servers.srv0);
+    expect(servers.omni).toEqual({
+      listen: [':443'],
+      routes: [buildRoutes([web('web', 'a.test', '/', 8001)])[0]?.route],
+    });
+  });
+
   it("a route whose domain the host's config serves is refused, with the rule, as a tick refuses it", () => {
     const host = {
       apps: {
