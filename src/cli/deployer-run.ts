@@ -1,5 +1,6 @@
-import { chown, open, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import type { BuiltCaddyConfig } from '../deployer/caddy-config.js';
 import type { DeployerContext } from '../deployer/context.js';
@@ -10,7 +11,6 @@ import { runTick, type TickReport } from '../deployer/tick.js';
 import { watch } from '../deployer/watch.js';
 import { DeployError } from '../errors.js';
 import { formatIssues } from '../manifest/validate.js';
-import { replaceFileAtomic } from '../runtime/atomic-write.js';
 import type { EventSink } from '../runtime/events.js';
 import type { CommandDef, SettingFlags } from './command.js';
 import { type CliIo, EXIT, readConfigFile, readInput, usageError } from './io.js';
@@ -215,7 +215,9 @@ function describeRoutes(built: BuiltCaddyConfig): string {
 /**
  * Replaces `path` atomically with mode 0600 (the host's config may hold secrets from its environment
  * placeholders), owned by the owner and group of its directory, which must exist: caddy.service's
- * `RuntimeDirectory`, owned by the user Caddy runs as, is what lets Caddy read it and nobody else.
+ * `RuntimeDirectory`, owned by the user Caddy runs as, is what lets Caddy read it and nobody else. That user
+ * owns the directory, so nothing is done by path to a name in it except creating the new file exclusively and
+ * renaming it: owner and mode are set on the open file, never through a name that could have become a symlink.
  */
 async function writeCaddyConfig(path: string, text: string): Promise<void> {
   const dir = dirname(path);
@@ -231,21 +233,21 @@ async function writeCaddyConfig(path: string, text: string): Promise<void> {
       { cause: error },
     );
   }
+  const temp = join(dir, `.${basename(path)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await replaceFileAtomic(
-      path,
-      async (temp) => {
-        const file = await open(temp, 'wx', 0o600);
-        try {
-          await file.writeFile(text);
-        } finally {
-          await file.close();
-        }
-        await chown(temp, owner.uid, owner.gid);
-      },
-      { mode: 0o600 },
-    );
+    // `wx`: created here and now, never an existing file or a symlink someone put in the way.
+    const file = await open(temp, 'wx', 0o600);
+    try {
+      await file.writeFile(text);
+      await file.chown(owner.uid, owner.gid);
+      await file.chmod(0o600);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, path);
   } catch (error) {
+    await rm(temp, { force: true });
     throw new DeployError('IO', `cannot write ${path}: ${(error as Error).message}`, { cause: error });
   }
 }
