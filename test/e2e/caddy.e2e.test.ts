@@ -9,7 +9,9 @@
  *    deployed site across the reload, and across the restart none once the host's own site answers again;
  * 3. HTTPS: a Caddyfile with `local_certs` and a site on :443, reloaded: the deployed service answers over TLS
  *    for its manifest domain (a certificate of Caddy's local CA), HTTP redirects to it, the host's site still
- *    answers; no tick was needed for any of it.
+ *    answers; no tick was needed for any of it;
+ * 4. the NixOS module's Caddy set-up on the same unit (admin API on a unix socket): reload and restart under
+ *    load lose nothing either.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BootedHost } from '../host/index.js';
@@ -169,5 +171,51 @@ describe('with the caddy.service drop-in', () => {
     const tick = await deployerApply(host, '--json');
     expect(tick.exitCode, tick.stderr).toBe(0);
     expect(JSON.parse(tick.stdout).routes).toMatchObject({ requests: 1, mutations: 0, refused: [] });
+  }, 120_000);
+
+  it("the NixOS module's Caddy set-up (admin API on a unix socket in /run/caddy): reload and restart under load lose nothing either", async () => {
+    // What the module sets besides the drop-in's three lines: the socket, its RuntimeDirectory, and the
+    // deployer's --caddy-admin. The module itself is not run here (no NixOS).
+    await host.writeFile(
+      '/etc/systemd/system/caddy.service.d/admin-socket.conf',
+      '[Service]\nRuntimeDirectory=caddy\n',
+    );
+    await host.writeFile(CADDYFILE, `{\n\tadmin unix//run/caddy/admin.sock\n}\n\n${stockCaddyfile}`);
+    const config = JSON.parse(await host.readFile('/etc/omni-deploy/deployer.json'));
+    await host.writeFile(
+      '/etc/omni-deploy/deployer.json',
+      JSON.stringify({ ...config, caddyAdmin: 'unix//run/caddy/admin.sock' }),
+    );
+    await host.run('systemctl', ['daemon-reload']);
+    await host.run('systemctl', ['restart', 'caddy.service']);
+    await waitActive(host, 'caddy.service');
+    expect(await getSite(host, DOMAIN)).toBe('web 1 200');
+
+    const servedBefore = (await host.journal('caddy.service')).split('(as Caddy serves it)').length;
+    const load = await startLoad(host, [OWN, WEB]);
+    const reloadStart = Date.now();
+    await host.writeFile(
+      CADDYFILE,
+      `{\n\tadmin unix//run/caddy/admin.sock\n}\n\n${stockCaddyfile}\n:8082 {\n\trespond "third site"\n}\n`,
+    );
+    await host.run('systemctl', ['reload', 'caddy.service']);
+    await new Promise((r) => setTimeout(r, 1500));
+    const restartStart = Date.now();
+    await host.run('systemctl', ['restart', 'caddy.service']);
+    await waitActive(host, 'caddy.service');
+    await new Promise((r) => setTimeout(r, 2000));
+    const restartEnd = Date.now();
+    const report = await load.stop();
+
+    expect((await host.exec('curl', ['-s', 'http://127.0.0.1:8082/'])).stdout).toBe('third site');
+    // The reload read the routes from Caddy, through the socket.
+    expect((await host.journal('caddy.service')).split('(as Caddy serves it)').length).toBe(servedBefore + 1);
+    const reload = countBetween(report, WEB.name, reloadStart, restartStart);
+    expect(reload.ok).toBeGreaterThan(20);
+    expect({ failed: reload.failed, errors: report.errors[WEB.name] }).toMatchObject({ failed: 0 });
+    expect(failedAfterRecovery(report, WEB.name, OWN.name, restartStart, restartEnd)).toBe(0);
+    const tick = await deployerApply(host, '--json');
+    expect(tick.exitCode, tick.stderr).toBe(0);
+    expect(JSON.parse(tick.stdout).routes).toMatchObject({ requests: 1, mutations: 0 });
   }, 120_000);
 });
