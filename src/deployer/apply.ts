@@ -5,6 +5,7 @@ import { pinServiceVersion } from '../nix/pin.js';
 import { resolveHardening } from '../systemd/hardening.js';
 import type { DeployerContext } from './context.js';
 import { type HealthVerdict, waitHealthy } from './health-gate.js';
+import type { HostPathInfo } from './host-checks.js';
 import type { ServiceAction, ServicePlan } from './plan.js';
 import type { DeployerState, ServiceRecord } from './state.js';
 
@@ -30,8 +31,8 @@ export interface ServiceResult {
 
 /**
  * Checks, before anything is touched, what would make a service fail for reasons of this host rather than of
- * its version: its user and group exist, its env file is there, owned by root and private, its writable
- * paths exist. Returns why not, or `undefined`.
+ * its version: its user and group exist, its env file and credential files are there, owned by root and
+ * private, its writable paths exist. Returns why not, or `undefined`.
  */
 export async function preflight(ctx: DeployerContext, plan: ServicePlan): Promise<string | undefined> {
   const { checks } = ctx.adapters;
@@ -56,11 +57,25 @@ export async function preflight(ctx: DeployerContext, plan: ServicePlan): Promis
       return `pre-flight: envFile ${service.envFile} has mode ${mode}, expected no access for others (chmod o-rwx)`;
     }
   }
+  for (const [name, file] of Object.entries(service.credentials ?? {})) {
+    const problem = secretFileProblem(await checks.pathInfo(file));
+    if (problem) return `pre-flight: credentials.${name} ${file} ${problem}`;
+  }
   for (const path of service.hardening?.readWritePaths ?? []) {
     if (!(await ctx.adapters.checks.pathInfo(path))) {
       return `pre-flight: hardening.readWritePaths ${path} does not exist (systemd would refuse to start the unit)`;
     }
   }
+  return undefined;
+}
+
+/** Why a secret file (root's, handed to the service by systemd) is not fit to use, or `undefined`. */
+function secretFileProblem(info: HostPathInfo | undefined): string | undefined {
+  if (!info) return 'does not exist';
+  if (info.type !== 'file') return 'is not a regular file';
+  if (info.uid !== 0) return `is owned by uid ${info.uid}, expected root (0)`;
+  if (info.mode & 0o007)
+    return `has mode ${info.mode.toString(8).padStart(4, '0')}, expected no access for others (chmod o-rwx)`;
   return undefined;
 }
 
