@@ -44,7 +44,7 @@ interface Out {
   env: Record<string, string>;
 }
 
-/** Validates, renders, installs and starts one service; waits until it wrote its report. */
+/** Validates, renders, installs and starts one service; waits for its state, then for its report. */
 async function run(service: Service, done: (status: { activeState: string }) => boolean): Promise<Out> {
   const [validated] = assertManifest(makeManifest([service])).services as [Service];
   const unit = renderUnit(validated);
@@ -52,7 +52,13 @@ async function run(service: Service, done: (status: { activeState: string }) => 
   await systemd.daemonReload();
   await systemd.start(unit.name);
   const status = await waitForStatus(systemd, unit.name, done);
-  const out = await host.readFile(`/var/lib/${service.name}/out.json`).catch(() => '');
+  // An active service may not have written its report yet: it is written once, atomically.
+  const file = `/var/lib/${service.name}/out.json`;
+  let out = '';
+  for (let i = 0; i < 100 && !out; i++) {
+    out = await host.readFile(file).catch(() => '');
+    if (!out) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   expect(out, `${JSON.stringify(status)}\n${await host.journal(unit.name)}`).not.toBe('');
   return JSON.parse(out) as Out;
 }
