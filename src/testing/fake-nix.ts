@@ -189,7 +189,9 @@ export function createFakeNix(options: FakeNixOptions = {}): FakeNix {
       // A real ed25519 key pair in Nix's format (deterministic for a test's repeatability), so what the key signs
       // besides closures (manifests) verifies as with a key from nix-store --generate-binary-cache-key.
       const seed = createHash('sha256').update(`${name}\0${secretKeyFile}\0${files.size}`).digest();
-      const half = createPublicKey(ed25519PrivateKey(seed)).export({ format: 'der', type: 'spki' }).subarray(-32);
+      const half = createPublicKey(ed25519PrivateKey(seed))
+        .export({ format: 'der', type: 'spki' })
+        .subarray(-32);
       const secret = `${name}:${Buffer.concat([seed, half]).toString('base64')}`;
       const publicKey = publicKeyFromSecretKey(secret);
       files.set(secretKeyFile, secret);

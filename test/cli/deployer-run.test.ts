@@ -182,7 +182,7 @@ describe('deployer plan against the host state', () => {
     expect(await run(['plan', '--manifest', join(dir, 'next.json'), '--state-dir', dir])).toBe(0);
     const web1 = world.state.current?.services.web?.storePath as string;
     expect(out.stdout).toContain(
-      'host biz, manifest generation 2025-01-15T12:00:00Z: 0 to install, 1 to update, 1 to remove, 0 unchanged',
+      `host biz, manifest generation ${next.generation}: 0 to install, 1 to update, 1 to remove, 0 unchanged`,
     );
     expect(out.stdout).toContain(
       `  ~ web (deploy-web.service)\n      store path ${web1} → ${next.services[0]?.artifact.storePath}\n`,
