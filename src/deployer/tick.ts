@@ -193,7 +193,10 @@ async function readManifest(
     state.rejected?.trust === undefined || state.rejected.trust === trustFingerprint(settings)
       ? state.rejected
       : undefined;
-  const known = rejected?.etag ?? state.manifest?.etag;
+  // The last settled manifest may be skipped with a 304 only while nothing newer was accepted since: otherwise
+  // its ETag in the bucket again means it was put back, and it is read to be judged (and refused) as stale.
+  const settledIsNewest = !state.accepted || state.accepted.digest === state.manifest?.digest;
+  const known = rejected?.etag ?? (settledIsNewest ? state.manifest?.etag : undefined);
   let read: Awaited<ReturnType<typeof adapters.manifests.read>>;
   try {
     read = await adapters.manifests.read(known ? { ifNoneMatch: known } : {});

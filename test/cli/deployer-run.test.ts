@@ -96,6 +96,32 @@ describe('deployer apply', () => {
     expect(await cli(world).run(flags)).toBe(3);
   });
 
+  it('exits 1 for a refused manifest, and deployer status shows why', async () => {
+    const world = await worldWithServices();
+    const flags = ['apply', '--manifest', 'x.json', '--trusted-public-key', KEY];
+    expect(await cli(world).run(flags)).toBe(0);
+    const next = await world.manifestOf([{ name: 'web', version: '2.0', overrides: http(8000) }]);
+    const etag = await world.publish(next, { signWith: false });
+    const refused = cli(world);
+    expect(await refused.run(flags)).toBe(1);
+    expect(refused.out.stdout).toContain(
+      `tick invalid-manifest\nmanifest ${etag} refused, nothing changed: manifest is not signed`,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'omni-status-'));
+    await createFileStateStore(join(dir, 'state.json')).save(world.state.current as never);
+    const { out, run } = cli(undefined);
+    expect(await run(['status', '--state-dir', dir])).toBe(0);
+    expect(out.stdout).toMatch(
+      /\(invalid-manifest: manifest .* refused, nothing changed: manifest is not signed/,
+    );
+    expect(out.stdout).toMatch(
+      new RegExp(`\\nmanifest ${etag} refused [^\\n]* ago \\(unsigned\\): nothing of it applied\\n`),
+    );
+    const json = cli(undefined);
+    await json.run(['status', '--state-dir', dir, '--json']);
+    expect(JSON.parse(json.out.stdout).rejected).toMatchObject({ etag, reason: 'unsigned' });
+  });
+
   it('refuses bad settings with every problem, before touching anything', async () => {
     const world = await worldWithServices();
     // A relative path is resolved against the working directory; one that is not a plain path is refused.
