@@ -334,7 +334,9 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
   }
   if (
     sources.complete !== false &&
-    (sources.read === undefined || sources.read.includes('trustedPublicKeys')) &&
+    // Only for commands that pull closures (they read both); `plan` reads the keys for manifests alone.
+    (sources.read === undefined ||
+      (sources.read.includes('trustedPublicKeys') && sources.read.includes('insecureAllowUnsigned'))) &&
     settings.trustedPublicKeys.length === 0 &&
     !settings.insecureAllowUnsigned
   ) {

@@ -7,6 +7,7 @@ import { runDeployer } from '../../src/cli/deployer.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { createFileStateStore } from '../../src/deployer/file-state-store.js';
 import type { DeployerSettings } from '../../src/deployer/settings.js';
+import { signManifest } from '../../src/manifest/index.js';
 import { createWorld, http, type World } from '../deployer/world.js';
 
 const KEY = 'cache-1:2oVYmCfS6Vd0z2eA1+Kq5pFfD0x3cN8k9YrJ8w7T6Qs=';
@@ -255,6 +256,36 @@ describe('a state file that cannot be read or parsed', () => {
       expect(out.stdout).toBe('');
     }
     expect(world.systemd.calls).toEqual([]);
+  });
+});
+
+describe('deployer plan with signed manifests', () => {
+  it('checks the signature with the trusted keys of the host, as the tick would; unwraps it unchecked without any', async () => {
+    const world = await worldWithServices();
+    await world.tick();
+    const dir = mkdtempSync(join(tmpdir(), 'omni-plan-'));
+    await createFileStateStore(join(dir, 'state.json')).save(world.state.current as never);
+    const next = await world.manifestOf([{ name: 'web', version: '2.0', overrides: http(8000) }]);
+    const signed = signManifest(`${JSON.stringify(next, null, 2)}\n`, world.secretKey);
+    writeFileSync(join(dir, 'signed.json'), signed);
+    writeFileSync(join(dir, 'tampered.json'), signed.replace('web-2.0', 'web-2.1'));
+    const plan = (file: string, ...more: string[]) => {
+      const c = cli(undefined);
+      return c
+        .run(['plan', '--manifest', join(dir, file), '--state-dir', dir, ...more])
+        .then((code) => ({ code, ...c.out }));
+    };
+    const trusted = ['--trusted-public-key', world.publicKey];
+    const ok = await plan('signed.json', ...trusted);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(
+      `host biz, manifest generation ${next.generation}: 0 to install, 1 to update`,
+    );
+    const bad = await plan('tampered.json', ...trusted);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('signature: manifest signature by key "test-1" does not verify');
+    // Without a trusted key (a developer's machine): the signature is not checked.
+    expect((await plan('tampered.json')).code).toBe(0);
   });
 });
 
