@@ -11,7 +11,6 @@ import {
   diffManifests,
   formatIssues,
   type ManifestResult,
-  parseManifest,
   renderManifestDiff,
   summarizeManifest,
 } from '../manifest/index.js';
