@@ -82,7 +82,10 @@ export function renderMetrics(state: DeployerState, version: string): string {
     'omni_deployer_manifests_refused_total',
     'Manifests refused since the state was created, by reason (unsigned, untrusted_key, bad_signature, envelope_invalid, stale, replayed, invalid).',
     'counter',
-    MANIFEST_REFUSAL_REASONS.map((reason) => [`{${host},reason="${reason}"}`, state.refusals?.[reason] ?? 0]),
+    MANIFEST_REFUSAL_REASONS.map((reason) => [
+      `{${host},reason="${reason}"}`,
+      state.manifestRefusals?.[reason] ?? 0,
+    ]),
   );
   return `${lines.join('\n')}\n`;
 }

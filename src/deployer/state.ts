@@ -115,7 +115,7 @@ export interface DeployerState {
    */
   rejected?: { etag: string; at: string; message: string; reason?: ManifestRefusalReason; trust?: string };
   /** Manifests refused since the state was created, by reason (for metrics). */
-  refusals?: Partial<Record<ManifestRefusalReason, number>>;
+  manifestRefusals?: Partial<Record<ManifestRefusalReason, number>>;
   lastTick?: { at: string; outcome: TickOutcome; message?: string };
   /** Count of automatic rollbacks since the state was created (for metrics). */
   rollbacks: number;
@@ -196,7 +196,7 @@ const StateSchema = v.object({
       trust: v.optional(text),
     }),
   ),
-  refusals: v.optional(v.record(v.picklist(MANIFEST_REFUSAL_REASONS), v.number())),
+  manifestRefusals: v.optional(v.record(v.picklist(MANIFEST_REFUSAL_REASONS), v.number())),
   published: v.optional(text),
   lastTick: v.optional(LastTickSchema),
   rollbacks: v.number(),

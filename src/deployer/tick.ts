@@ -155,10 +155,13 @@ function refuse(
   reason: ManifestRefusalReason,
   report: TickReport,
 ): DeployerState {
-  const refusals = { ...state.refusals, [reason]: (state.refusals?.[reason] ?? 0) + 1 };
+  const manifestRefusals = {
+    ...state.manifestRefusals,
+    [reason]: (state.manifestRefusals?.[reason] ?? 0) + 1,
+  };
   const trust = trustFingerprint(ctx.settings);
   const rejected = { etag, at: now(ctx), message: report.message ?? '', reason, trust };
-  return { ...state, rejected, refusals };
+  return { ...state, rejected, manifestRefusals };
 }
 
 /** The state once a manifest is accepted: the newest accepted one recorded, an earlier refusal forgotten. */

@@ -38,7 +38,7 @@ function expectNothingChanged(world: World, before: World['state']['current']) {
   expect(world.systemdChanges()).toEqual([]);
   expect(world.nix.calls.filter((c) => c.method !== 'listGenerations')).toEqual([]);
   const strip = (s: typeof before) => {
-    const { rejected: _r, refusals: _c, lastTick: _t, published: _p, ...rest } = s ?? ({} as never);
+    const { rejected: _r, manifestRefusals: _c, lastTick: _t, published: _p, ...rest } = s ?? ({} as never);
     return rest;
   };
   expect(strip(world.state.current)).toEqual(strip(before));
@@ -145,7 +145,7 @@ describe('a tick refuses a manifest it cannot trust, before anything else (fakes
         method: 'GET',
         status: 304,
       });
-      expect(world.state.current?.refusals).toEqual({ [reason]: 1 });
+      expect(world.state.current?.manifestRefusals).toEqual({ [reason]: 1 });
 
       // The next manifest push writes is applied, and the refusal is over.
       await world.publish(

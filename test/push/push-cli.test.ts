@@ -402,17 +402,19 @@ describe('push rollback that would change nothing', () => {
     // in bytes (another generation, other formatting), not in services.
     const before = await w.manifests.read();
     if (before.status !== 'found') throw new Error('no manifest');
-    const same = JSON.parse(before.text) as Manifest;
+    const same = payloadOf(before.text);
     same.generation = '2020-01-01T00:00:00Z';
     w.clock.advance(1000);
-    const archived = await w.manifests.archive(JSON.stringify(same), { now: new Date(w.clock.now()) });
+    const archived = await w.manifests.archive(signManifest(JSON.stringify(same), KEY.secretKey), {
+      now: new Date(w.clock.now()),
+    });
     const archives = (await w.manifests.listArchives()).length;
 
     const r = await w.run(['rollback', '--manifest', 'x', '--steps', '1']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `push: nothing to roll back: ${archived.id} has the same services as the current manifest (generation ${JSON.parse(before.text).generation}); nothing written\n`,
+      `push: nothing to roll back: ${archived.id} has the same services as the current manifest (generation ${payloadOf(before.text).generation}); nothing written\n`,
     );
     const after = await w.manifests.read();
     expect(after.status === 'found' && after.etag).toBe(before.etag);
