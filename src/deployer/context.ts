@@ -39,6 +39,7 @@ export type TickSettings = Pick<
   | 'substituter'
   | 'trustedPublicKeys'
   | 'insecureAllowUnsigned'
+  | 'insecureAllowUnsignedManifest'
   | 'secretsDir'
   | 'profilesDir'
   | 'gcrootsDir'
