@@ -137,6 +137,11 @@ describe('what the module generates', () => {
         keep: 5,
       });
       expect(r.settings.caddyAdmin).toBe(host === biz ? 'unix//run/caddy/admin.sock' : 'off');
+      // extraSettings passes the host policy through (eval/host.nix).
+      expect(r.settings.policy).toMatchObject({
+        users: ['pil-web', 'pil-worker'],
+        allowedUnits: ['postgresql.service'],
+      });
     },
   );
 
@@ -157,6 +162,8 @@ describe('what the module generates', () => {
         join(root, 'examples/manifest.json'),
         '--state-dir',
         state,
+        // The example manifest is not signed (by the config's example key or any other): not the point here.
+        '--insecure-allow-unsigned-manifest',
       ],
       { encoding: 'utf8', cwd: root },
     );

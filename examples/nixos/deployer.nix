@@ -131,10 +131,10 @@ in
       type = lib.types.attrsOf lib.types.anything;
       default = { };
       example = {
-        healthSettleMs = "10s";
+        policy.allowUnits = [ "postgresql.service" ];
         onFailure = "logger -t omni-deployer tick failed";
       };
-      description = "More keys of the deployer's config file (docs/cli.md, deployer settings), written as given.";
+      description = "More keys of the deployer's config file (docs/cli.md, deployer settings; the host policy in docs/security.md), written as given.";
     };
 
     caddy = {

@@ -45,8 +45,8 @@ describe('the examples under the default policy', () => {
     expect(checkManifestPolicy(manifest, DEFAULT_HOST_POLICY, { ...ctx, host: 'BIZ' }).issues).toEqual([]);
   });
 
-  it("the original design's manifest (test/fixtures/seed-manifest.json, with a real store path) passes", () => {
-    const value = JSON.parse(read('test/fixtures/seed-manifest.json'));
+  it("the original design's manifest (test/fixtures/design-example-manifest.json, with a real store path) passes", () => {
+    const value = JSON.parse(read('test/fixtures/design-example-manifest.json'));
     value.services[0].artifact.storePath = storePath('podcastitlater-web-1.2.3');
     const result = validateManifest(value);
     expect(result.ok).toBe(true);

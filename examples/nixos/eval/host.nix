@@ -13,6 +13,10 @@
     trustedPublicKeys = [ "omni-cache:2oVYmCfS6Vd0z2eA1+Kq5pFfD0x3cN8k9YrJ8w7T6Qs=" ];
     environmentFile = "/etc/omni-deploy/deployer.env";
     metricsFile = "/var/lib/prometheus-node-exporter/omni-deployer.prom";
+    extraSettings.policy = {
+      users = [ "pil-web" "pil-worker" ];
+      allowUnits = [ "postgresql.service" ];
+    };
   };
 
   systemd.services.caddy.serviceConfig = {
