@@ -4,7 +4,7 @@
  * one to the host's own site (Debian's page), each on a new connection; net.ipv4.tcp_migrate_req = 1.
  * Three set-ups of caddy.service, each through 3 reloads (after a Caddyfile change) and 3 restarts:
  *  - tick only (the baseline): nothing added; the deployer's timer restores the routes at its next tick;
- *  - tick trigger: ExecReload and ExecStartPost start deployer.service at once (a tick right after);
+ *  - tick trigger: ExecReload and ExecStartPost start omni-deployer.service at once (a tick right after);
  *  - drop-in: examples/caddy/omni-deploy.conf (Caddy loads a config that already holds the routes).
  * Figures: requests to the deployed site that failed after each reload, and after each restart once the host's
  * own site answered again (a restart closes the listener for every site), with how long the gap lasted.
@@ -32,8 +32,8 @@ import { ms, row } from './lib.js';
 
 const TRIGGER = [
   '[Service]',
-  'ExecStartPost=+/bin/systemctl start --no-block deployer.service',
-  'ExecReload=+/bin/systemctl start --no-block deployer.service',
+  'ExecStartPost=+/usr/bin/systemctl start --no-block omni-deployer.service',
+  'ExecReload=+/usr/bin/systemctl start --no-block omni-deployer.service',
   '',
 ].join('\n');
 const TRIGGER_FILE = '/etc/systemd/system/caddy.service.d/tick-trigger.conf';
@@ -142,8 +142,8 @@ try {
   host = await bootCaddyHost(web, { dist });
   // The tick trigger starts the unit the quick start installs.
   await host.writeFile(
-    '/etc/systemd/system/deployer.service',
-    readFileSync(join(REPO, 'examples/deployer.service'), 'utf8'),
+    '/etc/systemd/system/omni-deployer.service',
+    readFileSync(join(REPO, 'examples/omni-deployer.service'), 'utf8'),
   );
   const stock = await host.readFile(CADDYFILE);
   for (const mode of ['tick only', 'tick trigger', 'drop-in'] as const) await measure(host, mode, stock);

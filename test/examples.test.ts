@@ -52,15 +52,15 @@ describe('examples/', () => {
     expect(() => execFileSync('nix-instantiate', ['--parse', file], { stdio: 'pipe' })).not.toThrow();
   });
 
-  it('deployer.service and deployer.timer pass systemd-analyze verify', () => {
+  it('omni-deployer.service and omni-deployer.timer pass systemd-analyze verify', () => {
     requireBinary('systemd-analyze', 'systemd');
     const dir = mkdtempSync(join(tmpdir(), 'omni-units-'));
     // The installed bin's path differs per machine: verify every other line against a program that exists.
-    writeFileSync(join(dir, 'deployer.service'), withProgram(example('deployer.service')));
-    writeFileSync(join(dir, 'deployer.timer'), example('deployer.timer'));
+    writeFileSync(join(dir, 'omni-deployer.service'), withProgram(example('omni-deployer.service')));
+    writeFileSync(join(dir, 'omni-deployer.timer'), example('omni-deployer.timer'));
     const r = spawnSync(
       'systemd-analyze',
-      ['verify', join(dir, 'deployer.service'), join(dir, 'deployer.timer')],
+      ['verify', join(dir, 'omni-deployer.service'), join(dir, 'omni-deployer.timer')],
       { encoding: 'utf8' },
     );
     expect(r.stderr).toBe('');
@@ -72,7 +72,7 @@ describe('examples/', () => {
     requireCaddy();
     const dir = mkdtempSync(join(tmpdir(), 'omni-caddy-unit-'));
     mkdirSync(join(dir, 'caddy.service.d'));
-    // Debian's caddy.service as the package ships it, next to the drop-in (bin path as for deployer.service).
+    // Debian's caddy.service as the package ships it, next to the drop-in (bin path as for omni-deployer.service).
     copyFileSync('/lib/systemd/system/caddy.service', join(dir, 'caddy.service'));
     const dropIn = example('caddy/omni-deploy.conf');
     expect(dropIn).toContain('ExecStartPre=+deployer caddy-config /etc/caddy/Caddyfile');

@@ -45,7 +45,9 @@ beforeAll(() => {
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-describe('the packed package', () => {
+// Each case runs tsc, vitest or npx in a scratch project: seconds alone, much more on a loaded machine (a watchdog, not a time
+// assertion).
+describe('the packed package', { timeout: 180_000 }, () => {
   it('ships dist and the JSON Schema, not sources or tests', () => {
     const files = JSON.parse(sh('npm', ['pack', '--dry-run', '--json'], root))[0].files.map(
       (f: { path: string }) => f.path,
@@ -55,7 +57,7 @@ describe('the packed package', () => {
     expect(files).toContain('schema/manifest.schema.json');
     expect(files).toContain('schema/signed-manifest.schema.json');
     // What the quick start copies from the installed package onto a host.
-    for (const example of ['deployer.service', 'deployer.timer', 'deployer.json', 'caddy/omni-deploy.conf'])
+    for (const example of ['omni-deployer.service', 'omni-deployer.timer', 'deployer.json', 'caddy/omni-deploy.conf'])
       expect(files).toContain(`examples/${example}`);
     expect(files.filter((f: string) => /^(src|test|bench)\//.test(f))).toEqual([]);
   });

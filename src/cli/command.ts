@@ -26,7 +26,9 @@ type FlagValue<D extends FlagDef> = D['kind'] extends 'boolean'
   ? boolean
   : D['kind'] extends 'count'
     ? number | undefined
-    : string | undefined;
+    : D['kind'] extends 'list'
+      ? string[] | undefined
+      : string | undefined;
 
 /** The checked values of a command's own flags, by flag name: booleans default to false, the rest to undefined. */
 export type FlagValues<F extends Record<string, FlagDef>> = { -readonly [K in keyof F]: FlagValue<F[K]> };

@@ -11,7 +11,6 @@ import {
   diffManifests,
   formatIssues,
   type ManifestResult,
-  parseManifest,
   renderManifestDiff,
   summarizeManifest,
 } from '../manifest/index.js';
@@ -33,6 +32,7 @@ import {
   runWatch,
 } from './deployer-run.js';
 import { type CliIo, EXIT, prefixLines, readInput, usageError, writeOutput } from './io.js';
+import { parseManifestInput } from './manifest-input.js';
 
 const json = { kind: 'boolean', description: 'print the result as JSON on standard output' } as const;
 const verbose = { kind: 'boolean', short: 'v', description: 'also log debug events' } as const;
@@ -74,13 +74,19 @@ const validate = defineCommand({
   summary:
     'check a manifest and the host policy; exit 0 valid (warnings on stderr), 1 invalid or refused (every problem listed)',
   description:
-    "Checks a manifest the way the deployer checks one before applying it: its schema, values that could inject into unit files or escape their directories, duplicate routes and ports; then the host policy (the config file's policy object, else the defaults: docs/security.md) on everything that can be judged without the host: accounts and groups by name, state directories, writable paths, units started, env files, domains, ports. Every problem is listed with its JSON path (and the policy's rule). Checks every service, or with --host only that host's. Changes nothing.",
+    "Checks a manifest the way the deployer checks one before applying it: with --trusted-public-key, its signature first (signed by one of those keys and unchanged since, else exit 1 naming the signature; without one a signed manifest is unwrapped but its signature not checked, and a plain manifest is checked as it is); then its schema, values that could inject into unit files or escape their directories, duplicate routes and ports; then the host policy (the config file's policy object, else the defaults: docs/security.md) on everything that can be judged without the host: accounts and groups by name, state directories, writable paths, units started, env files, domains, ports. Every problem is listed with its JSON path (and the policy's rule). Checks every service, or with --host only that host's. Changes nothing.",
   args: [{ name: 'file|-', description: 'the manifest file, or - for standard input' }],
   flags: {
     host: {
       kind: 'host',
       value: 'NAME',
       description: "check only this host's services against the policy, and name them in the summary",
+    },
+    'trusted-public-key': {
+      kind: 'list',
+      value: 'KEY',
+      description:
+        'check the signature as the deployer does: valid only when signed by this key (name:base64) and unchanged since; may be repeated',
     },
     json,
   },
@@ -89,9 +95,13 @@ const validate = defineCommand({
     const { args, flags, io } = input;
     const file = args[0] as string;
     const settings = await loadSettings(input, false);
-    const result = parseManifest(await readInput(io, file), { secretsDir: settings.secretsDir });
+    const { result, signature } = parseManifestInput(await readInput(io, file), {
+      secretsDir: settings.secretsDir,
+      trustedPublicKeys: flags['trusted-public-key'] ?? [],
+      allowUnsigned: false,
+    });
     const policy = result.ok ? applyPolicy(result.manifest, settings, flags.host) : undefined;
-    return report(io, file, result, flags.host, flags.json, policy);
+    return report(io, file, result, flags.host, flags.json, policy, signature);
   },
 });
 
@@ -99,7 +109,7 @@ const plan = defineCommand({
   name: 'plan',
   summary: 'what the next tick would do on this host; changes nothing',
   description:
-    'Shows what the next tick would do on the host: install, update (with the unit lines and store paths that change), remove, or hold back, compared to what the host runs (its state in --state-dir; nothing if it never deployed), or, with --previous, the manifest changes since an earlier manifest. The settings are read as apply reads them, so the plan is the plan of the next tick. Changes nothing; with --units-out, writes the unit files the deployer would install (and nothing else), to read before a deploy.',
+    'Shows what the next tick would do on the host: install, update (with the unit lines and store paths that change), remove, or hold back, compared to what the host runs (its state in --state-dir; nothing if it never deployed), or, with --previous, the manifest changes since an earlier manifest. The settings are read as apply reads them, so the plan is the plan of the next tick: a manifest whose signature the host would refuse is invalid here too (without trusted keys a signed manifest is unwrapped unchecked). Changes nothing; with --units-out, writes the unit files the deployer would install (and nothing else), to read before a deploy.',
   flags: {
     previous: {
       kind: 'string',
@@ -114,7 +124,7 @@ const plan = defineCommand({
     },
     json,
   },
-  settings: ['manifest', 'host', ...POLICY_SETTINGS],
+  settings: ['manifest', 'host', ...POLICY_SETTINGS, 'trustedPublicKeys', 'insecureAllowUnsignedManifest'],
   async run(input) {
     const { flags, io } = input;
     const settings = await loadSettings(input, false);
@@ -123,7 +133,13 @@ const plan = defineCommand({
       throw usageError(
         'plan needs --manifest <file|-|s3://...> (or DEPLOYER_MANIFEST, or "manifest" in the config file)',
       );
-    const parse = (text: string) => parseManifest(text, { secretsDir: settings.secretsDir });
+    // As the tick reads it: the signature checked with the host's trusted keys (unwrapped unchecked without any).
+    const parse = (text: string) =>
+      parseManifestInput(text, {
+        secretsDir: settings.secretsDir,
+        trustedPublicKeys: settings.trustedPublicKeys,
+        allowUnsigned: settings.insecureAllowUnsignedManifest,
+      }).result;
     const next = parse(await readManifestText(io, location));
     const previous = flags.previous === undefined ? undefined : parse(await readInput(io, flags.previous));
     if (!next.ok) return report(io, location, next, undefined, false);
@@ -339,6 +355,7 @@ function report(
   host: string | undefined,
   json: boolean,
   policy?: ManifestPolicyResult,
+  signature?: string,
 ): number {
   const warnings = result.warnings.length ? `${prefixLines('warning', formatIssues(result.warnings))}\n` : '';
   const refused = result.ok && policy !== undefined && policy.issues.length > 0;
@@ -350,6 +367,7 @@ function report(
           generation: result.manifest.generation,
           services: result.manifest.services.map((s) => s.name),
           ...(refused ? { refused: policy.refused, issues: policy.issues } : {}),
+          ...(signature === undefined ? {} : { signature }),
           warnings: result.warnings,
         }
       : { ok: false, file, issues: result.issues, warnings: result.warnings };
@@ -358,7 +376,8 @@ function report(
     io.stderr(`${policyRefusal(file, policy)}${warnings}`);
   } else if (result.ok) {
     const count = result.warnings.length ? `, ${result.warnings.length} warning(s)` : '';
-    io.stdout(`${file}: ${summarizeManifest(result.manifest, host)}${count}\n`);
+    const signed = signature === undefined ? '' : `; ${signature}`;
+    io.stdout(`${file}: ${summarizeManifest(result.manifest, host)}${count}${signed}\n`);
     io.stderr(warnings);
   } else {
     io.stderr(

@@ -40,6 +40,7 @@ export type TickSettings = Pick<
   | 'substituter'
   | 'trustedPublicKeys'
   | 'insecureAllowUnsigned'
+  | 'insecureAllowUnsignedManifest'
   | 'secretsDir'
   | 'profilesDir'
   | 'gcrootsDir'

@@ -1,3 +1,10 @@
+export {
+  type Admission,
+  type AdmitSettings,
+  admitManifest,
+  lastAccepted,
+  trustFingerprint,
+} from './admit.js';
 export type { ServiceOutcome, ServiceResult } from './apply.js';
 export {
   type BuiltCaddyConfig,
@@ -53,6 +60,8 @@ export {
   type DeployerState,
   emptyState,
   type FailureRecord,
+  MANIFEST_REFUSAL_REASONS,
+  type ManifestRefusalReason,
   parseState,
   type Refusal,
   type RefusalRecord,

@@ -8,12 +8,23 @@ import type { HostPolicy } from '../policy/policy.js';
 export interface DeployerSettings {
   /** Where the manifest lives: `s3://bucket/key?region=&endpoint=&profile=`, `file:///path` or a path. */
   manifest: string;
+  /**
+   * Where this host writes its status, `<host>.json` under this directory or prefix (`s3://bucket/prefix/?...`,
+   * `file:///dir`, a path); `undefined`: `status/` beside the manifest. Another bucket or prefix lets the
+   * manifest's bucket be read-only for hosts.
+   */
+  status: string | undefined;
   /** Nix substituter the closures are copied from (`s3://...`, `http://...`, `file://...`). */
   substituter: string | undefined;
-  /** Public keys closures must be signed with (`name:base64`). */
+  /** Public keys closures and manifests must be signed with (`name:base64`); several during a key rotation. */
   trustedPublicKeys: string[];
   /** Accept closures without a trusted signature. Only for tests and air-gapped experiments. */
   insecureAllowUnsigned: boolean;
+  /**
+   * Accept a manifest that carries no signature at all (migration from unsigned manifests only). Signed ones are
+   * still verified: a bad or untrusted signature is refused even with it.
+   */
+  insecureAllowUnsignedManifest: boolean;
   /** This host's name: selects the manifest's services. */
   host: string;
   stateDir: string;
@@ -77,6 +88,16 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
       'where the manifest lives: s3://bucket/manifest.json?region=&endpoint=&profile=, file:///path/manifest.json or a path',
   },
   {
+    key: 'status',
+    flag: 'status',
+    env: 'DEPLOYER_STATUS',
+    kind: 'location',
+    value: 'LOCATION',
+    defaultText: 'status/ beside the manifest',
+    description:
+      "where this host writes its status, <host>.json in this directory or prefix (s3://bucket/prefix/?region=&endpoint=&profile=, file:///dir or a path): another bucket or prefix lets the manifest's bucket stay read-only for hosts; push status and --wait must read the same place",
+  },
+  {
     key: 'substituter',
     flag: 'substituter',
     env: 'DEPLOYER_SUBSTITUTER',
@@ -93,7 +114,7 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     default: [],
     value: 'KEY',
     description:
-      'a public key closures must be signed with (name:base64); the flag may be repeated, the environment variable and config key take a list',
+      'a public key closures and manifests must be signed with (name:base64); several during a key rotation: the flag may be repeated, the environment variable and config key take a list',
   },
   {
     key: 'insecureAllowUnsigned',
@@ -103,6 +124,15 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     default: false,
     description:
       'accept closures without a trusted signature (tests and air-gapped experiments only; without it a trusted key is required)',
+  },
+  {
+    key: 'insecureAllowUnsignedManifest',
+    flag: 'insecure-allow-unsigned-manifest',
+    env: 'DEPLOYER_INSECURE_ALLOW_UNSIGNED_MANIFEST',
+    kind: 'boolean',
+    default: false,
+    description:
+      'also apply a manifest that carries no signature (migration only: anyone who can write the bucket can then decide what runs here); a signed manifest is still verified, a bad or untrusted signature still refused',
   },
   {
     key: 'host',
@@ -157,7 +187,7 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     kind: 'path',
     default: DEFAULT_SECRETS_DIR,
     value: 'DIR',
-    description: "the directory every service's envFile must be inside",
+    description: "the directory every service's envFile and credentials must be inside",
   },
   {
     key: 'caddyAdmin',
@@ -329,7 +359,9 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
   }
   if (
     sources.complete !== false &&
-    (sources.read === undefined || sources.read.includes('trustedPublicKeys')) &&
+    // Only for commands that pull closures (they read both); `plan` reads the keys for manifests alone.
+    (sources.read === undefined ||
+      (sources.read.includes('trustedPublicKeys') && sources.read.includes('insecureAllowUnsigned'))) &&
     settings.trustedPublicKeys.length === 0 &&
     !settings.insecureAllowUnsigned
   ) {

@@ -58,6 +58,30 @@ export interface RefusalRecord extends Refusal {
   /** When it was first refused for this reason (ISO): unchanged while the same refusal repeats. */
   since: string;
 }
+/**
+ * Why a manifest was refused: its signature (`unsigned`, `untrusted_key`, `bad_signature`, `envelope_invalid`),
+ * its age (`stale`: older than the one applied; `replayed`: that generation with other content) or its content
+ * (`invalid`). The label of the refusal metrics.
+ */
+export type ManifestRefusalReason =
+  | 'invalid'
+  | 'unsigned'
+  | 'untrusted_key'
+  | 'bad_signature'
+  | 'envelope_invalid'
+  | 'stale'
+  | 'replayed';
+
+/** Every {@link ManifestRefusalReason}, in a fixed order (metrics list each, at zero until it happens). */
+export const MANIFEST_REFUSAL_REASONS: readonly ManifestRefusalReason[] = [
+  'invalid',
+  'unsigned',
+  'untrusted_key',
+  'bad_signature',
+  'envelope_invalid',
+  'stale',
+  'replayed',
+];
 
 /** How a tick ended. */
 export type TickOutcome = 'applied' | 'unchanged' | 'partial' | 'invalid-manifest' | 'failed' | 'busy';
@@ -66,17 +90,32 @@ export type TickOutcome = 'applied' | 'unchanged' | 'partial' | 'invalid-manifes
 export interface DeployerState {
   version: 1;
   host: string;
-  /** The manifest last applied (or attempted): its ETag and generation. */
-  manifest?: { etag?: string; generation: string; appliedAt: string };
+  /**
+   * The manifest last applied (or attempted): its ETag, generation and digest (`sha256:` of the payload; absent
+   * in state written before manifests were signed).
+   */
+  manifest?: { etag?: string; generation: string; appliedAt: string; digest?: string };
+  /**
+   * The newest manifest this host accepted (signature verified, valid, not older than the last one), whether
+   * or not every service settled on it: what replay protection judges each manifest against, so a partly
+   * applied manifest can never be undone by putting an older one back. Absent in older state: `manifest` then.
+   */
+  accepted?: { generation: string; digest: string; at: string };
   services: Record<string, ServiceRecord>;
   failures: FailureRecord[];
-  /** The newest manifest seen that failed validation: not applied, not parsed again until it changes. */
-  rejected?: { etag: string; at: string; message: string };
   /**
    * Services and routes refused by the latest tick that judged them (absent: none): services each time the
    * manifest is planned, routes each time Caddy is reconciled. Retried every tick.
    */
   refused?: RefusalRecord[];
+  /**
+   * The newest manifest seen that was refused (signature, age or validation): not applied, not read again until
+   * it changes, or until `trust` (a fingerprint of the trusted keys and the unsigned-manifest setting) differs
+   * from the settings', so adding a key to the host takes effect at the next tick.
+   */
+  rejected?: { etag: string; at: string; message: string; reason?: ManifestRefusalReason; trust?: string };
+  /** Manifests refused since the state was created, by reason (for metrics). */
+  manifestRefusals?: Partial<Record<ManifestRefusalReason, number>>;
   lastTick?: { at: string; outcome: TickOutcome; message?: string };
   /** Count of automatic rollbacks since the state was created (for metrics). */
   rollbacks: number;
@@ -141,11 +180,23 @@ export const LastTickSchema = v.object({
 const StateSchema = v.object({
   version: v.literal(1),
   host: text,
-  manifest: v.optional(v.object({ etag: v.optional(text), generation: text, appliedAt: text })),
+  manifest: v.optional(
+    v.object({ etag: v.optional(text), generation: text, appliedAt: text, digest: v.optional(text) }),
+  ),
+  accepted: v.optional(v.object({ generation: text, digest: text, at: text })),
   services: v.record(text, ServiceRecordSchema),
   failures: v.array(FailureRecordSchema),
-  rejected: v.optional(v.object({ etag: text, at: text, message: text })),
   refused: v.optional(v.array(RefusalRecordSchema)),
+  rejected: v.optional(
+    v.object({
+      etag: text,
+      at: text,
+      message: text,
+      reason: v.optional(v.picklist(MANIFEST_REFUSAL_REASONS)),
+      trust: v.optional(text),
+    }),
+  ),
+  manifestRefusals: v.optional(v.record(v.picklist(MANIFEST_REFUSAL_REASONS), v.number())),
   published: v.optional(text),
   lastTick: v.optional(LastTickSchema),
   rollbacks: v.number(),

@@ -5,7 +5,13 @@ import { parseStorePath } from '../manifest/store-path.js';
 import { renderTable } from '../render-table.js';
 import { formatDuration } from '../runtime/duration.js';
 import { isObject } from '../runtime/json.js';
-import { type DeployerState, FailureRecordSchema, LastTickSchema, RefusalRecordSchema } from './state.js';
+import {
+  type DeployerState,
+  FailureRecordSchema,
+  LastTickSchema,
+  MANIFEST_REFUSAL_REASONS,
+  RefusalRecordSchema,
+} from './state.js';
 
 const text = v.string();
 
@@ -33,6 +39,13 @@ export const HostStatusSchema = v.object({
   generation: v.optional(text),
   etag: v.optional(text),
   lastTick: v.optional(LastTickSchema),
+  /**
+   * The newest manifest this host refused (its signature, its age or its content), while it stands: nothing of
+   * it was applied.
+   */
+  rejected: v.optional(
+    v.object({ etag: text, at: text, reason: v.picklist(MANIFEST_REFUSAL_REASONS), message: text }),
+  ),
   services: v.array(ServiceStatusSchema),
   failures: v.array(FailureRecordSchema),
   /** Services and routes the host refused (host policy, pre-flight): not touched, retried every tick. */
@@ -110,6 +123,17 @@ export function buildHostStatus(state: DeployerState, deployerVersion: string, n
     generation: state.manifest?.generation,
     etag: state.manifest?.etag,
     lastTick: state.lastTick,
+    ...(state.rejected
+      ? {
+          rejected: {
+            etag: state.rejected.etag,
+            at: state.rejected.at,
+            // Refusals recorded before reasons were: only invalid manifests were refused then.
+            reason: state.rejected.reason ?? 'invalid',
+            message: state.rejected.message,
+          },
+        }
+      : {}),
     services: Object.entries(state.services)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, s]) => ({
@@ -143,6 +167,12 @@ export function renderHostStatus(status: HostStatus, now: number): string {
     s.health,
     ago(s.since),
   ]);
+  if (status.rejected) {
+    const r = status.rejected;
+    lines.push(
+      `manifest ${r.etag} refused ${ago(r.at)} (${r.reason.replace('_', ' ')}): nothing of it applied`,
+    );
+  }
   if (rows.length) lines.push('', renderTable(['SERVICE', 'VERSION', 'REVISION', 'HEALTH', 'SINCE'], rows));
   else lines.push('no services deployed');
   if (status.failures.length) {

@@ -4,9 +4,9 @@ import { readCaddyConfig } from '../caddy/reconcile.js';
 import { DEFAULT_CADDY_ID_PREFIX } from '../caddy/routes.js';
 import { DeployError, isDeployError } from '../errors.js';
 import type { Manifest, ServiceHttp } from '../manifest/schema.js';
-import { formatIssues, parseManifest } from '../manifest/validate.js';
 import { type ForeignRoute, foreignRoutes } from '../policy/routes.js';
 import { servicePorts } from '../policy/service.js';
+import { admitManifest, lastAccepted, trustFingerprint } from './admit.js';
 import { applyServices, type PreflightContext, preflight, type ServiceResult } from './apply.js';
 import type { DeployerContext } from './context.js';
 import { desiredServices } from './desired.js';
@@ -14,7 +14,13 @@ import { type RouteRefusal, reconcileCaddy, removeOrphans, repairUnits } from '.
 import { policyContext, tickPolicy } from './host-policy.js';
 import { renderMetrics } from './metrics.js';
 import { type DeployPlan, type DesiredService, planDeploy, type ServicePlan } from './plan.js';
-import { type DeployerState, emptyState, type RefusalRecord, type TickOutcome } from './state.js';
+import {
+  type DeployerState,
+  emptyState,
+  type ManifestRefusalReason,
+  type RefusalRecord,
+  type TickOutcome,
+} from './state.js';
 import { assertHostStatus, buildHostStatus, type HostStatus } from './status.js';
 
 /** What one tick did. */
@@ -123,16 +129,51 @@ async function poll(
 ): Promise<DeployerState | undefined> {
   const read = await readManifest(ctx, state, report);
   if (!read) return undefined;
-  const manifest = validateManifest(ctx, read, report);
-  if (!manifest)
-    return { ...state, rejected: { etag: read.etag, at: now(ctx), message: report.message ?? '' } };
-  const { plans, desired, pulls } = planManifest(ctx, manifest, state, report);
-  if (!(await pullClosures(ctx, pulls, report))) return undefined;
-  const ready = await preflightServices(ctx, plans, { manifest, state }, report);
-  const applied = await applyServices(ctx, [...ready, ...plans.filter((p) => p.action === 'remove')], state);
+  const admitted = validateManifest(ctx, read, state, report);
+  if (!admitted.ok) return refuse(ctx, state, read.etag, admitted.reason, report);
+  const { manifest, digest } = admitted;
+  // Accepted: from now on nothing older is, even if this manifest is never applied in full.
+  const accepted = acceptManifest(ctx, state, manifest.generation, digest);
+  const { plans, desired, pulls } = planManifest(ctx, manifest, accepted, report);
+  if (!(await pullClosures(ctx, pulls, report))) return accepted;
+  const ready = await preflightServices(ctx, plans, { manifest, state: accepted }, report);
+  const applied = await applyServices(
+    ctx,
+    [...ready, ...plans.filter((p) => p.action === 'remove')],
+    accepted,
+  );
   report.results.push(...applied.results);
   reportUntouched(ctx, plans, report);
-  return settle(ctx, applied.state, { etag: read.etag, manifest, desired }, report);
+  return settle(ctx, applied.state, { etag: read.etag, manifest, digest, desired }, report);
+}
+
+/** The state after a refused manifest: the refusal recorded (and counted); everything else as it was. */
+function refuse(
+  ctx: DeployerContext,
+  state: DeployerState,
+  etag: string,
+  reason: ManifestRefusalReason,
+  report: TickReport,
+): DeployerState {
+  const manifestRefusals = {
+    ...state.manifestRefusals,
+    [reason]: (state.manifestRefusals?.[reason] ?? 0) + 1,
+  };
+  const trust = trustFingerprint(ctx.settings);
+  const rejected = { etag, at: now(ctx), message: report.message ?? '', reason, trust };
+  return { ...state, rejected, manifestRefusals };
+}
+
+/** The state once a manifest is accepted: the newest accepted one recorded, an earlier refusal forgotten. */
+function acceptManifest(
+  ctx: DeployerContext,
+  state: DeployerState,
+  generation: string,
+  digest: string,
+): DeployerState {
+  const { rejected: _gone, ...rest } = state;
+  const same = state.accepted?.generation === generation && state.accepted.digest === digest;
+  return same ? rest : { ...rest, accepted: { generation, digest, at: now(ctx) } };
 }
 
 type ManifestRead = Extract<
@@ -149,8 +190,16 @@ async function readManifest(
   state: DeployerState,
   report: TickReport,
 ): Promise<ManifestRead | undefined> {
-  const { adapters, onEvent } = ctx;
-  const known = state.rejected?.etag ?? state.manifest?.etag;
+  const { adapters, settings, onEvent } = ctx;
+  // A refusal made under other trust settings (a key added since) is judged again: the manifest is read anew.
+  const rejected =
+    state.rejected?.trust === undefined || state.rejected.trust === trustFingerprint(settings)
+      ? state.rejected
+      : undefined;
+  // The last settled manifest may be skipped with a 304 only while nothing newer was accepted since: otherwise
+  // its ETag in the bucket again means it was put back, and it is read to be judged (and refused) as stale.
+  const settledIsNewest = !state.accepted || state.accepted.digest === state.manifest?.digest;
+  const known = rejected?.etag ?? (settledIsNewest ? state.manifest?.etag : undefined);
   let read: Awaited<ReturnType<typeof adapters.manifests.read>>;
   try {
     read = await adapters.manifests.read(known ? { ifNoneMatch: known } : {});
@@ -162,9 +211,9 @@ async function readManifest(
   }
   if (read.status === 'not-modified') {
     onEvent({ level: 'debug', type: 'manifest.not-modified', message: 'manifest unchanged' });
-    if (state.rejected) {
+    if (rejected) {
       report.outcome = 'invalid-manifest';
-      report.message = state.rejected.message;
+      report.message = rejected.message;
     }
     return undefined;
   }
@@ -177,24 +226,39 @@ async function readManifest(
   return read;
 }
 
-/** 2. Validation: the manifest, or `undefined` when it is refused (the report says why; nothing changes). */
+/**
+ * 2. Admission: the signature (before anything else), the content, then the age against the last manifest
+ * accepted (`admitManifest`). Refused: the report says why, and nothing changes.
+ */
 function validateManifest(
   ctx: DeployerContext,
   read: ManifestRead,
+  state: DeployerState,
   report: TickReport,
-): Manifest | undefined {
+): ReturnType<typeof admitManifest> {
   const { settings, onEvent } = ctx;
-  const parsed = parseManifest(read.text, { secretsDir: settings.secretsDir });
-  for (const warning of parsed.warnings)
+  const admitted = admitManifest(read.text, read.etag, settings, lastAccepted(state));
+  for (const warning of admitted.warnings)
     onEvent({ level: 'warn', type: 'manifest.warning', message: `${warning.path}: ${warning.message}` });
-  if (!parsed.ok) {
+  if (!admitted.ok) {
     report.outcome = 'invalid-manifest';
-    report.message = `manifest ${read.etag} refused, nothing changed:\n${formatIssues(parsed.issues)}`;
-    onEvent({ level: 'error', type: 'manifest.invalid', message: report.message });
-    return undefined;
+    report.message = admitted.message;
+    onEvent({
+      level: 'error',
+      type: admitted.reason === 'invalid' ? 'manifest.invalid' : 'manifest.refused',
+      message: report.message,
+      data: { reason: admitted.reason },
+    });
+    return admitted;
   }
-  report.generation = parsed.manifest.generation;
-  return parsed.manifest;
+  report.generation = admitted.manifest.generation;
+  if (admitted.keyName === undefined)
+    onEvent({
+      level: 'warn',
+      type: 'manifest.unsigned',
+      message: `manifest ${read.etag} is not signed; applied only because of --insecure-allow-unsigned-manifest`,
+    });
+  return admitted;
 }
 
 /**
@@ -376,7 +440,7 @@ function reportUntouched(ctx: DeployerContext, plans: readonly ServicePlan[], re
 function settle(
   ctx: DeployerContext,
   next: DeployerState,
-  applied: { etag: string; manifest: Manifest; desired: readonly DesiredService[] },
+  applied: { etag: string; manifest: Manifest; digest: string; desired: readonly DesiredService[] },
   report: TickReport,
 ): DeployerState {
   // Old failures of services the manifest has since changed (or dropped) are no longer relevant.
@@ -391,7 +455,12 @@ function settle(
   );
   if (settled) {
     // Everything converged or is held back on purpose: the next tick can skip this manifest (304).
-    next.manifest = { etag: applied.etag, generation: applied.manifest.generation, appliedAt: now(ctx) };
+    next.manifest = {
+      etag: applied.etag,
+      generation: applied.manifest.generation,
+      appliedAt: now(ctx),
+      digest: applied.digest,
+    };
     delete next.rejected;
   }
   const changed = report.results.some((r) => r.outcome !== 'unchanged' && r.outcome !== 'held');

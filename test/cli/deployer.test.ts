@@ -6,9 +6,10 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { runDeployer } from '../../src/cli/deployer.js';
 import type { CliIo } from '../../src/cli/io.js';
-import type { Service } from '../../src/manifest/index.js';
+import { type Service, signManifest } from '../../src/manifest/index.js';
 import { renderUnit } from '../../src/systemd/index.js';
 import { makeManifest, makeService, storePath } from '../builders.js';
+import { makeKeyPair } from '../support/local-cache.js';
 
 /** The fake process's working directory: `files` are relative to it. */
 const CWD = '/work';
@@ -114,6 +115,76 @@ describe('deployer validate', () => {
     expect(r.stderr).toContain(
       'services[1].http.internalPort: port 8000 on host biz is already used by services[0] (a)',
     );
+  });
+
+  describe('signed manifests', () => {
+    const one = makeKeyPair('cache-1');
+    const two = makeKeyPair('cache-2');
+    const signed = signManifest(`${good}\n`, one.secretKey);
+
+    it('with --trusted-public-key: signed by it → 0, saying so', async () => {
+      const r = await cli(
+        ['validate', 'm.json', '--trusted-public-key', two.publicKey, '--trusted-public-key', one.publicKey],
+        { 'm.json': signed },
+      );
+      expect(r).toEqual({
+        code: 0,
+        stdout:
+          'm.json: valid manifest v1, generation 2025-01-15T12:34:56Z, 2 services; signed by cache-1, verified\n',
+        stderr: '',
+      });
+    });
+
+    it.each([
+      [
+        'tampered (one byte changed)',
+        signed.replace('"web', '"wab'),
+        'signature: manifest signature by key "cache-1" does not verify: the manifest was changed after it was signed',
+      ],
+      ['unsigned', good, 'signature: manifest is not signed: expected a signed manifest'],
+      [
+        'signed by another key',
+        signManifest(`${good}\n`, two.secretKey),
+        'signature: manifest signature by key "cache-2" is not trusted here (trusted: "cache-1")',
+      ],
+      [
+        'a damaged envelope',
+        signed.replace('"formatVersion":1', '"formatVersion":"1"'),
+        'signature: malformed signed manifest: formatVersion: expected 1, found "1"',
+      ],
+    ])('with --trusted-public-key: %s → 1, naming the signature', async (_label, text, message) => {
+      const r = await cli(['validate', 'm.json', '--trusted-public-key', one.publicKey], { 'm.json': text });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`m.json: invalid manifest, 1 problem(s):\n${message}`);
+      const json = await cli(['validate', 'm.json', '--json', '--trusted-public-key', one.publicKey], {
+        'm.json': text,
+      });
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, issues: [{ path: 'signature' }] });
+    });
+
+    it('without a trusted key: a signed manifest is unwrapped (its signature not checked), a plain one read as it is', async () => {
+      const r = await cli(['validate', 'm.json', '--json'], { 'm.json': signed });
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        ok: true,
+        services: ['web', 'api'],
+        signature: 'signed by cache-1, not verified (no trusted public key given)',
+      });
+      const invalid = signManifest(
+        JSON.stringify(makeManifest([makeService({ name: '../x' })])),
+        one.secretKey,
+      );
+      expect((await cli(['validate', 'm.json'], { 'm.json': invalid })).stderr).toContain('services[0].name');
+      expect((await cli(['validate', 'm.json'], { 'm.json': good })).code).toBe(0);
+    });
+
+    it('refuses a trusted key that is not a public key, as a usage error', async () => {
+      const r = await cli(['validate', 'm.json', '--trusted-public-key', one.secretKey], {
+        'm.json': signed,
+      });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('--trusted-public-key: expected Nix public keys');
+    });
   });
 
   it('--json prints a machine-readable result for valid and invalid manifests', async () => {

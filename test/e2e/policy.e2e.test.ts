@@ -133,6 +133,7 @@ beforeAll(async () => {
     execFileSync(args[0] as string, args.slice(1), { env: { ...process.env, ...NIX_ENV }, encoding: 'utf8' });
   run(['nix-store', '--generate-binary-cache-key', 'policy-e2e-1', join(keys, 'sk'), join(keys, 'pk')]);
   const publicKey = readFileSync(join(keys, 'pk'), 'utf8').trim();
+  const secretKey = readFileSync(join(keys, 'sk'), 'utf8').trim();
   const all = Object.values(paths);
   const nix = ['nix', '--extra-experimental-features', 'nix-command'];
   run([...nix, 'store', 'sign', '-r', '--key-file', join(keys, 'sk'), ...all]);
@@ -157,6 +158,8 @@ beforeAll(async () => {
         deployTimeoutMs: '15s',
         logFormat: 'text',
       }),
+      // Signs the manifest (driver publish), as push would: a refusal is the policy's, never the signature's.
+      '/root/keys/sk': `${secretKey}\n`,
       '/etc/e2e/caddy.json': caddyConfig([
         {
           '@id': 'admin-site',
@@ -186,7 +189,12 @@ beforeAll(async () => {
 
   before = await fingerprint();
   await host.writeFile('/root/next.json', JSON.stringify(manifest(), null, 2));
-  const published = await tsx('test/e2e/driver.ts', ['publish', MANIFEST, '/root/next.json']);
+  const published = await tsx('test/e2e/driver.ts', [
+    'publish',
+    MANIFEST,
+    '/root/next.json',
+    '/root/keys/sk',
+  ]);
   expect(published.exitCode, published.stderr).toBe(0);
   const r = await tsx('bin/deployer.ts', ['apply', '--config', CONFIG, '--json']);
   exitCode = r.exitCode;

@@ -172,23 +172,23 @@ describe("README's quick start on a stock Debian host", () => {
     expect(units.exitCode, `${units.script}\n${units.stdout}\n${units.stderr}`).toBe(0);
     expect(units.stdout).toContain('tick unchanged');
     expect(
-      (await host.run('systemctl', ['is-enabled', 'deployer.service', 'deployer.timer'])).split('\n'),
+      (await host.run('systemctl', ['is-enabled', 'omni-deployer.service', 'omni-deployer.timer'])).split('\n'),
     ).toEqual(['enabled', 'enabled', '']);
-    expect((await host.run('systemctl', ['is-active', 'deployer.timer'])).trim()).toBe('active');
+    expect((await host.run('systemctl', ['is-active', 'omni-deployer.timer'])).trim()).toBe('active');
   }, 180_000);
 
   it('4. push deploy --wait: the service answers through Caddy', async () => {
     const deploy = paste(blocks[7] as Block);
-    // The README: push waits for the host's next tick; `systemctl start deployer.service` ticks now.
+    // The README: push waits for the host's next tick; `systemctl start omni-deployer.service` ticks now.
     for (let i = 0; !(await host.readFile(`${BUCKET}/manifest.json`)).includes('"hello"'); i++) {
       if (i > 600) throw new Error(`push deploy wrote no manifest: ${JSON.stringify(await deploy)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    await host.run('systemctl', ['start', 'deployer.service']);
+    await host.run('systemctl', ['start', 'omni-deployer.service']);
     const r = await deploy;
     expect(
       r.exitCode,
-      `${r.script}\n${r.stdout}\n${r.stderr}\n${await host.journal('deployer.service')}`,
+      `${r.script}\n${r.stdout}\n${r.stderr}\n${await host.journal('omni-deployer.service')}`,
     ).toBe(0);
     expect(await getSite(host, 'hello.test')).toBe('hello 1 200');
     // Debian's own site is still there for every other name.
