@@ -191,7 +191,9 @@ describe('composeCaddyConfig', () => {
   });
 
   it('a named server moves the routes there at the next reload: created on the listen addresses beside the :80 site', () => {
-    const live = mergeRoutes(buildRoutes([web('web', 'a.test', '/', 8001)]), DEBIAN, { server: 'srv0' }).config;
+    const live = mergeRoutes(buildRoutes([web('web', 'a.test', '/', 8001)]), DEBIAN, {
+      server: 'srv0',
+    }).config;
     const composed = composeCaddyConfig({ host: DEBIAN, state: undefined, live }, { caddyServer: 'omni' });
     const servers = (composed.config as typeof DEBIAN).apps.http.servers as Record<string, unknown>;
     expect(servers.srv0).toEqual(DEBIAN.apps.http.servers.srv0);

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { signManifest } from '../../src/manifest/index.js';
 import type { CommandResult } from '../../src/shell/types.js';
 import { type BootedHost, bootHost, buildService, NIX_ENV, wrapper } from '../host/index.js';
 import type { LoadOptions, LoadReport, LoadTarget } from './caddy-load.js';
@@ -29,6 +30,8 @@ export interface WebClosure {
   storePath: string;
   cacheDir: string;
   publicKey: string;
+  /** The secret half, which signs the manifest as push would. */
+  secretKey: string;
   remove(): void;
 }
 
@@ -48,12 +51,19 @@ export async function prepareWeb(name = 'e2e-caddy-web-1'): Promise<WebClosure> 
     execFileSync(args[0] as string, args.slice(1), { env: { ...process.env, ...NIX_ENV }, encoding: 'utf8' });
   run(['nix-store', '--generate-binary-cache-key', 'caddy-e2e-1', join(keys, 'sk'), join(keys, 'pk')]);
   const publicKey = readFileSync(join(keys, 'pk'), 'utf8').trim();
+  const secretKey = readFileSync(join(keys, 'sk'), 'utf8');
   const nix = ['nix', '--extra-experimental-features', 'nix-command'];
   run([...nix, 'store', 'sign', '-r', '--key-file', join(keys, 'sk'), storePath]);
   run([...nix, 'copy', '--to', `file://${cacheDir}`, storePath]);
   run(['nix-store', '--delete', storePath]);
   rmSync(keys, { recursive: true, force: true });
-  return { storePath, cacheDir, publicKey, remove: () => rmSync(cacheDir, { recursive: true, force: true }) };
+  return {
+    storePath,
+    cacheDir,
+    publicKey,
+    secretKey,
+    remove: () => rmSync(cacheDir, { recursive: true, force: true }),
+  };
 }
 
 /** Options of {@link bootCaddyHost}. */
@@ -65,8 +75,8 @@ export interface CaddyHostOptions {
 /**
  * Boots `biz` with caddy.service enabled as apt leaves it, `deployer` on /usr/local/bin (as `npm i -g` puts
  * it), /etc/omni-deploy/deployer.json with only manifest, substituter and trustedPublicKeys, and a manifest
- * with `web` on web.test. net.ipv4.tcp_migrate_req is 1 in its network namespace, as docs/operations.md
- * recommends. Nothing is deployed yet.
+ * with `web` on web.test, signed as push signs it. net.ipv4.tcp_migrate_req is 1 in its network namespace, as
+ * docs/operations.md recommends. Nothing is deployed yet.
  */
 export async function bootCaddyHost(web: WebClosure, options: CaddyHostOptions = {}): Promise<BootedHost> {
   const host = await bootHost({
@@ -86,22 +96,26 @@ export async function bootCaddyHost(web: WebClosure, options: CaddyHostOptions =
       ? `/usr/bin/node ${join(REPO, 'dist/bin/deployer.js')}`
       : `/usr/bin/node --import ${TSX} ${join(REPO, 'bin/deployer.ts')}`;
     await host.writeFile('/usr/local/bin/deployer', `#!/bin/sh\nexec ${program} "$@"\n`, 0o755);
+    // Signed with the closures' key, as push signs it: the deployer refuses an unsigned manifest.
     await host.writeFile(
       '/var/lib/omni-bucket/manifest.json',
-      JSON.stringify({
-        version: 1,
-        generation: '2025-01-15T12:00:00Z',
-        services: [
-          {
-            name: 'web',
-            artifact: { type: 'nix-closure', storePath: web.storePath },
-            hosts: ['biz'],
-            exec: { command: 'web' },
-            env: { PORT: String(PORT) },
-            http: { domain: DOMAIN, path: '/', internalPort: PORT, healthCheck: '/healthz' },
-          },
-        ],
-      }),
+      signManifest(
+        JSON.stringify({
+          version: 1,
+          generation: '2025-01-15T12:00:00Z',
+          services: [
+            {
+              name: 'web',
+              artifact: { type: 'nix-closure', storePath: web.storePath },
+              hosts: ['biz'],
+              exec: { command: 'web' },
+              env: { PORT: String(PORT) },
+              http: { domain: DOMAIN, path: '/', internalPort: PORT, healthCheck: '/healthz' },
+            },
+          ],
+        }),
+        web.secretKey,
+      ),
     );
     await host.run('sysctl', ['-q', '-w', 'net.ipv4.tcp_migrate_req=1']);
     await waitActive(host, 'caddy.service');

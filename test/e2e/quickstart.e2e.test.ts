@@ -8,6 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyManifest } from '../../src/manifest/index.js';
 import { type BootedHost, bootHost, NIX_ENV } from '../host/index.js';
 import { getSite, waitActive } from './caddy-host.js';
 import { packTarball } from './pack.js';
@@ -107,6 +108,14 @@ let host: BootedHost;
 let dir = '';
 const blocks = quickStart();
 
+/** The bucket's manifest as push wrote it: signed with the key of step 1 (verified here), then its payload. */
+async function readManifest(): Promise<{ services: { name: string }[] }> {
+  const key = (await host.readFile('/root/.config/nix/cache-pub-key.pem')).trim();
+  const verified = verifyManifest(await host.readFile(`${BUCKET}/manifest.json`), [key]);
+  if (!verified.ok) throw new Error(`the bucket's manifest: ${JSON.stringify(verified)}`);
+  return JSON.parse(verified.payload);
+}
+
 /** Runs one README block with bash in the dev directory, as root, as a user would paste it. */
 async function paste(block: Block, cwd = DEV) {
   expect(block.lang).toBe('sh');
@@ -157,7 +166,7 @@ describe("README's quick start on a stock Debian host", () => {
     );
     const init = await paste(blocks[3] as Block);
     expect(init.exitCode, `${init.script}\n${init.stdout}\n${init.stderr}`).toBe(0);
-    expect(JSON.parse(await host.readFile(`${BUCKET}/manifest.json`))).toMatchObject({ services: [] });
+    expect(await readManifest()).toMatchObject({ services: [] });
   }, 120_000);
 
   it('3. the deployer on the host, with Caddy as apt installed it', async () => {
@@ -172,7 +181,9 @@ describe("README's quick start on a stock Debian host", () => {
     expect(units.exitCode, `${units.script}\n${units.stdout}\n${units.stderr}`).toBe(0);
     expect(units.stdout).toContain('tick unchanged');
     expect(
-      (await host.run('systemctl', ['is-enabled', 'omni-deployer.service', 'omni-deployer.timer'])).split('\n'),
+      (await host.run('systemctl', ['is-enabled', 'omni-deployer.service', 'omni-deployer.timer'])).split(
+        '\n',
+      ),
     ).toEqual(['enabled', 'enabled', '']);
     expect((await host.run('systemctl', ['is-active', 'omni-deployer.timer'])).trim()).toBe('active');
   }, 180_000);
@@ -180,7 +191,7 @@ describe("README's quick start on a stock Debian host", () => {
   it('4. push deploy --wait: the service answers through Caddy', async () => {
     const deploy = paste(blocks[7] as Block);
     // The README: push waits for the host's next tick; `systemctl start omni-deployer.service` ticks now.
-    for (let i = 0; !(await host.readFile(`${BUCKET}/manifest.json`)).includes('"hello"'); i++) {
+    for (let i = 0; !(await readManifest()).services.some((s) => s.name === 'hello'); i++) {
       if (i > 600) throw new Error(`push deploy wrote no manifest: ${JSON.stringify(await deploy)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
