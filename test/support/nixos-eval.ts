@@ -31,6 +31,8 @@ export interface HostEvaluation {
   timers: Record<string, NixosUnit>;
   caddy: {
     enable: boolean;
+    package: string;
+    adapter: string | null;
     resume: boolean;
     enableReload: boolean;
     globalConfig: string;
@@ -42,12 +44,23 @@ export interface HostEvaluation {
   warnings: string[];
 }
 
-/** The whole snapshot: the files it was made from, the nixpkgs lib, package.nix's arguments, two hosts. */
+/**
+ * The whole snapshot: the files it was made from, the nixpkgs lib, package.nix's arguments, two hosts, and
+ * what differs in variations of the first (eval/default.nix).
+ */
 export interface NixosSnapshot {
   sources: Record<string, string>;
   lib: { rev: string; version: string };
   package: Record<string, unknown>;
   hosts: Record<'biz' | 'without-caddy', HostEvaluation>;
+  variants: {
+    /** caddy.service's ExecStartPre with services.caddy.adapter = null (a JSON config). */
+    jsonCaddyConfig: string[];
+    /** `refused` when services.caddy.resume = true fails the evaluation. */
+    resume: string;
+    /** caddy.service's ExecReload with services.caddy.enableReload = false. */
+    withoutReload: string[];
+  };
 }
 
 export function readSnapshot(): NixosSnapshot {
