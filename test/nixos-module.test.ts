@@ -29,6 +29,7 @@ import {
   renderNixosUnit,
   renderSection,
   replaceStorePaths,
+  SYSTEM_BIN,
 } from './support/nixos-eval.js';
 
 const root = new URL('../', import.meta.url).pathname;
@@ -191,7 +192,7 @@ describe('what the module generates', () => {
   it("gives Caddy its admin socket directory, tcp_migrate_req, and a start and reload from its config with the deployer's routes", () => {
     const caddy = biz.services.caddy?.serviceConfig ?? {};
     const write = expect.stringMatching(
-      /^\+\/nix\/store\/\w{32}-omni-deploy-0\.1\.0\/bin\/deployer caddy-config --config \/etc\/omni-deploy\/deployer\.json --caddy-bin \/nix\/store\/\w{32}-caddy-2\.10\.2\/bin\/caddy --adapter caddyfile \/etc\/caddy\/caddy_config --out \/run\/caddy-omni\/caddy\.json$/,
+      /^\+\/run\/current-system\/sw\/bin\/deployer caddy-config --config \/etc\/omni-deploy\/deployer\.json --caddy-bin \/nix\/store\/\w{32}-caddy-2\.10\.2\/bin\/caddy --adapter caddyfile \/etc\/caddy\/caddy_config --out \/run\/caddy-omni\/caddy\.json$/,
     );
     const caddyBin = expect.stringMatching(/^\/nix\/store\/\w{32}-caddy-2\.10\.2\/bin\/caddy /);
     expect(caddy).toEqual({
@@ -210,6 +211,9 @@ describe('what the module generates', () => {
     expect((caddy.ExecReload as string[])[2]).toMatch(
       / reload --config \/run\/caddy-omni\/caddy\.json --force$/,
     );
+    // The deployer by the system profile's path: a new deployer package leaves caddy.service's text alone
+    // (no Caddy restart at the switch). The package is in the system profile for that, and for use by hand.
+    expect(biz.systemPackages).toEqual([expect.stringMatching(/^\/nix\/store\/\w{32}-omni-deploy-0\.1\.0$/)]);
     expect(biz.sysctl).toEqual({ 'net.ipv4.tcp_migrate_req': 1 });
     expect(biz.caddy).toMatchObject({ enable: true, resume: false, adapter: 'caddyfile' });
     // Only the admin socket: the deployer finds or creates its server (caddyServer auto, caddyListen).
@@ -247,7 +251,13 @@ describe('what the module generates', () => {
     if (!packaged) throw new Error('caddy.service not found: install the Debian package caddy');
     writeFileSync(join(units, 'caddy.service'), readFileSync(packaged, 'utf8'));
     const { serviceConfig = {} } = biz.services.caddy as NixosUnit;
-    write('caddy.service.d/overrides.conf', `[Service]\n${renderSection(serviceConfig)}`);
+    // The system profile's deployer is the package's, as NixOS links it.
+    const profile = `${SYSTEM_BIN}deployer`;
+    const [packagePath = ''] = biz.systemPackages;
+    write(
+      'caddy.service.d/overrides.conf',
+      `[Service]\n${renderSection(serviceConfig)}`.replaceAll(profile, `${packagePath}/bin/deployer`),
+    );
     const files = ['omni-deployer.service', 'omni-deployer.timer', 'caddy.service'].map((f) =>
       join(units, f),
     );
@@ -276,9 +286,8 @@ describe('what the module generates', () => {
     const [line = ''] = (biz.services.caddy?.serviceConfig?.ExecStartPre ?? []) as string[];
     // `+` is systemd's (as root); the store paths and the host's paths point at this machine's and the
     // test's.
-    const argv = replaceStorePaths(line.slice(1), (name, program) =>
-      name.startsWith('omni-deploy-') ? 'DEPLOYER' : `/usr/bin/${program}`,
-    )
+    const argv = replaceStorePaths(line.slice(1), (_, program) => `/usr/bin/${program}`)
+      .replace(`${SYSTEM_BIN}deployer`, 'DEPLOYER')
       .replace('/etc/omni-deploy/deployer.json', join(dir, 'caddy-deployer.json'))
       .replace('/etc/caddy/caddy_config', join(dir, 'caddy_config'))
       .replace('/run/caddy-omni/', `${run}/`)

@@ -63,8 +63,11 @@ let
   # placed as a tick places them (those Caddy serves now, else the deployer's state). `+`: as root, which reads
   # the deployer's state; Caddy itself runs as caddy. It never fails because of the deployer's settings or
   # state (then: the host's config without routes, with a warning in Caddy's journal).
+  # The deployer by its path in the system profile, not its store path: caddy.service's unit text then stays
+  # the same when the deployer's package changes, so such a switch does not restart Caddy (a restart closes
+  # its listeners for every site). /run/current-system is switched before units are reloaded or started.
   writeCaddyConfig = lib.concatStringsSep " " [
-    "+${cfg.package}/bin/deployer caddy-config"
+    "+/run/current-system/sw/bin/deployer caddy-config"
     "--config ${configPath}"
     "--caddy-bin ${caddyBin}"
     "--adapter ${caddyAdapter}"
@@ -202,6 +205,8 @@ in
         };
 
         environment.etc."omni-deploy/deployer.json".text = builtins.toJSON settings;
+        # `deployer status` and the like by hand, and Caddy's start and reload (below) by a stable path.
+        environment.systemPackages = [ cfg.package ];
 
         systemd.tmpfiles.rules = [
           "d ${cfg.stateDir} 0700 root root -"

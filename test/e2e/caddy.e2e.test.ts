@@ -10,11 +10,12 @@
  * 3. HTTPS: a Caddyfile with `local_certs` and a site on :443, reloaded: the deployed service answers over TLS
  *    for its manifest domain (a certificate of Caddy's local CA), HTTP redirects to it, the host's site still
  *    answers; no tick was needed for any of it;
- * 4. the NixOS module's Caddy set-up on the same unit (admin API on a unix socket): reload and restart under
- *    load lose nothing either.
+ * 4. the NixOS module's lines for caddy.service (from its evaluation snapshot) on the same unit, with Caddy's
+ *    config where NixOS puts it (admin API on a unix socket): reload and restart under load lose nothing either.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BootedHost } from '../host/index.js';
+import { caddyDropInOnDebian, nixosCaddyfile, readSnapshot } from '../support/nixos-eval.js';
 import {
   bootCaddyHost,
   CADDYFILE,
@@ -32,6 +33,11 @@ import {
   type WebClosure,
   waitActive,
 } from './caddy-host.js';
+
+/** Where NixOS's caddy module puts Caddy's config, and the module's lines for caddy.service here. */
+const NIXOS_CADDYFILE = '/etc/caddy/caddy_config';
+const NIXOS_DROP_IN = '/etc/systemd/system/caddy.service.d/overrides.conf';
+const { biz } = readSnapshot().hosts;
 
 const CA_ROOT = '/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt';
 
@@ -173,18 +179,17 @@ describe('with the caddy.service drop-in', () => {
     expect(JSON.parse(tick.stdout).routes).toMatchObject({ requests: 1, mutations: 0, refused: [] });
   }, 120_000);
 
-  it("the NixOS module's Caddy set-up (admin API on a unix socket in /run/caddy): reload and restart under load lose nothing either", async () => {
-    // What the module sets besides the drop-in's three lines: the socket, its RuntimeDirectory, and the
-    // deployer's --caddy-admin. The module itself is not run here (no NixOS).
-    await host.writeFile(
-      '/etc/systemd/system/caddy.service.d/admin-socket.conf',
-      '[Service]\nRuntimeDirectory=caddy\n',
-    );
-    await host.writeFile(CADDYFILE, `{\n\tadmin unix//run/caddy/admin.sock\n}\n\n${stockCaddyfile}`);
+  it("the NixOS module's lines for caddy.service (admin API on a unix socket, Caddy's start and reload through caddy-config): reload and restart under load lose nothing either", async () => {
+    // The module's own lines from its evaluation (they replace NixOS's command lines, so the drop-in goes),
+    // Caddy's config where NixOS puts it (the module's global options, the host's own site), and the
+    // deployer's caddyAdmin from the module's config file.
+    await host.run('rm', [DROP_IN]);
+    await host.writeFile(NIXOS_DROP_IN, caddyDropInOnDebian(biz.services.caddy?.serviceConfig ?? {}));
+    await host.writeFile(NIXOS_CADDYFILE, nixosCaddyfile(biz.caddy, stockCaddyfile));
     const config = JSON.parse(await host.readFile('/etc/omni-deploy/deployer.json'));
     await host.writeFile(
       '/etc/omni-deploy/deployer.json',
-      JSON.stringify({ ...config, caddyAdmin: 'unix//run/caddy/admin.sock' }),
+      JSON.stringify({ ...config, caddyAdmin: biz.deployerConfig.caddyAdmin }),
     );
     await host.run('systemctl', ['daemon-reload']);
     await host.run('systemctl', ['restart', 'caddy.service']);
@@ -195,8 +200,8 @@ describe('with the caddy.service drop-in', () => {
     const load = await startLoad(host, [OWN, WEB]);
     const reloadStart = Date.now();
     await host.writeFile(
-      CADDYFILE,
-      `{\n\tadmin unix//run/caddy/admin.sock\n}\n\n${stockCaddyfile}\n:8082 {\n\trespond "third site"\n}\n`,
+      NIXOS_CADDYFILE,
+      nixosCaddyfile(biz.caddy, `${stockCaddyfile}\n:8082 {\n\trespond "third site"\n}\n`),
     );
     await host.run('systemctl', ['reload', 'caddy.service']);
     await new Promise((r) => setTimeout(r, 1500));

@@ -31,6 +31,7 @@ let
       {
         inherit (config) warnings;
         deployerConfig = builtins.fromJSON config.environment.etc."omni-deploy/deployer.json".text;
+        systemPackages = map toString config.environment.systemPackages;
         services = lib.mapAttrs (_: s: s // { path = map toString s.path; }) config.systemd.services;
         timers = config.systemd.timers;
         caddy = config.services.caddy;

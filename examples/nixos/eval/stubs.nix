@@ -112,6 +112,10 @@ in
     };
     systemd.tmpfiles.rules = strs;
 
+    environment.systemPackages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
     environment.etc = mkOption {
       type = types.attrsOf (
         types.submodule {
