@@ -39,9 +39,12 @@ const status = (host: string) => ({
 const archived = (i: number) => ({
   id: formatArchiveId(new Date(Date.UTC(2025, 0, 1) + i * 1000)),
   text: JSON.stringify(
-    makeManifest([makeService({ artifact: { type: 'nix-closure', storePath: makeStorePath(`web-v${i}`) } })], {
-      generation: new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString(),
-    }),
+    makeManifest(
+      [makeService({ artifact: { type: 'nix-closure', storePath: makeStorePath(`web-v${i}`) } })],
+      {
+        generation: new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString(),
+      },
+    ),
   ),
 });
 const junk = Array.from({ length: N }, (_, i) => `${makeStorePath(`junk-${i}`).slice(11, 43)}.narinfo`);
@@ -115,6 +118,8 @@ describe(`listings past 1,000 keys (${N} status objects, archives and cache obje
     const retention = planArchiveRetention(archives, 100);
     expect(retention.delete).toHaveLength(archives.length - 100);
     await applyArchiveRetention(ctx, retention);
-    expect((await manifests.listArchives()).map((a) => a.id)).toEqual(archives.slice(0, 100).map((a) => a.id));
+    expect((await manifests.listArchives()).map((a) => a.id)).toEqual(
+      archives.slice(0, 100).map((a) => a.id),
+    );
   }, 120_000);
 });
