@@ -1,17 +1,17 @@
 /**
  * Fleet benchmark: `npm run bench:fleet -- --hosts 10,100,1000 [--interval 10s] [--idle 3] [--settle 5s]
- * [--archives 100,1000,10000] [--no-restart]`. N simulated hosts (bench/fleet/sim.ts: the real `watch` + `runTick`
- * on the shipped fakes, each host with its own S3 client) against one s3rver in a process of its own, behind a
- * proxy that counts every request and byte. Each figure is printed next to a baseline measured in the same run:
- * a fleet of 1 host, run first with the same settings (or the baseline named on the line).
+ * [--archives 100,1000,10000] [--no-restart]`. N simulated hosts (bench/fleet/sim.ts: the real `watch` and
+ * `runTick` on the shipped fakes, each host with its own S3 client) against one s3rver in a process of its own,
+ * behind a proxy that counts every request and byte. Each figure is printed next to a baseline measured in the
+ * same run: a fleet of 1 host, run first with the same settings (or the baseline named on the line).
  *
- * Per fleet: first deploy; memory per host; the idle fleet (requests and bytes per second, busiest second, CPU of
- * the hosts' process); a deploy of one service to every host (requests in the first interval after the push,
+ * Per fleet: first deploy; memory per host; the idle fleet (requests and bytes per second, busiest second, CPU
+ * of the hosts' process); a deploy of one service to every host (requests in the first interval after the push,
  * push to all live, each host's poll to live, `push --wait`'s requests); `push status` with N status objects;
  * the whole fleet restarted at once, with the old first pause of `watch` and with the current one; a staged
  * rollout (placeholder until that issue lands). Then the archives (listing and `push history` at 100, 1,000,
- * 10,000 archives) and a manifest naming thousands of hosts (validate, plan). The last line: the summary of
- * the largest fleet.
+ * 10,000 archives) and a manifest naming thousands of hosts (validate, plan). Last, one summary line per fleet,
+ * in the order of `--hosts`.
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -168,7 +168,7 @@ interface Figures {
   restart?: { legacy: number[]; current: number[] };
 }
 
-/** Restarts the whole fleet at once and returns the hosts' busiest second in each of the next three intervals. */
+/** Restarts the whole fleet at once; returns the hosts' busiest second in each of the next three intervals. */
 async function restartPeaks(fleet: Fleet, legacy: boolean): Promise<number[]> {
   await fleet.stop();
   const at = Date.now();

@@ -24,8 +24,8 @@ export interface WatchOptions {
  * The first pause is drawn from the whole `interval + jitter` window rather than from the jitter alone: hosts
  * that start together (a fleet rebooted, or the deployer upgraded everywhere at once) would otherwise keep
  * polling within the same tenth of an interval for about a hundred rounds (the jitter widens their spread
- * only with the square root of the rounds), a burst of the whole fleet at the bucket every interval. From the second poll on
- * they are spread over the interval, as hosts started at different times are.
+ * only with the square root of the rounds), a burst of the whole fleet at the bucket every interval. From
+ * the second poll on they are spread over the interval, as hosts started at different times are.
  */
 export async function watch(options: WatchOptions): Promise<void> {
   const { tick, clock, intervalMs, signal, onEvent } = options;
