@@ -23,6 +23,7 @@ import {
   createFakeSystemd,
   createMemoryStateStore,
   type FakeBinaryCache,
+  type FakeSystemd,
   makeStorePath,
 } from '../../src/testing/index.js';
 
@@ -55,6 +56,8 @@ export interface TickRecord {
 export interface SimHost {
   name: string;
   ctx: DeployerContext;
+  /** Its systemd (a fake: `calls` lists what the tick did). */
+  systemd: FakeSystemd;
   ticks: TickRecord[];
   /** When this host first reported `etag` applied (end of that tick, after its status write), if it has. */
   liveAt(etag: string): number | undefined;
@@ -147,13 +150,14 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
 
   const hosts: SimHost[] = names.map((name) => {
     const state = createMemoryStateStore();
+    const systemd = createFakeSystemd();
     const ctx: DeployerContext = {
       settings: { ...settings, host: name },
       adapters: {
         // Each host its own client, as on a real host: its own connections, signing and retries.
         manifests: store(),
         nix: createFakeNix({ caches }),
-        systemd: createFakeSystemd(),
+        systemd,
         caddy: createFakeCaddyAdmin({
           config: { apps: { http: { servers: { omni: { listen: [':80'], routes: [] } } } } },
         }),
@@ -171,6 +175,7 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
     return {
       name,
       ctx,
+      systemd,
       ticks,
       liveTick: (etag) =>
         ticks.find((t) => t.etag === etag && (t.outcome === 'applied' || t.outcome === 'unchanged')),
