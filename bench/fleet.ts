@@ -40,7 +40,7 @@ import {
   makeService,
   makeStorePath,
 } from '../src/testing/index.js';
-import { ROLLOUT_DRIVERS, ROLLOUT_PLACEHOLDER } from './fleet/rollout.js';
+import { ROLLOUT_DRIVERS, ROLLOUT_PLACEHOLDER, type RolloutResult } from './fleet/rollout.js';
 import { createFleet, type Fleet, hostNames } from './fleet/sim.js';
 import {
   byKind,
@@ -166,6 +166,8 @@ interface Figures {
   wait: { ms: number; requests: number; rounds: number; kinds: string };
   status: { ms: number; requests: number; rows: number };
   restart?: { legacy: number[]; current: number[] };
+  /** Each registered rollout driver's result (bench/fleet/rollout.ts). */
+  rollouts: { name: string; result: RolloutResult }[];
 }
 
 /** Restarts the whole fleet at once; returns the hosts' busiest second in each of the next three intervals. */
@@ -259,6 +261,16 @@ async function measure(n: number, run: string): Promise<Figures> {
   const rows = await readFleet(fleet.push);
   const statusMs = performance.now() - statusStart;
 
+  // Staged rollouts (a later issue): each registered driver rolls a new version of web out over the fleet.
+  const rollouts: Figures['rollouts'] = [];
+  for (const [i, driver] of ROLLOUT_DRIVERS.entries()) {
+    progress(run, `staged rollout: ${driver.name}`);
+    rollouts.push({
+      name: driver.name,
+      result: await driver.run(fleet, { service: 'web', version: `${3 + i}` }),
+    });
+  }
+
   let restart: Figures['restart'];
   if (!values['no-restart']) {
     // The whole fleet restarted at once (a reboot, a deployer upgrade everywhere): idle polls from then on.
@@ -302,6 +314,7 @@ async function measure(n: number, run: string): Promise<Figures> {
     },
     status: { ms: statusMs, requests: fleet.pushRequests.length - statusFrom, rows: rows.length },
     ...(restart ? { restart } : {}),
+    rollouts,
   };
 }
 
@@ -342,7 +355,11 @@ function report(f: Figures, base: Figures) {
     console.log(
       `  whole fleet restarted at once, hosts' busiest second in each of the 3 intervals after: ${f.restart.current.join(', ')} (baseline, the old first pause: ${f.restart.legacy.join(', ')}; idle fleet: ${f.idle.peak})`,
     );
-  if (ROLLOUT_DRIVERS.length === 0) console.log(`  ${ROLLOUT_PLACEHOLDER}`);
+  if (f.rollouts.length === 0) console.log(`  ${ROLLOUT_PLACEHOLDER}`);
+  for (const { name, result } of f.rollouts)
+    console.log(
+      `  staged rollout (${name}) over ${f.n} hosts: ${s(result.totalMs)} in ${result.stages.length} stages (${result.stages.map((st) => `${st.hosts} hosts ${s(st.ms)}`).join(', ')}); baseline, the plain push: ${s(f.deploy.liveMs)}`,
+    );
 }
 
 /** Listing and `push history` against `counts` archives in s3rver (seeded directly, uncounted). */
