@@ -15,6 +15,9 @@ export interface UpstreamConnection {
   lastSentMs: number;
   /** Milliseconds since data was last received on it (a response, or part of one). */
   lastReceivedMs: number;
+  /** Segments carrying data sent and received so far (`data_segs_out`, `data_segs_in`). */
+  segmentsOut: number;
+  segmentsIn: number;
 }
 
 /**
@@ -33,22 +36,30 @@ export interface Connections {
 export const QUIET_MS = 1000;
 
 /**
- * The connections that still carry a request: those that sent data after they last received some (a request
- * awaiting its answer, or a body being uploaded), and those that received data within `quietMs` (an answer
- * still arriving). What remains are connections a proxy keeps in its pool after their last answer: Caddy 2.6
- * keeps the old configuration's idle upstream connections open until the upstream or its idle timeout closes
- * them (seen: several seconds), so counting every established connection would wait for nothing. Pure.
+ * The connections that still carry a request: those that received data within `quietMs` (an answer still
+ * arriving), those that sent data after they last received some (a request awaiting its answer, or a body being
+ * uploaded), and, when both happened within the same clock tick of the kernel (a fresh connection, or a pooled
+ * one reused the moment its last answer arrived), those that sent more data segments than they received. What
+ * remains are connections a proxy keeps in its pool after their last answer: Caddy 2.6 keeps the old
+ * configuration's idle upstream connections open until the upstream or its idle timeout closes them (seen:
+ * several seconds), so counting every established connection would wait for nothing. Pure.
  */
 export function busyConnections(
   connections: readonly UpstreamConnection[],
   quietMs: number = QUIET_MS,
 ): UpstreamConnection[] {
-  return connections.filter((c) => c.lastSentMs < c.lastReceivedMs || c.lastReceivedMs < quietMs);
+  return connections.filter(
+    (c) =>
+      c.lastReceivedMs < quietMs ||
+      c.lastSentMs < c.lastReceivedMs ||
+      (c.lastSentMs === c.lastReceivedMs && c.segmentsOut > c.segmentsIn),
+  );
 }
 
 /**
  * The connections in `ss -H -t -n -i state established` output: a line `Recv-Q Send-Q Local Peer` per
- * connection, then its indented `tcp_info` line, where `lastsnd:`/`lastrcv:` are left out when 0. Pure.
+ * connection, then its indented `tcp_info` line, where `lastsnd:`, `lastrcv:`, `data_segs_out:` and `data_segs_in:`
+ * are left out when 0. Pure.
  */
 export function parseSsConnections(text: string): UpstreamConnection[] {
   const out: UpstreamConnection[] = [];
@@ -59,13 +70,21 @@ export function parseSsConnections(text: string): UpstreamConnection[] {
       const fields = line.trim().split(/\s+/);
       // With a state filter ss prints no State column: Recv-Q Send-Q Local Peer [Process].
       if (fields.length < 4 || !/^\d+$/.test(fields[0] as string)) continue;
-      current = { local: fields[2] as string, remote: fields[3] as string, lastSentMs: 0, lastReceivedMs: 0 };
+      current = {
+        local: fields[2] as string,
+        remote: fields[3] as string,
+        lastSentMs: 0,
+        lastReceivedMs: 0,
+        segmentsOut: 0,
+        segmentsIn: 0,
+      };
       out.push(current);
     } else if (current) {
-      const sent = /\blastsnd:(\d+)/.exec(line);
-      const received = /\blastrcv:(\d+)/.exec(line);
-      if (sent) current.lastSentMs = Number(sent[1]);
-      if (received) current.lastReceivedMs = Number(received[1]);
+      const field = (name: string) => Number(new RegExp(`(?:^|\\s)${name}:(\\d+)`).exec(line)?.[1] ?? 0);
+      current.lastSentMs = field('lastsnd');
+      current.lastReceivedMs = field('lastrcv');
+      current.segmentsOut = field('data_segs_out');
+      current.segmentsIn = field('data_segs_in');
     }
   }
   return out;

@@ -221,7 +221,7 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     default: 1_000,
     value: 'DURATION',
     description:
-      'blue/green updates: how long the new instance must stay active, answering its health check, before Caddy switches to it; the rest of --health-settle is watched while it serves, with the old instance still running (at most --health-settle)',
+      'blue/green updates: how long the new instance must stay active, answering its health check, before Caddy switches to it; the rest of --health-settle is watched while it serves, with the old instance still running (a value above --health-settle counts as --health-settle)',
   },
   {
     key: 'drainTimeoutMs',
@@ -309,12 +309,6 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
   atLeast('intervalMs', 'interval', 1000, 'polling faster than every second only loads the bucket');
   atLeast('healthTimeoutMs', 'health-timeout', 100, 'a zero timeout would wait forever');
   atLeast('healthIntervalMs', 'health-interval', 50, 'checking faster only loads the service');
-  if (settings.switchSettleMs > settings.healthSettleMs) {
-    issues.push({
-      path: '--switch-settle',
-      message: `expected at most --health-settle (${settings.healthSettleMs} ms), found ${settings.switchSettleMs} ms: the part of the settle watched before the switch cannot be longer than the whole`,
-    });
-  }
   if (settings.healthSettleMs >= settings.deployTimeoutMs) {
     issues.push({
       path: '--health-settle',

@@ -7,10 +7,12 @@ import { applyServices, preflight, type ServiceResult } from './apply.js';
 import type { DeployerContext } from './context.js';
 import { desiredServices } from './desired.js';
 import { reconcileCaddy, removeOrphans, repairUnits } from './drift.js';
+import { serviceUnits } from './live.js';
 import { renderMetrics } from './metrics.js';
 import { type DeployPlan, type DesiredService, planDeploy, type ServicePlan } from './plan.js';
 import { type DeployerState, emptyState, type TickOutcome } from './state.js';
 import { assertHostStatus, buildHostStatus, type HostStatus } from './status.js';
+import { applySwitches, recoverSwitches, splitSwitches } from './switch.js';
 
 /** What one tick did. */
 export interface TickReport {
@@ -20,7 +22,10 @@ export interface TickReport {
   generation?: string;
   plan?: DeployPlan;
   results: ServiceResult[];
-  /** Services whose unit files were restored (boot, or someone changed them). */
+  /**
+   * Services whose unit files were restored (boot, or someone changed them), or whose interrupted switch was
+   * finished or undone.
+   */
   repaired: string[];
   /** Units of ours that nothing wanted any more (a crash left them), stopped and removed. */
   orphans: string[];
@@ -76,13 +81,16 @@ async function tickLocked(ctx: DeployerContext): Promise<TickReport> {
   const report: TickReport = { outcome: 'unchanged', results: [], repaired: [], orphans: [] };
   onEvent({ level: 'debug', type: 'tick.start', message: `tick for host ${settings.host}` });
 
+  // An interrupted blue/green or overlap update first: repairUnits must not restart a live instance.
+  const recovery = await recoverSwitches(ctx, state);
+  state = recovery.state;
   const repair = await repairUnits(ctx, state);
-  report.repaired = repair.repaired;
+  report.repaired = [...recovery.recovered, ...repair.repaired];
   state = repair.state;
   const polled = await poll(ctx, state, report);
   state = polled ?? state;
   const known = new Set([
-    ...Object.values(state.services).map((r) => r.unitName),
+    ...Object.values(state.services).flatMap(serviceUnits),
     ...(report.plan?.services.map((p) => p.unitName) ?? []),
   ]);
   report.orphans = await removeOrphans(ctx, known);
@@ -120,10 +128,12 @@ async function poll(
   const { plans, desired, pulls } = planManifest(ctx, manifest, state, report);
   if (!(await pullClosures(ctx, pulls, report))) return undefined;
   const ready = await preflightServices(ctx, plans, report);
-  const applied = await applyServices(ctx, [...ready, ...plans.filter((p) => p.action === 'remove')], state);
-  report.results.push(...applied.results);
+  const { switching, others, blocked } = splitSwitches(ctx, ready, state);
+  const applied = await applyServices(ctx, [...others, ...plans.filter((p) => p.action === 'remove')], state);
+  const switched = await applySwitches(ctx, switching, applied.state);
+  report.results.push(...blocked, ...applied.results, ...switched.results);
   reportUntouched(ctx, plans, report);
-  return settle(ctx, applied.state, { etag: read.etag, manifest, desired }, report);
+  return settle(ctx, switched.state, { etag: read.etag, manifest, desired }, report);
 }
 
 type ManifestRead = Extract<

@@ -15,7 +15,14 @@ export interface FakeConnections extends Connections {
 
 /** A connection that awaits an answer (sent after it last received): busy for a drain. */
 export function busyConnection(port: number, i = 0): UpstreamConnection {
-  return { local: `127.0.0.1:${40000 + i}`, remote: `127.0.0.1:${port}`, lastSentMs: 5, lastReceivedMs: 50 };
+  return {
+    local: `127.0.0.1:${40000 + i}`,
+    remote: `127.0.0.1:${port}`,
+    lastSentMs: 5,
+    lastReceivedMs: 50,
+    segmentsOut: 1,
+    segmentsIn: 0,
+  };
 }
 
 /** Creates a {@link FakeConnections}. */
