@@ -1,4 +1,12 @@
 export type { ServiceOutcome, ServiceResult } from './apply.js';
+export {
+  busyConnections,
+  type Connections,
+  createConnections,
+  parseSsConnections,
+  QUIET_MS,
+  type UpstreamConnection,
+} from './connections.js';
 export type { DeployerAdapters, DeployerContext, TickSettings } from './context.js';
 export { createDeployerAdapters, createDeployerContext } from './create.js';
 export { desiredServices, type RenderFailure } from './desired.js';
@@ -17,10 +25,12 @@ export {
   parseSsListeners,
   unitFromCgroup,
 } from './host-checks.js';
+export { type LiveInstance, liveInstance, recordPorts, serviceUnits } from './live.js';
 export { createFileLock, type FileLockOptions, type Lock, type LockHandle, type LockOwner } from './lock.js';
 export { renderMetrics } from './metrics.js';
 export {
   assumeRunning,
+  type CandidateUnit,
   type DeployPlan,
   type DesiredService,
   hashSpec,
@@ -38,13 +48,17 @@ export {
   type SettingsSources,
 } from './settings.js';
 export {
+  activeRecord,
   type DeployerState,
   emptyState,
   type FailureRecord,
   parseState,
   type ServiceRecord,
   type StateStore,
+  type SwitchPhase,
+  type SwitchRecord,
   type TickOutcome,
+  type VersionRecord,
 } from './state.js';
 export {
   assertHostStatus,
@@ -56,5 +70,13 @@ export {
   parseHostStatus,
   renderHostStatus,
 } from './status.js';
+export { applySwitches, recoverSwitches, splitSwitches } from './switch.js';
+export {
+  type MainUnitSeen,
+  planRecovery,
+  type RecoveryPlan,
+  routeUpdate,
+  type UpdateRoute,
+} from './switch-plan.js';
 export { runTick, type TickReport } from './tick.js';
 export { type WatchOptions, watch } from './watch.js';

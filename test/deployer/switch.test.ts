@@ -6,8 +6,11 @@
  * stopped or restarted while it does.
  */
 import { describe, expect, it } from 'vitest';
+import { renderMetrics } from '../../src/deployer/metrics.js';
 import { renderPlan } from '../../src/deployer/plan.js';
 import type { ProbeResult } from '../../src/deployer/probe.js';
+import type { DeployerState } from '../../src/deployer/state.js';
+import { buildHostStatus, type HostStatus, renderHostStatus } from '../../src/deployer/status.js';
 import { storePath } from '../builders.js';
 import { createWorld, type World } from './world.js';
 
@@ -497,6 +500,60 @@ describe('a deployer killed in the middle of a blue/green update (fakes)', () =>
     world.manifests.objects.beforeRequest = undefined;
     expect((await world.tick()).results[0]?.outcome).toBe('updated');
     expect(world.systemd.files.get('deploy-web.service')).toContain(storePath('web-2.0'));
+  });
+});
+
+describe('a switch left under way', () => {
+  it('shows its live instance in status, metrics and routes, and blocks the service until it is settled', async () => {
+    const { world, violations } = await blueGreenWorld();
+    await deployV1(world);
+    await publishV2(world);
+    // Killed right after the state recorded that Caddy is being switched to the candidate.
+    const save = world.state.save.bind(world.state);
+    world.state.save = async (state) => {
+      await save(state);
+      if (state.services.web?.switch?.phase === 'switched') throw new Killed(0);
+    };
+    await expect(world.tick()).rejects.toEqual(new Killed(0));
+    world.state.save = save;
+    // The next tick cannot settle it (systemd does not answer once).
+    world.systemd.failOn('read deploy-web.service');
+    const blocked = await world.tick();
+    expect(blocked.results).toEqual([
+      expect.objectContaining({
+        name: 'web',
+        outcome: 'refused',
+        reason: expect.stringContaining('interrupted switch'),
+      }),
+    ]);
+    expect(world.events.map((e) => e.type)).toContain('switch.recover-failed');
+    const status = (await world.manifests.readStatus('biz'))?.status as HostStatus;
+    expect(status.services[0]).toMatchObject({
+      name: 'web',
+      storePath: storePath('web-1.0'),
+      live: { unit: 'deploy-web@next.service', port: 18000 },
+      switching: { step: 'switched', storePath: storePath('web-2.0') },
+    });
+    expect(world.routes()['omni-deploy:web']).toBe('127.0.0.1:18000');
+    const metrics = renderMetrics(world.state.current as DeployerState, '0');
+    expect(metrics).toContain(
+      'omni_deployer_service_live{host="biz",service="web",unit="deploy-web@next.service",port="18000"} 1',
+    );
+    expect(metrics).toContain('omni_deployer_service_switching{host="biz",service="web",step="switched"} 1');
+    expect(renderHostStatus(buildHostStatus(world.state.current as DeployerState, '0', 'now'), 0)).toContain(
+      `  web: to ${storePath('web-2.0')}, step switched; serving: deploy-web@next.service on port 18000`,
+    );
+
+    // Settled by the next tick, which then makes the update again.
+    const next = await world.tick();
+    expect(next.repaired).toEqual(['web']);
+    expect(next.results[0]?.outcome).toBe('updated');
+    expect(world.state.current?.services.web?.switch).toBeUndefined();
+    expect(world.routes()['omni-deploy:web']).toBe('127.0.0.1:8000');
+    expect(violations).toEqual([]);
+    expect(renderMetrics(world.state.current as DeployerState, '0')).toContain(
+      'omni_deployer_service_live{host="biz",service="web",unit="deploy-web.service",port="8000"} 1',
+    );
   });
 });
 
