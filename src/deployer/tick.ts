@@ -240,11 +240,15 @@ async function pullClosures(
       type: 'nix.pull',
       message: `pulling ${pulls.length} closure(s) from ${settings.substituter}`,
     });
+    const started = adapters.clock.now();
     await adapters.nix.copyFrom(settings.substituter, pulls, {
       trustedPublicKeys: settings.trustedPublicKeys,
       // Only an explicit --insecure-allow-unsigned turns signature checks off (settings refuse no key otherwise).
       requireSignatures: !settings.insecureAllowUnsigned,
     });
+    // The moment every closure is on the host: where the push-to-serving latency of an update starts.
+    const ms = adapters.clock.now() - started;
+    onEvent({ level: 'debug', type: 'nix.pulled', message: `closures present after ${ms}ms`, data: { ms } });
     return true;
   } catch (error) {
     report.outcome = 'failed';
