@@ -15,8 +15,9 @@ export type UpdateRoute =
 /**
  * How `plan` is carried out given the service's record: as a switch when its manifest entry asks for blue/green
  * or overlap and a switch can keep something serving (an update that needs a new process, of a healthy service;
- * blue/green also needs Caddy and a route to switch), `blocked` while an earlier switch of the service is not
- * finished, else a restart in place (installs, route-only changes, a service that is down anyway). Pure.
+ * blue/green also needs Caddy, a route to switch, and a second port the old version does not listen on),
+ * `blocked` while an earlier switch of the service is not finished, else a restart in place (installs, route-only
+ * changes, a service that is down anyway). Pure.
  */
 export function routeUpdate(
   plan: ServicePlan,
@@ -31,8 +32,11 @@ export function routeUpdate(
   const candidate = plan.desired?.candidate;
   if (plan.action !== 'update' || !candidate || !current) return { kind: 'restart' };
   if (current.unitText === plan.desired?.unitText || current.health !== 'healthy') return { kind: 'restart' };
-  if (candidate.strategy === 'blue-green' && (!options.caddy || current.route === undefined))
-    return { kind: 'restart' };
+  if (candidate.strategy === 'blue-green') {
+    const running = (current.route as { internalPort?: number } | undefined)?.internalPort;
+    // The new version's second port is the port the old one listens on (internalPort moved onto it).
+    if (!options.caddy || running === undefined || running === candidate.port) return { kind: 'restart' };
+  }
   return { kind: 'switch', candidate };
 }
 

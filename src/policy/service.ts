@@ -15,9 +15,10 @@ import { type HostPolicy, type PolicyContext, STARTING_DEPENDENCIES, WELL_KNOWN_
 import type { PolicyIssue, PolicyRule } from './rules.js';
 
 /**
- * The unit name other services use to depend on service `name` (`wants`/`requires`). Today the service's own
- * unit (`deploy-web.service`); if unit naming changes (instances for zero-downtime deploys), this name must
- * keep working (as an alias or a target), and this function is the one place that says which it is.
+ * The unit name other services use to depend on service `name` (`wants`/`requires`): the service's own unit
+ * (`deploy-web.service`). Blue/green and overlap updates keep it the live instance at rest (the new version runs
+ * in `deploy-web@next.service` only while an update is under way), so this name always works; this function is
+ * the one place that says which it is.
  */
 export function serviceDependencyUnit(name: string, unitPrefix?: string): string {
   return unitNameFor(name, unitPrefix);

@@ -56,6 +56,13 @@ describe('routeUpdate', () => {
     ['a service that is down anyway', plan(), record({ health: 'unhealthy' }), true, 'restart'],
     ['a service that had no route', plan(), record({ route: undefined }), true, 'restart'],
     ['an unfinished switch', plan(), record({ switch: pending('main') }), true, 'blocked'],
+    [
+      'a second port the old version listens on',
+      plan(),
+      record({ route: { ...HTTP, internalPort: 18000 } }),
+      true,
+      'restart',
+    ],
   ])('%s → %s', (_, p, current, caddy, kind) => {
     expect(routeUpdate(p, current, { caddy }).kind).toBe(kind);
   });

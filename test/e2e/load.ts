@@ -36,7 +36,7 @@ export interface LoadReport {
   endedAt: number;
   fresh: LoopStats;
   keepAlive: LoopStats;
-  /** The first failures (at most 200), in order. */
+  /** Every failure (at most 100,000), in order. */
   failures: LoadFailure[];
   /** When each answer body (e.g. `web 3`) was first and last seen (ms since the epoch), and how often. */
   versions: Record<string, { first: number; last: number; count: number }>;
@@ -114,7 +114,7 @@ async function loop(keepAlive: boolean): Promise<void> {
     }
     if ('error' in outcome) {
       stats.failed++;
-      if (report.failures.length < 200)
+      if (report.failures.length < 100_000)
         report.failures.push({ at, kind: keepAlive ? 'keep-alive' : 'fresh', error: outcome.error });
       continue;
     }
