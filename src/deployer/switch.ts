@@ -230,8 +230,9 @@ async function switchService(
       return await reject(
         run,
         plan,
-        `${started.reason} (in ${candidate.unitName}; the running version was not touched)`,
+        started.reason,
         { kind: 'discard' },
+        ` (in ${candidate.unitName}; the running version was not touched)`,
       );
 
     // 2. Traffic to the candidate; the old instance keeps running until the new one has been watched long enough.
@@ -310,12 +311,28 @@ async function settleAfterError(run: Run, name: string): Promise<void> {
   }
 }
 
-/** A version that failed (its candidate, or its own unit): recorded as failed, then the switch undone. */
-async function reject(run: Run, plan: ServicePlan, reason: string, how: RecoveryPlan): Promise<void> {
+/**
+ * A version that failed (its candidate, or its own unit): recorded as failed with `reason`, then the switch
+ * settled `how`.
+ */
+async function reject(
+  run: Run,
+  plan: ServicePlan,
+  reason: string,
+  how: RecoveryPlan,
+  note = '',
+): Promise<void> {
   const { next } = run;
   const name = plan.name;
   const target = (next.services[name] as ServiceRecord).switch?.target;
-  event(run, 'error', 'service.unhealthy', name, `${plan.storePath} failed its health gate: ${reason}`);
+  // `note` goes to the log only: a failure at the candidate reads as it always did in results and status.
+  event(
+    run,
+    'error',
+    'service.unhealthy',
+    name,
+    `${plan.storePath} failed its health gate: ${reason}${note}`,
+  );
   next.failures = next.failures.filter((f) => f.service !== name);
   next.failures.push({
     service: name,

@@ -186,8 +186,11 @@ describe('a blue/green update (fakes)', () => {
     expect(report.outcome).toBe('partial');
     expect(report.results[0]).toMatchObject({
       outcome: 'rolled-back',
-      reason: expect.stringContaining('deploy-web@next.service'),
+      reason: expect.stringMatching(/^unit (failed|restarted)/),
     });
+    expect(world.events.find((e) => e.type === 'service.unhealthy')?.message).toContain(
+      '(in deploy-web@next.service; the running version was not touched)',
+    );
     expect(world.systemdChanges()).not.toContain('restart deploy-web.service');
     expect(world.systemdChanges()).toContain('stop deploy-web@next.service');
     expect(dials).toEqual([]); // Caddy never changed
