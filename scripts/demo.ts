@@ -2,8 +2,9 @@
  * The README's first command (`npm run demo`): the whole loop on embedded defaults, with the real bins.
  *  1. `deployer validate` / `plan` on examples/ (and a hostile manifest refused);
  *  2. an embedded S3 server (s3rver) as the bucket; a small HTTP service built with Nix, v1 and v2;
- *  3. `push init`, `push deploy` (sign + upload + compare-and-swap), `push deploy --plan`, `push history`;
- *  4. `deployer plan` against the bucket for host `demo`;
+ *  3. `push init`, `push deploy` (sign + upload + compare-and-swap; the manifest signed with the same key),
+ *     `push deploy --plan`, `push history`;
+ *  4. `deployer plan` against the bucket for host `demo`, the manifest's signature checked;
  *  5. where root and systemd-nspawn are available: a booted throwaway host that applies the manifest for real
  *     and serves the service through Caddy.
  */
@@ -152,7 +153,7 @@ try {
   await bin('push', ['deploy', 'hello', '--store-path', v2, '--revision', 'demo-2'], repo);
   await bin('push', ['history'], repo);
 
-  console.log(`\n${bold('4. What the deployer on host "demo" would do with it')}`);
+  console.log(`\n${bold('4. What the deployer on host "demo" would do with it (signature checked)')}`);
   await bin('deployer', [
     'plan',
     '--manifest',
@@ -161,6 +162,8 @@ try {
     'demo',
     '--state-dir',
     join(work, 'no-state'),
+    '--trusted-public-key',
+    readFileSync(join(work, 'pk'), 'utf8').trim(),
   ]);
 
   console.log(`\n${bold('5. A real apply in a booted throwaway host')}`);

@@ -1,8 +1,18 @@
 /** Codes any module may use: a file or stream that could not be read or written, a call made wrongly. */
 export type CommonErrorCode = 'IO' | 'USAGE';
 
-/** Codes of `src/manifest`. */
-export type ManifestErrorCode = 'MANIFEST_INVALID' | 'MANIFEST_SIGN' | 'MANIFEST_GENERATION';
+/**
+ * Codes of `src/manifest`. The signature codes (`ManifestSignatureCode`) are also thrown by push when a manifest
+ * it would build on does not verify.
+ */
+export type ManifestErrorCode =
+  | 'MANIFEST_INVALID'
+  | 'MANIFEST_SIGN'
+  | 'MANIFEST_GENERATION'
+  | 'MANIFEST_UNSIGNED'
+  | 'MANIFEST_UNTRUSTED_KEY'
+  | 'MANIFEST_BAD_SIGNATURE'
+  | 'MANIFEST_ENVELOPE_INVALID';
 
 /** Codes of `src/systemd` (and its fake). */
 export type SystemdErrorCode =
@@ -57,10 +67,15 @@ export type S3ErrorCode =
   | 'CACHE_UPLOAD';
 
 /** Codes of `src/deployer`. */
-export type DeployerErrorCode = 'HOST_CHECK' | 'STATE_HOST' | 'STATE_INVALID' | 'STATUS_INVALID';
+export type DeployerErrorCode =
+  | 'HOST_CHECK'
+  | 'STATE_HOST'
+  | 'STATE_INVALID'
+  | 'STATE_UNREADABLE'
+  | 'STATUS_INVALID';
 
 /** Codes of `src/push`. */
-export type PushErrorCode = 'BUILD_FAILED' | 'CACHE_MISSING' | 'SPEC_INVALID';
+export type PushErrorCode = 'BUILD_FAILED' | 'CACHE_MISSING' | 'ROLLBACK_UNCHANGED' | 'SPEC_INVALID';
 
 /** Codes of `src/cli` (the bins map every code to an exit status; they add only the common ones). */
 export type CliErrorCode = CommonErrorCode;

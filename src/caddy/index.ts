@@ -12,6 +12,7 @@ export {
   type CaddyRouteOptions,
   DEFAULT_CADDY_SERVER,
   planRoutes,
+  type RefusedRoute,
   type RouteOperation,
   type RoutePlan,
   renderRoutePlan,

@@ -1,5 +1,11 @@
 import { DeployError } from '../errors.js';
 import { SERVICE_NAME_RE } from '../manifest/patterns.js';
+import {
+  checkDomainAgainstForeign,
+  findOrderViolations,
+  foreignRoutes,
+  placementFloor,
+} from '../policy/routes.js';
 import { isObject } from '../runtime/json.js';
 import { accessConfig, type ConfigMethod, canonicalJson, resolveTarget, sameJson } from './config-tree.js';
 import { type CaddyRoute, DEFAULT_CADDY_ID_PREFIX, type DesiredRoute, ID_PREFIX_RE } from './routes.js';
@@ -44,9 +50,24 @@ export type RouteChange = (
 export type RouteOperation = RouteChange & { request: CaddyAdminRequest };
 
 /**
+ * A desired route of ours that a route of someone else's names exactly (same host, overlapping path): it is
+ * not routed, and the other route is left as it is (rule `route.foreign-host` of the host policy).
+ */
+export interface RefusedRoute {
+  id: string;
+  service: string;
+  domain: string;
+  path: string;
+  /** Where the route that names the domain is: its server, index and `@id` (if it has one). */
+  foreign: { server: string; index: number; id?: string };
+  message: string;
+}
+
+/**
  * The minimal list of admin API requests that turns the live config's routes into the desired ones. Only
  * objects whose `@id` starts with `idPrefix` are ever addressed; foreign routes keep their content, and their
- * order among themselves. An empty `operations` means Caddy already serves exactly the desired routes.
+ * order among themselves. An empty `operations` means Caddy already serves exactly the desired routes (less
+ * the `refused` ones).
  */
 export interface RoutePlan {
   server: string;
@@ -54,6 +75,8 @@ export interface RoutePlan {
   /** Our route ids in the order Caddy will hold them once applied. */
   routes: string[];
   operations: RouteOperation[];
+  /** Desired routes not routed because a foreign route names their domain (see {@link RefusedRoute}). */
+  refused: RefusedRoute[];
 }
 
 type Json = unknown;
@@ -71,6 +94,12 @@ function unexpected(message: string, details?: unknown): DeployError {
  * of order, and delete routes of ours that are no longer wanted or duplicated. Adds come before deletes, so a
  * renamed service keeps being served. Pure.
  *
+ * Routes of someone else's are respected (src/policy/routes.ts): a desired route whose domain a foreign route
+ * (of any server) names exactly is refused, returned in `refused` and not routed (a route of ours already there
+ * is removed); a route of ours never goes ahead of a foreign route it must follow (a wildcard of ours after the
+ * foreign sites it covers), and a kept route that sits ahead of one is moved. Foreign catch-alls and wildcards
+ * are fallbacks: our exact hosts may go ahead of them.
+ *
  * Throws before planning anything: `CADDY_ROUTES_INVALID` (desired routes with another prefix),
  * `CADDY_NO_SERVER` (server missing and no `listen` to create it), `CADDY_CONFIG_UNEXPECTED` (the path to the
  * routes holds something that is not an object/array), `CADDY_FOREIGN_ID` (an id of ours inside someone
@@ -85,9 +114,12 @@ export function planRoutes(
   const prefix = options.idPrefix ?? DEFAULT_CADDY_ID_PREFIX;
   const serverPath: CaddyConfigPath = ['apps', 'http', 'servers', server];
   checkDesired(desired, serverPath, prefix);
-  const p = startPlan(desired, config, server, prefix);
+  const { kept, refused } = refuseForeignHosts(desired, config, prefix);
+  const p = startPlan(kept, config, server, prefix);
+  p.plan.refused = refused;
   if (planMissingContainers(p, config, serverPath, options)) return p.plan;
   removeDuplicates(p);
+  computeFloors(p);
   const inPlace = updateKeptRoutes(p);
   placeRoutes(p, inPlace);
   removeUnwanted(p);
@@ -104,6 +136,11 @@ interface Planner {
   wanted: Map<string, { d: DesiredRoute; i: number }>;
   /** How often each id of ours occurs in the config (filled once duplicates are gone). */
   idCounts: Map<string, number>;
+  /**
+   * For each desired id, how many foreign routes of the server must come before it (filled once duplicates are
+   * gone). Never less than its predecessors', so placing each route at its floor keeps our routes in order.
+   */
+  floors: Map<string, number>;
   /** True for an id with our prefix. */
   owned(id: unknown): id is string;
   /** Appends an operation and applies it to the simulated config. */
@@ -135,12 +172,13 @@ function startPlan(desired: readonly DesiredRoute[], config: Json, server: strin
   let copied = false;
   const p: Planner = {
     desired,
-    plan: { server, idPrefix: prefix, routes: desired.map((d) => d.id), operations: [] },
+    plan: { server, idPrefix: prefix, routes: desired.map((d) => d.id), operations: [], refused: [] },
     routesPath,
     wanted: new Map(desired.map((d, i) => [d.id, { d, i }])),
     // /id/<id> reaches the right route only when the id is well-formed and appears once in the whole config.
     // Counted after duplicates are gone; our ids live only inside our routes, which are counted there.
     idCounts: new Map(),
+    floors: new Map(),
     owned: (id: unknown): id is string => typeof id === 'string' && id.startsWith(prefix),
     perform(op, request) {
       if (!copied) holder.config = structuredClone(holder.config);
@@ -169,6 +207,54 @@ function deleteRoute(p: Planner, id: string, index: number, reason: 'removed' | 
       ? { method: 'DELETE', target: { id } }
       : { method: 'DELETE', target: { path: [...p.routesPath, index] } },
   );
+}
+
+/**
+ * Splits the desired routes into those to route and those a foreign route (of any server) names exactly on an
+ * overlapping path: refused, with where that route is.
+ */
+function refuseForeignHosts(
+  desired: readonly DesiredRoute[],
+  config: Json,
+  prefix: string,
+): { kept: DesiredRoute[]; refused: RefusedRoute[] } {
+  const foreign = foreignRoutes(config, prefix);
+  const kept: DesiredRoute[] = [];
+  const refused: RefusedRoute[] = [];
+  for (const d of desired) {
+    const conflict = foreign.length ? checkDomainAgainstForeign(d.domain, d.path, foreign) : undefined;
+    if (!conflict) {
+      kept.push(d);
+      continue;
+    }
+    const { message, ...where } = conflict;
+    refused.push({ id: d.id, service: d.service, domain: d.domain, path: d.path, foreign: where, message });
+  }
+  return { kept, refused };
+}
+
+/** How many foreign routes are among the first `index` routes. */
+function foreignBefore(p: Planner, routes: readonly Json[], index: number): number {
+  return routes.slice(0, index).filter((route) => !p.owned(idAt(route))).length;
+}
+
+/** The index just after the `count`-th foreign route (0 for none). */
+function indexAfterForeign(p: Planner, routes: readonly Json[], count: number): number {
+  if (count === 0) return 0;
+  let seen = 0;
+  for (let i = 0; i < routes.length; i++) if (!p.owned(idAt(routes[i])) && ++seen === count) return i + 1;
+  return routes.length;
+}
+
+/** The floor of each desired route (see {@link Planner.floors}), from the server's foreign routes. */
+function computeFloors(p: Planner): void {
+  const routes = p.routes();
+  let floor = 0;
+  for (const d of p.desired) {
+    const index = placementFloor(d.domain, d.path, routes, (route) => p.owned(idAt(route)));
+    floor = Math.max(floor, foreignBefore(p, routes, index));
+    p.floors.set(d.id, floor);
+  }
 }
 
 /**
@@ -255,9 +341,11 @@ function removeDuplicates(p: Planner): void {
  */
 function updateKeptRoutes(p: Planner): string[] {
   const { wanted, idCounts } = p;
-  const kept = p.routes().filter((route) => {
+  const routes = p.routes();
+  // A route of ours ahead of a foreign route it must follow is not kept in place: it moves below it.
+  const kept = routes.filter((route, index) => {
     const id = idAt(route);
-    return p.owned(id) && wanted.has(id);
+    return p.owned(id) && wanted.has(id) && foreignBefore(p, routes, index) >= (p.floors.get(id) ?? 0);
   }) as JsonObject[];
   const keptIds = kept.map((route) => route['@id'] as string);
   const unchanged = kept.map((route, k) => sameJson(route, wanted.get(keptIds[k] as string)?.d.route));
@@ -328,7 +416,9 @@ function placeRoutes(p: Planner, inPlace: readonly string[]): void {
     if (moved) deleteRoute(p, d.id, indexOf(p, d.id), 'moved');
     const before = desired.slice(0, i).findLast((x) => placed.has(x.id));
     const after = desired.slice(i + 1).find((n) => placed.has(n.id));
-    const index = before ? indexOf(p, before.id) + 1 : after ? indexOf(p, after.id) : 0;
+    // Never ahead of a foreign route it must follow; the floors rise in desired order, so never after `after`.
+    const floor = indexAfterForeign(p, p.routes(), p.floors.get(d.id) ?? 0);
+    const index = before ? Math.max(indexOf(p, before.id) + 1, floor) : after ? indexOf(p, after.id) : floor;
     const length = p.routes().length;
     p.perform(
       {
@@ -355,13 +445,26 @@ function removeUnwanted(p: Planner): void {
   }
 }
 
-/** The plan must reach the desired state, or it is a bug here, not a problem with Caddy. */
+/**
+ * The plan must reach the desired state, with no route of ours ahead of a foreign route it must follow, or it
+ * is a bug here, not a problem with Caddy.
+ */
 function checkPlanReaches(p: Planner): void {
-  const ours = p.routes().filter((route) => p.owned(idAt(route)));
+  const routes = p.routes();
+  const ours = routes.filter((route) => p.owned(idAt(route)));
   const desired = p.desired.map((d) => d.route);
   if (!sameJson(ours, desired)) {
     throw new DeployError('CADDY_PLAN_BUG', 'route plan does not reach the desired routes', {
       details: { ours, desired },
+    });
+  }
+  const violations = findOrderViolations(routes, (route) => {
+    const id = idAt(route);
+    return p.owned(id) ? p.wanted.get(id)?.d : undefined;
+  });
+  if (violations.length > 0) {
+    throw new DeployError('CADDY_PLAN_BUG', 'route plan puts a route of ours ahead of a foreign route', {
+      details: { violations },
     });
   }
 }
@@ -377,11 +480,12 @@ export function simulate(holder: { config: Json }, request: CaddyAdminRequest): 
  */
 export function renderRoutePlan(plan: RoutePlan): string {
   const head = `Caddy routes (server ${plan.server}, ids ${plan.idPrefix}*): `;
-  if (plan.operations.length === 0) return `${head}in sync, ${plan.routes.length} route(s)`;
+  const refused = plan.refused.map((r) => `\n  ! ${r.id} refused: ${r.message}`).join('');
+  if (plan.operations.length === 0) return `${head}in sync, ${plan.routes.length} route(s)${refused}`;
   const lines = plan.operations.map(
     (op) => `  ${op.summary}\n      ${op.request.method} ${formatTarget(op.request.target)}`,
   );
-  return `${head}${plan.operations.length} request(s)\n${lines.join('\n')}`;
+  return `${head}${plan.operations.length} request(s)\n${lines.join('\n')}${refused}`;
 }
 
 function describe(d: DesiredRoute): string {

@@ -26,7 +26,9 @@ type FlagValue<D extends FlagDef> = D['kind'] extends 'boolean'
   ? boolean
   : D['kind'] extends 'count'
     ? number | undefined
-    : string | undefined;
+    : D['kind'] extends 'list'
+      ? string[] | undefined
+      : string | undefined;
 
 /** The checked values of a command's own flags, by flag name: booleans default to false, the rest to undefined. */
 export type FlagValues<F extends Record<string, FlagDef>> = { -readonly [K in keyof F]: FlagValue<F[K]> };
@@ -73,8 +75,12 @@ export interface ProgramDef<D = unknown> {
   version: string;
   summary: string;
   settings: readonly OptionSpec[];
-  /** The config file: its environment variable and the file read when neither it nor `--config` is given. */
-  config: { env: string; default: string };
+  /**
+   * The config file: its environment variable, the file read when neither it nor `--config` is given, and keys
+   * it takes besides the settings (objects without a flag, e.g. the deployer's `policy`), each with a sentence
+   * for the docs.
+   */
+  config: { env: string; default: string; keys?: readonly { key: string; description: string }[] };
   commands: readonly CommandDef<Record<string, FlagDef>, D>[];
   exitCodes: readonly { code: number; meaning: string }[];
 }

@@ -110,6 +110,10 @@ function renderSettings(program: ProgramDef): string {
     `### ${program.name} settings`,
     '',
     `Config file: \`--config FILE\`, else \`${program.config.env}\`, else \`${program.config.default}\` if it exists (a JSON object whose keys are the config keys below).`,
+    ...(program.config.keys ?? []).flatMap((k) => [
+      '',
+      `The config file also takes ${code(k.key)} (no flag, no environment variable): ${k.description}`,
+    ]),
     '',
     table(['Flag', 'Environment', 'Config key', 'Default', 'Read by', 'Description'], rows),
   ].join('\n');

@@ -19,6 +19,7 @@ import { readHistory, renderHistory, rollbackManifest } from '../push/history.js
 import { currentManifest, nextManifest, writeServiceChange } from '../push/manifest-change.js';
 import { formatBytes, planManifestChange, renderPushPlan } from '../push/plan.js';
 import { PUSH_SETTINGS, type PushSettings, resolvePushSettings } from '../push/settings.js';
+import type { ManifestSigning, ManifestTrust } from '../push/signing.js';
 import { parseServiceSpec } from '../push/spec.js';
 import { publishClosure } from '../push/upload.js';
 import { waitForHosts } from '../push/wait.js';
@@ -49,6 +50,8 @@ const wait = {
     "follow the hosts' status until the new manifest is live and healthy on every host it names (exit 0), or a host failed or --timeout passed (exit 1)",
 } as const;
 const WAIT_SETTINGS = ['timeoutMs', 'pollMs'];
+/** Which signatures push accepts on the manifest it builds on (see `ManifestTrust`). */
+const TRUST_SETTINGS = ['trustedPublicKeys', 'insecureAllowUnsignedManifest'];
 
 /** Settings, the context and an output helper for a command; `close` removes a key written to a temporary file. */
 async function open(
@@ -96,17 +99,29 @@ const deploy = defineCommand({
     wait,
     verbose,
   },
-  settings: ['manifest', 'cache', 'keyFile', 'build', 'specDir', 'secretsDir', ...WAIT_SETTINGS],
+  settings: [
+    'manifest',
+    'cache',
+    'keyFile',
+    ...TRUST_SETTINGS,
+    'build',
+    'specDir',
+    'secretsDir',
+    'status',
+    ...WAIT_SETTINGS,
+  ],
   async run(input, deps: PushCliDeps) {
     const { args, flags, io } = input;
     const { settings, ctx, say } = await open(input, deps, flags.verbose);
+    // The key is read before anything else: a missing or wrong key fails at once, not after a long build.
+    const key = flags.plan
+      ? await readKey(settings.keyFile, io)
+      : await requireKey(settings.keyFile, io, 'deploy');
     const target = args[0] as string;
     const specFile = flags.spec ?? join(settings.specDir, `${target}.json`);
     const spec = parseServiceSpec(await readInput(io, specFile), specFile, {
       secretsDir: settings.secretsDir,
     });
-    // The key is read before the build: a missing or wrong key fails at once, not after a long build.
-    const key = flags.plan ? undefined : await readKey(settings.keyFile, io);
     let storePath = flags['store-path'];
     if (storePath === undefined) {
       const buildTarget = flags.target ?? target;
@@ -122,6 +137,7 @@ const deploy = defineCommand({
         read.status === 'found' ? read.text : undefined,
         ctx.manifests.url,
         settings.secretsDir,
+        planTrust(settings, key, ctx),
       );
       const after = nextManifest(before, change, new Date(ctx.clock.now()), settings.secretsDir);
       const old = before?.services.find((s) => s.name === spec.name)?.artifact.storePath;
@@ -140,21 +156,24 @@ const deploy = defineCommand({
       );
       return EXIT.ok;
     }
-    const keyFile = await keyFileOf(key);
+    const signing = signingOf(settings, key as ReadKey);
+    const keyFile = await keyFileOf(key as ReadKey);
     let published: Awaited<ReturnType<typeof publishClosure>>;
     try {
-      published = await publishClosure(ctx, storePath, keyFile?.path, progressPrinter(io));
+      published = await publishClosure(ctx, storePath, keyFile.path, progressPrinter(io));
     } finally {
-      await keyFile?.cleanup?.();
+      await keyFile.cleanup?.();
     }
     if (published.uploaded)
       say(`uploaded ${published.files} file(s), ${formatBytes(published.bytes)} to ${ctx.cache?.url}`);
     const since = ctx.clock.now();
-    const written = await writeServiceChange(ctx, change);
+    const written = await writeServiceChange(ctx, change, { signing });
     if (!written.changed) say(`manifest already has ${spec.name} at ${storePath}: nothing written`);
     else {
       const archived = written.archive ? `; previous archived as ${written.archive.id}` : '';
-      say(`manifest generation ${written.manifest.generation}: ${spec.name} → ${storePath}${archived}`);
+      say(
+        `manifest generation ${written.manifest.generation}, signed by ${keyName(signing)}: ${spec.name} → ${storePath}${archived}`,
+      );
     }
     if (!flags.wait) return EXIT.ok;
     return await waitFor(ctx, io, settings, {
@@ -168,27 +187,34 @@ const deploy = defineCommand({
 
 const rollback = defineCommand({
   name: 'rollback',
-  summary: 'restore an archived manifest (default: the one before the current) as the current one',
+  summary: 'write a new manifest with the services of an archived one (default: the one before the current)',
   description:
-    'Restores an archived manifest, byte for byte, as the current manifest (archiving the current one), after checking that it is still valid. The hosts then converge to it on their next tick.',
+    'Restores the services of an archived manifest: writes a new manifest with them, a generation later than the current one (hosts refuse an older generation as a replay) and rollbackOf naming the archive, signed with the key (the current one is archived first; push history shows it as a rollback). The archive must verify with the key or a --trusted-public-key and still be valid. A current manifest that does not verify is replaced, not built on: this is the way back from a tampered manifest. The hosts then converge to it on their next tick. When the archive has the same services as the current manifest (after an interrupted push the newest archive can be the current manifest), it says so and exits 1, writing nothing.',
   flags: {
     to: { kind: 'string', value: 'ARCHIVE', description: 'the archive to restore, as push history names it' },
     steps: { kind: 'count', value: 'N', description: 'go back N archived manifests (default 1)' },
     wait,
     verbose,
   },
-  settings: ['manifest', 'secretsDir', ...WAIT_SETTINGS],
+  settings: ['manifest', 'keyFile', ...TRUST_SETTINGS, 'secretsDir', 'status', ...WAIT_SETTINGS],
   async run(input, deps: PushCliDeps) {
     const { flags, io } = input;
     if (flags.to !== undefined && flags.steps !== undefined)
       throw usageError('give --to or --steps, not both');
     const { settings, ctx, say } = await open(input, deps, flags.verbose);
+    const signing = signingOf(settings, await requireKey(settings.keyFile, io, 'rollback'));
     const since = ctx.clock.now();
-    const result = await rollbackManifest(ctx, {
-      ...(flags.to === undefined ? {} : { to: flags.to }),
-      ...(flags.steps === undefined ? {} : { steps: flags.steps }),
-    });
-    say(`restored ${result.archive.id} (generation ${result.manifest.generation}) as the current manifest`);
+    const result = await rollbackManifest(
+      ctx,
+      {
+        ...(flags.to === undefined ? {} : { to: flags.to }),
+        ...(flags.steps === undefined ? {} : { steps: flags.steps }),
+      },
+      signing,
+    );
+    say(
+      `restored the services of ${result.archive.id} (generation ${result.restored.generation}) as generation ${result.manifest.generation}, signed by ${keyName(signing)}`,
+    );
     if (!flags.wait) return EXIT.ok;
     const hosts = [...new Set(result.manifest.services.flatMap((s) => s.hosts))];
     return await waitFor(ctx, io, settings, { hosts, etag: result.etag, since });
@@ -199,7 +225,7 @@ const history = defineCommand({
   name: 'history',
   summary: 'archived manifests, newest first, with what changed after each',
   description:
-    'Lists the archived manifests, newest first: when each was archived, its generation, and which services the manifest after it added (+), changed (~) or removed (-).',
+    'Lists the current manifest, then the archived ones, newest first: when each was archived, its generation (a rollback says which archive it restored), and which services the manifest after it added (+), changed (~) or removed (-). For display: signatures are not checked here.',
   flags: { limit: { kind: 'count', value: 'N', description: 'how many to list (default 20)' }, json },
   settings: ['manifest'],
   async run(input, deps: PushCliDeps) {
@@ -214,9 +240,9 @@ const status = defineCommand({
   name: 'status',
   summary: "every host's last report",
   description:
-    'Prints the status every host published beside the manifest: its generation, its last tick and outcome, and how many of its services are healthy.',
+    'Prints the status every host published (beside the manifest, or at --status): its generation, its last tick and outcome, and how many of its services are healthy. A report that is not a host status is listed as invalid-status, one that is not JSON or names another host as untrusted-status; neither is counted.',
   flags: { json },
-  settings: ['manifest'],
+  settings: ['manifest', 'status'],
   async run(input, deps: PushCliDeps) {
     const { ctx, say } = await open(input, deps);
     const rows = await readFleet(ctx);
@@ -230,11 +256,12 @@ const init = defineCommand({
   summary:
     "probe the bucket's conditional writes, record the write mode, create an empty manifest and nix-cache-info",
   description:
-    "Probes how the bucket treats conditional writes (on a scratch object under probes/): a create with If-None-Match: *, a second create, a write with the current ETag (quoted, then unquoted), a write with a stale one. Records the write mode that follows in bucket-mode.json beside the manifest, which every push then reads: conditional (AWS S3, R2, MinIO), conditional-unquoted (DigitalOcean Spaces), or lease (a lock object, for buckets that ignore conditions). Then creates an empty manifest and, with --cache, the cache's nix-cache-info; what exists already is left as it is. Re-running it re-probes.",
-  settings: ['manifest', 'cache'],
+    "Probes how the bucket treats conditional writes (on a scratch object under probes/): a create with If-None-Match: *, a second create, a write with the current ETag (quoted, then unquoted), a write with a stale one. Records the write mode that follows in bucket-mode.json beside the manifest, which every push then reads: conditional (AWS S3, R2, MinIO), conditional-unquoted (DigitalOcean Spaces), or lease (a lock object, for buckets that ignore conditions). Then creates an empty manifest, signed with the key, and, with --cache, the cache's nix-cache-info; what exists already is left as it is. Re-running it re-probes.",
+  settings: ['manifest', 'cache', 'keyFile'],
   async run(input, deps: PushCliDeps) {
-    const { ctx, say } = await open(input, deps);
-    say(renderBucketInit(await initBucket(ctx)));
+    const { settings, ctx, say } = await open(input, deps);
+    const signing = signingOf(settings, await requireKey(settings.keyFile, input.io, 'init'));
+    say(renderBucketInit(await initBucket(ctx, { signing })));
     return EXIT.ok;
   },
 });
@@ -331,14 +358,18 @@ export async function loadPushSettings({
   return result.settings;
 }
 
+/** The signing key as read: its text (never printed), and the file it came from, if any. */
+interface ReadKey {
+  text: string;
+  path?: string;
+}
+
 /**
- * Reads the signing key once, to check it is one (never printing it): a key file stays a path; a key from
- * standard input or NIX_CACHE_KEY is kept as text until {@link keyFileOf} needs a file.
+ * Reads the signing key once, to check it is one (never printing it): a key file keeps its path for
+ * `nix store sign`; a key from standard input or NIX_CACHE_KEY is kept as text until {@link keyFileOf} needs a
+ * file.
  */
-async function readKey(
-  source: KeySource | undefined,
-  io: CliIo,
-): Promise<{ path: string } | { text: string } | undefined> {
+async function readKey(source: KeySource | undefined, io: CliIo): Promise<ReadKey | undefined> {
   if (source === undefined) return undefined;
   if (source.type === 'inline') return { text: source.text };
   const where = source.type === 'stdin' ? 'standard input (--key-file -)' : source.path;
@@ -347,17 +378,64 @@ async function readKey(
     throw usageError(
       `${where} does not hold a Nix secret key (name:base64, as nix-store --generate-binary-cache-key writes it)`,
     );
-  return source.type === 'file' ? { path: source.path } : { text };
+  return source.type === 'file' ? { path: source.path, text } : { text };
+}
+
+/** {@link readKey} for a command that writes a manifest: every manifest write is signed, so no key is a usage error. */
+async function requireKey(source: KeySource | undefined, io: CliIo, command: string): Promise<ReadKey> {
+  const key = await readKey(source, io);
+  if (key === undefined)
+    throw usageError(
+      `push ${command} signs the manifest it writes and needs the signing key: --key-file FILE (or - for standard input), NIX_CACHE_KEY, or "keyFile" in the config file; nothing was done`,
+    );
+  return key;
+}
+
+/** What a manifest write is signed with, and which signatures it accepts on what it builds on. */
+function signingOf(settings: PushSettings, key: ReadKey): ManifestSigning {
+  return {
+    secretKey: key.text,
+    trustedPublicKeys: settings.trustedPublicKeys,
+    allowUnsigned: settings.insecureAllowUnsignedManifest,
+  };
+}
+
+/** The name of the key a manifest is signed with, for messages (the key itself never appears). */
+function keyName(signing: ManifestSigning): string {
+  return signing.secretKey.slice(0, signing.secretKey.indexOf(':'));
+}
+
+/**
+ * `deploy --plan`, which writes nothing, verifies the current manifest with whatever keys it has (the key's
+ * public half, --trusted-public-key); with none, it reads it unverified and says so.
+ */
+function planTrust(
+  settings: PushSettings,
+  key: ReadKey | undefined,
+  ctx: PushContext,
+): ManifestTrust | 'unverified' {
+  if (key === undefined && settings.trustedPublicKeys.length === 0) {
+    ctx.onEvent({
+      level: 'warn',
+      type: 'push.unverified',
+      message:
+        'no key to verify the current manifest with (--key-file or --trusted-public-key): the plan shows it unverified',
+    });
+    return 'unverified';
+  }
+  return {
+    trustedPublicKeys: settings.trustedPublicKeys,
+    allowUnsigned: settings.insecureAllowUnsignedManifest,
+    ...(key === undefined ? {} : { secretKey: key.text }),
+  };
 }
 
 /**
  * The key as a file for `nix store sign`: a key given as text goes to a private temporary file, which `cleanup`
  * removes right after signing.
  */
-async function keyFileOf(
-  key: { path: string } | { text: string } | undefined,
-): Promise<{ path: string; cleanup?: () => Promise<void> } | undefined> {
-  if (key === undefined || 'path' in key) return key;
+async function keyFileOf(key: ReadKey): Promise<{ path: string; cleanup?: () => Promise<void> }> {
+  if (key.path !== undefined) return { path: key.path };
   const dir = await mkdtemp(join(tmpdir(), 'omni-push-key-'));
   await chmod(dir, 0o700);
   const path = join(dir, 'key');
@@ -377,7 +455,7 @@ async function createPushContext(settings: PushSettings, onEvent: EventSink): Pr
   ]);
   const shell = createShell();
   return {
-    manifests: openManifestStore(settings.manifest),
+    manifests: openManifestStore(settings.manifest, { status: settings.status }),
     cache: settings.cache === undefined ? undefined : openObjectStore(settings.cache),
     nix: createNix({ shell }),
     shell,

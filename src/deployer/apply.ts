@@ -2,11 +2,24 @@ import { isDeployError } from '../errors.js';
 import type { ServiceHttp } from '../manifest/schema.js';
 import { serviceLayout } from '../nix/layout.js';
 import { pinServiceVersion } from '../nix/pin.js';
+import { checkHostFacts, hostFactsQuery } from '../policy/host-facts.js';
+import type { PolicyContext } from '../policy/policy.js';
+import { checkDomainAgainstForeign, type ForeignRoute } from '../policy/routes.js';
 import { resolveHardening } from '../systemd/hardening.js';
 import type { DeployerContext } from './context.js';
+import { policyReason } from './desired.js';
 import { type HealthVerdict, waitHealthy } from './health-gate.js';
+import { gatherHostFacts } from './host-checks.js';
+import { tickPolicy } from './host-policy.js';
+import { planUnits } from './live.js';
 import type { ServiceAction, ServicePlan } from './plan.js';
-import { activeRecord, type DeployerState, type ServiceRecord, type VersionRecord } from './state.js';
+import {
+  activeRecord,
+  type DeployerState,
+  type Refusal,
+  type ServiceRecord,
+  type VersionRecord,
+} from './state.js';
 
 /** How one service ended up after a tick. */
 export type ServiceOutcome =
@@ -26,42 +39,94 @@ export interface ServiceResult {
   outcome: ServiceOutcome;
   storePath: string;
   reason?: string;
+  /** For `refused`: each rule that refused the service, with the field (see docs/security.md). */
+  refusals?: Refusal[];
 }
+
+/** What {@link preflight} checks a service against besides the host: the policy's view of this deployer. */
+export interface PreflightContext {
+  /** The deployer's locations and services (see `PolicyContext`). */
+  policy: PolicyContext;
+  /** The service's path in the manifest, e.g. `services[2]`, that refusals are reported under. */
+  at: string;
+  /**
+   * Every unit of this deployer → the ports the manifest gives it after this tick (`[]` for one that goes), so
+   * services swapping ports do not refuse each other.
+   */
+  deployerUnits: ReadonlyMap<string, readonly number[]>;
+  /** Routes in Caddy that are not ours (none when Caddy is off or could not be read). */
+  foreign: readonly ForeignRoute[];
+}
+
+/** Why pre-flight refuses a service: the one-line reason and each rule broken. */
+export interface PreflightRefusal {
+  reason: string;
+  refusals: Refusal[];
+}
+
+const refuse = (reason: string): PreflightRefusal => ({
+  reason,
+  refusals: [{ rule: 'pre-flight', message: reason.replace(/^pre-flight: /, '') }],
+});
 
 /**
  * Checks, before anything is touched, what would make a service fail for reasons of this host rather than of
  * its version: its user and group exist, its env file is there, owned by root and private, its writable
- * paths exist. Returns why not, or `undefined`.
+ * paths exist. Then what the host policy can judge only here (see `checkHostFacts`): the numeric ids of its
+ * account and groups, where its paths really lead, who owns its state directory, who listens on its port, and
+ * whether a route of someone else's in Caddy names its domain. Returns why not, or `undefined`.
  */
-export async function preflight(ctx: DeployerContext, plan: ServicePlan): Promise<string | undefined> {
+export async function preflight(
+  ctx: DeployerContext,
+  plan: ServicePlan,
+  pre: PreflightContext,
+): Promise<PreflightRefusal | undefined> {
   const { checks } = ctx.adapters;
   const service = plan.desired?.service;
   if (!service) return undefined;
   const { user, group } = service.exec;
   const dynamic = resolveHardening(service.hardening, user !== undefined).dynamicUser;
   if (user !== undefined && !dynamic && !(await checks.userExists(user))) {
-    return `pre-flight: exec.user "${user}" does not exist on this host`;
+    return refuse(`pre-flight: exec.user "${user}" does not exist on this host`);
   }
   if (group !== undefined && !dynamic && !(await checks.groupExists(group))) {
-    return `pre-flight: exec.group "${group}" does not exist on this host`;
+    return refuse(`pre-flight: exec.group "${group}" does not exist on this host`);
   }
   if (service.envFile !== undefined) {
     const info = await checks.pathInfo(service.envFile);
-    if (!info) return `pre-flight: envFile ${service.envFile} does not exist`;
-    if (info.type !== 'file') return `pre-flight: envFile ${service.envFile} is not a regular file`;
+    if (!info) return refuse(`pre-flight: envFile ${service.envFile} does not exist`);
+    if (info.type !== 'file') return refuse(`pre-flight: envFile ${service.envFile} is not a regular file`);
     if (info.uid !== 0)
-      return `pre-flight: envFile ${service.envFile} is owned by uid ${info.uid}, expected root (0)`;
+      return refuse(`pre-flight: envFile ${service.envFile} is owned by uid ${info.uid}, expected root (0)`);
     if (info.mode & 0o007) {
       const mode = info.mode.toString(8).padStart(4, '0');
-      return `pre-flight: envFile ${service.envFile} has mode ${mode}, expected no access for others (chmod o-rwx)`;
+      return refuse(
+        `pre-flight: envFile ${service.envFile} has mode ${mode}, expected no access for others (chmod o-rwx)`,
+      );
     }
   }
   for (const path of service.hardening?.readWritePaths ?? []) {
     if (!(await ctx.adapters.checks.pathInfo(path))) {
-      return `pre-flight: hardening.readWritePaths ${path} does not exist (systemd would refuse to start the unit)`;
+      return refuse(
+        `pre-flight: hardening.readWritePaths ${path} does not exist (systemd would refuse to start the unit)`,
+      );
     }
   }
-  return undefined;
+  const policy = tickPolicy(ctx.settings);
+  const facts = await gatherHostFacts(hostFactsQuery(service, policy, plan.unitName), checks);
+  const issues = checkHostFacts(
+    service,
+    facts,
+    policy,
+    // The candidate of a blue/green update is the service's own too (it listens on the second port).
+    { ...pre.policy, ownUnits: planUnits(plan), deployerUnits: pre.deployerUnits },
+    pre.at,
+  );
+  const http = service.http;
+  const conflict = http && checkDomainAgainstForeign(http.domain, http.path, pre.foreign);
+  if (conflict)
+    issues.push({ path: `${pre.at}.http.domain`, rule: 'route.foreign-host', message: conflict.message });
+  return issues.length ? { reason: `pre-flight: ${policyReason(issues)}`, refusals: issues } : undefined;
 }
 
 /**
@@ -216,6 +281,7 @@ async function prepareServices(batch: Batch, changing: readonly ServicePlan[]): 
         outcome: 'refused',
         storePath: plan.storePath,
         reason: message(error),
+        refusals: [{ rule: 'prepare', message: message(error) }],
       });
     }
   }

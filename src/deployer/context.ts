@@ -32,13 +32,17 @@ export interface DeployerAdapters {
   writeMetrics?: (text: string) => Promise<void>;
 }
 
-/** The settings a tick reads (see {@link DeployerSettings}). */
+/**
+ * The settings a tick reads (see {@link DeployerSettings}). The host policy and the locations it protects are
+ * optional: without them a tick applies the default policy and protects the default locations.
+ */
 export type TickSettings = Pick<
   DeployerSettings,
   | 'host'
   | 'substituter'
   | 'trustedPublicKeys'
   | 'insecureAllowUnsigned'
+  | 'insecureAllowUnsignedManifest'
   | 'secretsDir'
   | 'profilesDir'
   | 'gcrootsDir'
@@ -52,7 +56,8 @@ export type TickSettings = Pick<
   | 'caddyServer'
   | 'onSuccess'
   | 'onFailure'
->;
+> &
+  Partial<Pick<DeployerSettings, 'policy' | 'stateDir' | 'unitsDir' | 'caddyAdmin' | 'metricsFile'>>;
 
 /** Everything one tick needs. */
 export interface DeployerContext {

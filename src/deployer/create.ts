@@ -23,7 +23,7 @@ export function createDeployerAdapters(settings: DeployerSettings): DeployerAdap
   const shell = createShell();
   const metricsFile = settings.metricsFile;
   return {
-    manifests: openManifestStore(settings.manifest),
+    manifests: openManifestStore(settings.manifest, { status: settings.status }),
     nix: createNix({ shell }),
     systemd: createSystemd({ shell, unitsDir: settings.unitsDir }),
     caddy: settings.caddyAdmin === 'off' ? undefined : createCaddyAdmin({ address: settings.caddyAdmin }),

@@ -165,16 +165,25 @@ export function routedServices(state: DeployerState): {
   return { services: services.sort((a, b) => (a.name < b.name ? -1 : 1)), shadowed, ports };
 }
 
+/** A route of ours that Caddy was not given: a route of someone else's names its domain. */
+export interface RouteRefusal {
+  service: string;
+  domain: string;
+  path: string;
+  message: string;
+}
+
 /**
  * Makes Caddy hold exactly our routes for the state's services (level-triggered: also repairs routes lost to a
- * Caddy restart or edited by someone else). One GET and no write when in sync.
+ * Caddy restart or edited by someone else). One GET and no write when in sync. A route whose domain a route of
+ * someone else's names is not routed (that route is left alone) and is returned in `refused`.
  */
 export async function reconcileCaddy(
   ctx: DeployerContext,
   state: DeployerState,
-): Promise<{ requests: number; mutations: number }> {
+): Promise<{ requests: number; mutations: number; refused: RouteRefusal[] }> {
   const admin = ctx.adapters.caddy;
-  if (!admin) return { requests: 0, mutations: 0 };
+  if (!admin) return { requests: 0, mutations: 0, refused: [] };
   const { services, shadowed, ports } = routedServices(state);
   for (const name of shadowed) {
     ctx.onEvent({
@@ -194,5 +203,18 @@ export async function reconcileCaddy(
       }
     },
   });
-  return { requests: result.requests, mutations: result.mutations };
+  const refused = result.plan.refused.map(({ service, domain, path, message }) => ({
+    service,
+    domain,
+    path,
+    message,
+  }));
+  for (const r of refused)
+    ctx.onEvent({
+      level: 'error',
+      type: 'routes.refused',
+      service: r.service,
+      message: `route not given to Caddy (rule route.foreign-host): ${r.message}`,
+    });
+  return { requests: result.requests, mutations: result.mutations, refused };
 }

@@ -1,3 +1,10 @@
+export {
+  type Admission,
+  type AdmitSettings,
+  admitManifest,
+  lastAccepted,
+  trustFingerprint,
+} from './admit.js';
 export type { ServiceOutcome, ServiceResult } from './apply.js';
 export {
   busyConnections,
@@ -9,7 +16,8 @@ export {
 } from './connections.js';
 export type { DeployerAdapters, DeployerContext, TickSettings } from './context.js';
 export { createDeployerAdapters, createDeployerContext } from './create.js';
-export { desiredServices, type RenderFailure } from './desired.js';
+export { type DesiredPolicy, desiredServices, policyReason, type RenderFailure } from './desired.js';
+export type { RouteRefusal } from './drift.js';
 export { createFileStateStore } from './file-state-store.js';
 export {
   type HealthGateTiming,
@@ -25,7 +33,8 @@ export {
   parseSsListeners,
   unitFromCgroup,
 } from './host-checks.js';
-export { type LiveInstance, liveInstance, recordPorts, serviceUnits } from './live.js';
+export { policyContext, tickPolicy } from './host-policy.js';
+export { type LiveInstance, liveInstance, planUnits, recordPorts, serviceUnits } from './live.js';
 export { createFileLock, type FileLockOptions, type Lock, type LockHandle, type LockOwner } from './lock.js';
 export { renderMetrics } from './metrics.js';
 export {
@@ -52,7 +61,12 @@ export {
   type DeployerState,
   emptyState,
   type FailureRecord,
+  MANIFEST_REFUSAL_REASONS,
+  type ManifestRefusalReason,
   parseState,
+  type Refusal,
+  type RefusalRecord,
+  RefusalRecordSchema,
   type ServiceRecord,
   type StateStore,
   type SwitchPhase,

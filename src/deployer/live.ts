@@ -1,4 +1,5 @@
 import type { ServiceHttp } from '../manifest/schema.js';
+import type { ServicePlan } from './plan.js';
 import type { ServiceRecord } from './state.js';
 
 /** The instance of a service that serves, as its record says (see {@link liveInstance}). */
@@ -41,6 +42,15 @@ export function liveInstance(record: ServiceRecord): LiveInstance {
  */
 export function serviceUnits(record: ServiceRecord): string[] {
   return record.switch ? [record.unitName, record.switch.candidate.unitName] : [record.unitName];
+}
+
+/**
+ * Every unit of ours a planned service may run in during this tick: its own, and the candidate of a blue/green
+ * or overlap update (the host policy's "own units": a listener there is the service itself). Pure.
+ */
+export function planUnits(plan: Pick<ServicePlan, 'unitName' | 'desired'>): string[] {
+  const candidate = plan.desired?.candidate;
+  return candidate ? [plan.unitName, candidate.unitName] : [plan.unitName];
 }
 
 /**

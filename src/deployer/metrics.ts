@@ -1,5 +1,5 @@
 import { liveInstance } from './live.js';
-import type { DeployerState } from './state.js';
+import { type DeployerState, MANIFEST_REFUSAL_REASONS } from './state.js';
 
 /** Escapes a Prometheus label value (backslash, double quote, newline). */
 function label(value: string): string {
@@ -79,8 +79,32 @@ export function renderMetrics(state: DeployerState, version: string): string {
     'gauge',
     [[`{${host}}`, state.failures.length]],
   );
+  const refused = [
+    ...new Map((state.refused ?? []).map((r) => [`${r.service}\0${r.rule}`, r] as const)).values(),
+  ].sort((a, b) => a.service.localeCompare(b.service) || a.rule.localeCompare(b.rule));
+  metric(
+    'omni_deployer_service_refused',
+    'Services (or their routes) refused by the host policy or a pre-flight check, by rule; retried every tick.',
+    'gauge',
+    refused.map((r) => [`{${host},service="${label(r.service)}",rule="${label(r.rule)}"}`, 1]),
+  );
   metric('omni_deployer_rollbacks_total', 'Automatic rollbacks since the state was created.', 'counter', [
     [`{${host}}`, state.rollbacks],
   ]);
+  metric(
+    'omni_deployer_manifest_refused',
+    '1 while the newest manifest read is refused (its signature, its age or its content): nothing of it applies.',
+    'gauge',
+    [[`{${host}}`, state.rejected ? 1 : 0]],
+  );
+  metric(
+    'omni_deployer_manifests_refused_total',
+    'Manifests refused since the state was created, by reason (unsigned, untrusted_key, bad_signature, envelope_invalid, stale, replayed, invalid).',
+    'counter',
+    MANIFEST_REFUSAL_REASONS.map((reason) => [
+      `{${host},reason="${reason}"}`,
+      state.manifestRefusals?.[reason] ?? 0,
+    ]),
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -1,16 +1,29 @@
 import { DEFAULT_SECRETS_DIR, type ManifestIssue } from '../manifest/validate.js';
 import { type OptionSources, type OptionSpec, resolveOptions } from '../options.js';
+import { parseHostPolicy } from '../policy/parse.js';
+import type { HostPolicy } from '../policy/policy.js';
 
 /** Everything the deployer needs to know about its host, resolved from flags, environment and config file. */
 export interface DeployerSettings {
   /** Where the manifest lives: `s3://bucket/key?region=&endpoint=&profile=`, `file:///path` or a path. */
   manifest: string;
+  /**
+   * Where this host writes its status, `<host>.json` under this directory or prefix (`s3://bucket/prefix/?...`,
+   * `file:///dir`, a path); `undefined`: `status/` beside the manifest. Another bucket or prefix lets the
+   * manifest's bucket be read-only for hosts.
+   */
+  status: string | undefined;
   /** Nix substituter the closures are copied from (`s3://...`, `http://...`, `file://...`). */
   substituter: string | undefined;
-  /** Public keys closures must be signed with (`name:base64`). */
+  /** Public keys closures and manifests must be signed with (`name:base64`); several during a key rotation. */
   trustedPublicKeys: string[];
   /** Accept closures without a trusted signature. Only for tests and air-gapped experiments. */
   insecureAllowUnsigned: boolean;
+  /**
+   * Accept a manifest that carries no signature at all (migration from unsigned manifests only). Signed ones are
+   * still verified: a bad or untrusted signature is refused even with it.
+   */
+  insecureAllowUnsignedManifest: boolean;
   /** This host's name: selects the manifest's services. */
   host: string;
   stateDir: string;
@@ -48,7 +61,15 @@ export interface DeployerSettings {
   metricsFile: string | undefined;
   /** `text` for people (default on a TTY), `json` lines for journald. */
   logFormat: 'auto' | 'text' | 'json';
+  /**
+   * What the host lets a service be given (accounts, groups, paths, units, env files, domains, ports): the
+   * config file's `policy` object over the secure defaults (see `parseHostPolicy`). Config file only: no flag.
+   */
+  policy: HostPolicy;
 }
+
+/** The config-file key of the host policy, which is no flag and no environment variable (see docs/security.md). */
+export const POLICY_KEY = 'policy';
 
 /**
  * Every setting once: its flag, environment variable, config-file key (the setting's own name), default and
@@ -67,6 +88,16 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
       'where the manifest lives: s3://bucket/manifest.json?region=&endpoint=&profile=, file:///path/manifest.json or a path',
   },
   {
+    key: 'status',
+    flag: 'status',
+    env: 'DEPLOYER_STATUS',
+    kind: 'location',
+    value: 'LOCATION',
+    defaultText: 'status/ beside the manifest',
+    description:
+      "where this host writes its status, <host>.json in this directory or prefix (s3://bucket/prefix/?region=&endpoint=&profile=, file:///dir or a path): another bucket or prefix lets the manifest's bucket stay read-only for hosts; push status and --wait must read the same place",
+  },
+  {
     key: 'substituter',
     flag: 'substituter',
     env: 'DEPLOYER_SUBSTITUTER',
@@ -83,7 +114,7 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     default: [],
     value: 'KEY',
     description:
-      'a public key closures must be signed with (name:base64); the flag may be repeated, the environment variable and config key take a list',
+      'a public key closures and manifests must be signed with (name:base64); several during a key rotation: the flag may be repeated, the environment variable and config key take a list',
   },
   {
     key: 'insecureAllowUnsigned',
@@ -93,6 +124,15 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     default: false,
     description:
       'accept closures without a trusted signature (tests and air-gapped experiments only; without it a trusted key is required)',
+  },
+  {
+    key: 'insecureAllowUnsignedManifest',
+    flag: 'insecure-allow-unsigned-manifest',
+    env: 'DEPLOYER_INSECURE_ALLOW_UNSIGNED_MANIFEST',
+    kind: 'boolean',
+    default: false,
+    description:
+      'also apply a manifest that carries no signature (migration only: anyone who can write the bucket can then decide what runs here); a signed manifest is still verified, a bad or untrusted signature still refused',
   },
   {
     key: 'host',
@@ -294,9 +334,13 @@ export type SettingsResult =
  * refuses to run without a trusted public key unless `--insecure-allow-unsigned` says so explicitly.
  */
 export function resolveSettings(sources: SettingsSources): SettingsResult {
-  const result = resolveOptions(SETTINGS, { ...sources, defaults: { host: sources.hostname } });
-  if (!result.ok) return result;
-  const settings = result.values as unknown as DeployerSettings;
+  // The policy is an object of its own, checked by its own parser; the other keys are options.
+  const { config, policy: rawPolicy } = splitPolicy(sources.config);
+  const policy = parseHostPolicy(rawPolicy, `${sources.configName ?? 'config'}: ${POLICY_KEY}`);
+  const result = resolveOptions(SETTINGS, { ...sources, config, defaults: { host: sources.hostname } });
+  if (!result.ok) return policy.ok ? result : { ok: false, issues: [...result.issues, ...policy.issues] };
+  if (!policy.ok) return { ok: false, issues: policy.issues };
+  const settings = { ...result.values, policy: policy.policy } as unknown as DeployerSettings;
   const issues: ManifestIssue[] = [];
   const atLeast = (key: keyof DeployerSettings, flag: string, min: number, why: string) => {
     if ((settings[key] as number) < min)
@@ -317,7 +361,9 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
   }
   if (
     sources.complete !== false &&
-    (sources.read === undefined || sources.read.includes('trustedPublicKeys')) &&
+    // Only for commands that pull closures (they read both); `plan` reads the keys for manifests alone.
+    (sources.read === undefined ||
+      (sources.read.includes('trustedPublicKeys') && sources.read.includes('insecureAllowUnsigned'))) &&
     settings.trustedPublicKeys.length === 0 &&
     !settings.insecureAllowUnsigned
   ) {
@@ -328,4 +374,12 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
     });
   }
   return issues.length ? { ok: false, issues } : { ok: true, settings };
+}
+
+/** The config object without its `policy` key, and that key's value (`undefined` when absent). */
+function splitPolicy(config: unknown): { config: unknown; policy: unknown } {
+  if (typeof config !== 'object' || config === null || Array.isArray(config) || !(POLICY_KEY in config))
+    return { config, policy: undefined };
+  const { [POLICY_KEY]: policy, ...rest } = config as Record<string, unknown>;
+  return { config: rest, policy };
 }

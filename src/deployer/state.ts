@@ -73,6 +73,58 @@ export interface FailureRecord {
   reason: string;
 }
 
+/** Why a service (or its route) was refused: which rule, which field, what was found and expected. */
+export interface Refusal {
+  /**
+   * The host policy's rule id (`user.root`, `route.foreign-host`, ...; see docs/security.md), or, for a refusal
+   * outside the policy: `pre-flight` (a host check: a missing user, an env file that is not private, a check
+   * that could not be made), `unit` (the unit cannot be rendered), `prepare` (the closure could not be pinned or
+   * the unit written).
+   */
+  rule: string;
+  /** The manifest field, e.g. `services[2].exec.user`, when the refusal has one. */
+  path?: string;
+  message: string;
+}
+
+/**
+ * A refusal as the state keeps it: the service, and since when. `scope` says what was refused: the `service`
+ * (not touched at all: nothing pulled, written, started or routed) or only its `route` (the service runs,
+ * Caddy does not route to it).
+ */
+export interface RefusalRecord extends Refusal {
+  service: string;
+  scope: 'service' | 'route';
+  /** The store path the manifest asks for, for a refused service. */
+  storePath?: string;
+  /** When it was first refused for this reason (ISO): unchanged while the same refusal repeats. */
+  since: string;
+}
+/**
+ * Why a manifest was refused: its signature (`unsigned`, `untrusted_key`, `bad_signature`, `envelope_invalid`),
+ * its age (`stale`: older than the one applied; `replayed`: that generation with other content) or its content
+ * (`invalid`). The label of the refusal metrics.
+ */
+export type ManifestRefusalReason =
+  | 'invalid'
+  | 'unsigned'
+  | 'untrusted_key'
+  | 'bad_signature'
+  | 'envelope_invalid'
+  | 'stale'
+  | 'replayed';
+
+/** Every {@link ManifestRefusalReason}, in a fixed order (metrics list each, at zero until it happens). */
+export const MANIFEST_REFUSAL_REASONS: readonly ManifestRefusalReason[] = [
+  'invalid',
+  'unsigned',
+  'untrusted_key',
+  'bad_signature',
+  'envelope_invalid',
+  'stale',
+  'replayed',
+];
+
 /** How a tick ended. */
 export type TickOutcome = 'applied' | 'unchanged' | 'partial' | 'invalid-manifest' | 'failed' | 'busy';
 
@@ -80,12 +132,32 @@ export type TickOutcome = 'applied' | 'unchanged' | 'partial' | 'invalid-manifes
 export interface DeployerState {
   version: 1;
   host: string;
-  /** The manifest last applied (or attempted): its ETag and generation. */
-  manifest?: { etag?: string; generation: string; appliedAt: string };
+  /**
+   * The manifest last applied (or attempted): its ETag, generation and digest (`sha256:` of the payload; absent
+   * in state written before manifests were signed).
+   */
+  manifest?: { etag?: string; generation: string; appliedAt: string; digest?: string };
+  /**
+   * The newest manifest this host accepted (signature verified, valid, not older than the last one), whether
+   * or not every service settled on it: what replay protection judges each manifest against, so a partly
+   * applied manifest can never be undone by putting an older one back. Absent in older state: `manifest` then.
+   */
+  accepted?: { generation: string; digest: string; at: string };
   services: Record<string, ServiceRecord>;
   failures: FailureRecord[];
-  /** The newest manifest seen that failed validation: not applied, not parsed again until it changes. */
-  rejected?: { etag: string; at: string; message: string };
+  /**
+   * Services and routes refused by the latest tick that judged them (absent: none): services each time the
+   * manifest is planned, routes each time Caddy is reconciled. Retried every tick.
+   */
+  refused?: RefusalRecord[];
+  /**
+   * The newest manifest seen that was refused (signature, age or validation): not applied, not read again until
+   * it changes, or until `trust` (a fingerprint of the trusted keys and the unsigned-manifest setting) differs
+   * from the settings', so adding a key to the host takes effect at the next tick.
+   */
+  rejected?: { etag: string; at: string; message: string; reason?: ManifestRefusalReason; trust?: string };
+  /** Manifests refused since the state was created, by reason (for metrics). */
+  manifestRefusals?: Partial<Record<ManifestRefusalReason, number>>;
   lastTick?: { at: string; outcome: TickOutcome; message?: string };
   /** Count of automatic rollbacks since the state was created (for metrics). */
   rollbacks: number;
@@ -180,6 +252,17 @@ export const FailureRecordSchema = v.object({
   reason: text,
 });
 
+/** A {@link RefusalRecord}, as saved in the state and published in the host status. */
+export const RefusalRecordSchema = v.object({
+  service: text,
+  scope: v.picklist(['service', 'route']),
+  rule: text,
+  path: v.optional(text),
+  message: text,
+  storePath: v.optional(text),
+  since: text,
+});
+
 /** How the last tick ended (`DeployerState['lastTick']`), as saved in the state and published in the status. */
 export const LastTickSchema = v.object({
   at: text,
@@ -190,10 +273,23 @@ export const LastTickSchema = v.object({
 const StateSchema = v.object({
   version: v.literal(1),
   host: text,
-  manifest: v.optional(v.object({ etag: v.optional(text), generation: text, appliedAt: text })),
+  manifest: v.optional(
+    v.object({ etag: v.optional(text), generation: text, appliedAt: text, digest: v.optional(text) }),
+  ),
+  accepted: v.optional(v.object({ generation: text, digest: text, at: text })),
   services: v.record(text, ServiceRecordSchema),
   failures: v.array(FailureRecordSchema),
-  rejected: v.optional(v.object({ etag: text, at: text, message: text })),
+  refused: v.optional(v.array(RefusalRecordSchema)),
+  rejected: v.optional(
+    v.object({
+      etag: text,
+      at: text,
+      message: text,
+      reason: v.optional(v.picklist(MANIFEST_REFUSAL_REASONS)),
+      trust: v.optional(text),
+    }),
+  ),
+  manifestRefusals: v.optional(v.record(v.picklist(MANIFEST_REFUSAL_REASONS), v.number())),
   published: v.optional(text),
   lastTick: v.optional(LastTickSchema),
   rollbacks: v.number(),

@@ -6,7 +6,13 @@ import { renderTable } from '../render-table.js';
 import { formatDuration } from '../runtime/duration.js';
 import { isObject } from '../runtime/json.js';
 import { liveInstance } from './live.js';
-import { type DeployerState, FailureRecordSchema, LastTickSchema } from './state.js';
+import {
+  type DeployerState,
+  FailureRecordSchema,
+  LastTickSchema,
+  MANIFEST_REFUSAL_REASONS,
+  RefusalRecordSchema,
+} from './state.js';
 
 const text = v.string();
 
@@ -44,8 +50,17 @@ export const HostStatusSchema = v.object({
   generation: v.optional(text),
   etag: v.optional(text),
   lastTick: v.optional(LastTickSchema),
+  /**
+   * The newest manifest this host refused (its signature, its age or its content), while it stands: nothing of
+   * it was applied.
+   */
+  rejected: v.optional(
+    v.object({ etag: text, at: text, reason: v.picklist(MANIFEST_REFUSAL_REASONS), message: text }),
+  ),
   services: v.array(ServiceStatusSchema),
   failures: v.array(FailureRecordSchema),
+  /** Services and routes the host refused (host policy, pre-flight): not touched, retried every tick. */
+  refused: v.array(RefusalRecordSchema),
   rollbacks: v.number(),
 });
 
@@ -119,6 +134,17 @@ export function buildHostStatus(state: DeployerState, deployerVersion: string, n
     generation: state.manifest?.generation,
     etag: state.manifest?.etag,
     lastTick: state.lastTick,
+    ...(state.rejected
+      ? {
+          rejected: {
+            etag: state.rejected.etag,
+            at: state.rejected.at,
+            // Refusals recorded before reasons were: only invalid manifests were refused then.
+            reason: state.rejected.reason ?? 'invalid',
+            message: state.rejected.message,
+          },
+        }
+      : {}),
     services: Object.entries(state.services)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, s]) => {
@@ -142,6 +168,7 @@ export function buildHostStatus(state: DeployerState, deployerVersion: string, n
         };
       }),
     failures: state.failures,
+    refused: state.refused ?? [],
     rollbacks: state.rollbacks,
   };
 }
@@ -164,6 +191,12 @@ export function renderHostStatus(status: HostStatus, now: number): string {
     s.health,
     ago(s.since),
   ]);
+  if (status.rejected) {
+    const r = status.rejected;
+    lines.push(
+      `manifest ${r.etag} refused ${ago(r.at)} (${r.reason.replace('_', ' ')}): nothing of it applied`,
+    );
+  }
   if (rows.length) lines.push('', renderTable(['SERVICE', 'VERSION', 'REVISION', 'HEALTH', 'SINCE'], rows));
   else lines.push('no services deployed');
   const switching = status.services.filter((s) => s.switching);
@@ -178,6 +211,17 @@ export function renderHostStatus(status: HostStatus, now: number): string {
   if (status.failures.length) {
     lines.push('', 'held back (failed their health gate; not retried until the manifest changes them):');
     for (const f of status.failures) lines.push(`  ${f.service}: ${f.storePath} at ${f.at}: ${f.reason}`);
+  }
+  const refused = status.refused;
+  if (refused.length) {
+    lines.push(
+      '',
+      'refused (nothing of a refused service is touched; a refused route is not given to Caddy):',
+    );
+    for (const r of refused)
+      lines.push(
+        `  ${r.service}${r.scope === 'route' ? ' (route)' : ''}: ${r.rule}${r.path ? ` at ${r.path}` : ''}: ${r.message} (since ${r.since})`,
+      );
   }
   return lines.join('\n');
 }

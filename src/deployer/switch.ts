@@ -180,16 +180,7 @@ async function switchService(
     run.results.push({ name, action: 'update', outcome: 'refused', storePath: plan.storePath, reason });
   };
 
-  // 0. The candidate's port must be free: a stranger on it would make the new version fail for the host's fault.
-  if (candidate.port !== undefined) {
-    const taken = await portTaken(ctx, candidate.port, [current.unitName, candidate.unitName]).catch(
-      (error: unknown) => {
-        if (!isDeployError(error)) throw error;
-        return `pre-flight: could not check port ${candidate.port}: ${error.message}`;
-      },
-    );
-    if (taken) return refuse(taken);
-  }
+  // The second port was checked at pre-flight: the host policy refuses a port someone else listens on.
   // 1. The new version pinned, its candidate started and gated; nothing that serves has changed yet.
   const target = versionOf(plan);
   try {
@@ -559,22 +550,6 @@ async function drain(run: Run, name: string, port: number): Promise<void> {
     }
     await clock.sleep(Math.min(DRAIN_POLL_MS, limit - waited));
   }
-}
-
-/** Why `port` cannot take the candidate: someone other than the service's own units listens on it. */
-async function portTaken(
-  ctx: DeployerContext,
-  port: number,
-  own: readonly string[],
-): Promise<string | undefined> {
-  const strangers = (await ctx.adapters.checks.listeners(port)).filter(
-    (l) => l.unit === undefined || !own.includes(l.unit),
-  );
-  if (strangers.length === 0) return undefined;
-  const who = strangers
-    .map((l) => l.unit ?? (l.process ? `${l.process} (pid ${l.pid})` : l.address))
-    .join(', ');
-  return `pre-flight: port ${port}, where the new version would start beside the running one, is in use by ${who}`;
 }
 
 /** Points the profile back at `storePath` after a switch that did not complete (best effort: the unit pins it). */

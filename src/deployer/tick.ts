@@ -1,16 +1,27 @@
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
+import { readCaddyConfig } from '../caddy/reconcile.js';
+import { DEFAULT_CADDY_ID_PREFIX } from '../caddy/routes.js';
 import { DeployError, isDeployError } from '../errors.js';
-import type { Manifest } from '../manifest/schema.js';
-import { formatIssues, parseManifest } from '../manifest/validate.js';
-import { applyServices, preflight, type ServiceResult } from './apply.js';
+import type { Manifest, ServiceHttp } from '../manifest/schema.js';
+import { type ForeignRoute, foreignRoutes } from '../policy/routes.js';
+import { servicePorts } from '../policy/service.js';
+import { admitManifest, lastAccepted, trustFingerprint } from './admit.js';
+import { applyServices, type PreflightContext, preflight, type ServiceResult } from './apply.js';
 import type { DeployerContext } from './context.js';
 import { desiredServices } from './desired.js';
-import { reconcileCaddy, removeOrphans, repairUnits } from './drift.js';
+import { type RouteRefusal, reconcileCaddy, removeOrphans, repairUnits } from './drift.js';
+import { policyContext, tickPolicy } from './host-policy.js';
 import { serviceUnits } from './live.js';
 import { renderMetrics } from './metrics.js';
 import { type DeployPlan, type DesiredService, planDeploy, type ServicePlan } from './plan.js';
-import { type DeployerState, emptyState, type TickOutcome } from './state.js';
+import {
+  type DeployerState,
+  emptyState,
+  type ManifestRefusalReason,
+  type RefusalRecord,
+  type TickOutcome,
+} from './state.js';
 import { assertHostStatus, buildHostStatus, type HostStatus } from './status.js';
 import { applySwitches, recoverSwitches, splitSwitches } from './switch.js';
 
@@ -29,8 +40,11 @@ export interface TickReport {
   repaired: string[];
   /** Units of ours that nothing wanted any more (a crash left them), stopped and removed. */
   orphans: string[];
-  /** Caddy admin requests made (and how many changed something). */
-  routes?: { requests: number; mutations: number };
+  /**
+   * Caddy admin requests made (and how many changed something), and the routes of ours refused because a route
+   * of someone else's names their domain (the service runs; Caddy does not route to it).
+   */
+  routes?: { requests: number; mutations: number; refused: RouteRefusal[] };
 }
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -97,6 +111,7 @@ async function tickLocked(ctx: DeployerContext): Promise<TickReport> {
 
   try {
     report.routes = await reconcileCaddy(ctx, state);
+    state = recordRouteRefusals(ctx, state, report.routes.refused, report);
   } catch (error) {
     onEvent({
       level: 'error',
@@ -122,18 +137,53 @@ async function poll(
 ): Promise<DeployerState | undefined> {
   const read = await readManifest(ctx, state, report);
   if (!read) return undefined;
-  const manifest = validateManifest(ctx, read, report);
-  if (!manifest)
-    return { ...state, rejected: { etag: read.etag, at: now(ctx), message: report.message ?? '' } };
-  const { plans, desired, pulls } = planManifest(ctx, manifest, state, report);
-  if (!(await pullClosures(ctx, pulls, report))) return undefined;
-  const ready = await preflightServices(ctx, plans, report);
-  const { switching, others, blocked } = splitSwitches(ctx, ready, state);
-  const applied = await applyServices(ctx, [...others, ...plans.filter((p) => p.action === 'remove')], state);
+  const admitted = validateManifest(ctx, read, state, report);
+  if (!admitted.ok) return refuse(ctx, state, read.etag, admitted.reason, report);
+  const { manifest, digest } = admitted;
+  // Accepted: from now on nothing older is, even if this manifest is never applied in full.
+  const accepted = acceptManifest(ctx, state, manifest.generation, digest);
+  const { plans, desired, pulls } = planManifest(ctx, manifest, accepted, report);
+  if (!(await pullClosures(ctx, pulls, report))) return accepted;
+  const ready = await preflightServices(ctx, plans, { manifest, state: accepted }, report);
+  const { switching, others, blocked } = splitSwitches(ctx, ready, accepted);
+  const applied = await applyServices(
+    ctx,
+    [...others, ...plans.filter((p) => p.action === 'remove')],
+    accepted,
+  );
   const switched = await applySwitches(ctx, switching, applied.state);
   report.results.push(...blocked, ...applied.results, ...switched.results);
   reportUntouched(ctx, plans, report);
-  return settle(ctx, switched.state, { etag: read.etag, manifest, desired }, report);
+  return settle(ctx, switched.state, { etag: read.etag, manifest, digest, desired }, report);
+}
+
+/** The state after a refused manifest: the refusal recorded (and counted); everything else as it was. */
+function refuse(
+  ctx: DeployerContext,
+  state: DeployerState,
+  etag: string,
+  reason: ManifestRefusalReason,
+  report: TickReport,
+): DeployerState {
+  const manifestRefusals = {
+    ...state.manifestRefusals,
+    [reason]: (state.manifestRefusals?.[reason] ?? 0) + 1,
+  };
+  const trust = trustFingerprint(ctx.settings);
+  const rejected = { etag, at: now(ctx), message: report.message ?? '', reason, trust };
+  return { ...state, rejected, manifestRefusals };
+}
+
+/** The state once a manifest is accepted: the newest accepted one recorded, an earlier refusal forgotten. */
+function acceptManifest(
+  ctx: DeployerContext,
+  state: DeployerState,
+  generation: string,
+  digest: string,
+): DeployerState {
+  const { rejected: _gone, ...rest } = state;
+  const same = state.accepted?.generation === generation && state.accepted.digest === digest;
+  return same ? rest : { ...rest, accepted: { generation, digest, at: now(ctx) } };
 }
 
 type ManifestRead = Extract<
@@ -150,8 +200,16 @@ async function readManifest(
   state: DeployerState,
   report: TickReport,
 ): Promise<ManifestRead | undefined> {
-  const { adapters, onEvent } = ctx;
-  const known = state.rejected?.etag ?? state.manifest?.etag;
+  const { adapters, settings, onEvent } = ctx;
+  // A refusal made under other trust settings (a key added since) is judged again: the manifest is read anew.
+  const rejected =
+    state.rejected?.trust === undefined || state.rejected.trust === trustFingerprint(settings)
+      ? state.rejected
+      : undefined;
+  // The last settled manifest may be skipped with a 304 only while nothing newer was accepted since: otherwise
+  // its ETag in the bucket again means it was put back, and it is read to be judged (and refused) as stale.
+  const settledIsNewest = !state.accepted || state.accepted.digest === state.manifest?.digest;
+  const known = rejected?.etag ?? (settledIsNewest ? state.manifest?.etag : undefined);
   let read: Awaited<ReturnType<typeof adapters.manifests.read>>;
   try {
     read = await adapters.manifests.read(known ? { ifNoneMatch: known } : {});
@@ -163,9 +221,9 @@ async function readManifest(
   }
   if (read.status === 'not-modified') {
     onEvent({ level: 'debug', type: 'manifest.not-modified', message: 'manifest unchanged' });
-    if (state.rejected) {
+    if (rejected) {
       report.outcome = 'invalid-manifest';
-      report.message = state.rejected.message;
+      report.message = rejected.message;
     }
     return undefined;
   }
@@ -178,39 +236,63 @@ async function readManifest(
   return read;
 }
 
-/** 2. Validation: the manifest, or `undefined` when it is refused (the report says why; nothing changes). */
+/**
+ * 2. Admission: the signature (before anything else), the content, then the age against the last manifest
+ * accepted (`admitManifest`). Refused: the report says why, and nothing changes.
+ */
 function validateManifest(
   ctx: DeployerContext,
   read: ManifestRead,
+  state: DeployerState,
   report: TickReport,
-): Manifest | undefined {
+): ReturnType<typeof admitManifest> {
   const { settings, onEvent } = ctx;
-  const parsed = parseManifest(read.text, { secretsDir: settings.secretsDir });
-  for (const warning of parsed.warnings)
+  const admitted = admitManifest(read.text, read.etag, settings, lastAccepted(state));
+  for (const warning of admitted.warnings)
     onEvent({ level: 'warn', type: 'manifest.warning', message: `${warning.path}: ${warning.message}` });
-  if (!parsed.ok) {
+  if (!admitted.ok) {
     report.outcome = 'invalid-manifest';
-    report.message = `manifest ${read.etag} refused, nothing changed:\n${formatIssues(parsed.issues)}`;
-    onEvent({ level: 'error', type: 'manifest.invalid', message: report.message });
-    return undefined;
+    report.message = admitted.message;
+    onEvent({
+      level: 'error',
+      type: admitted.reason === 'invalid' ? 'manifest.invalid' : 'manifest.refused',
+      message: report.message,
+      data: { reason: admitted.reason },
+    });
+    return admitted;
   }
-  report.generation = parsed.manifest.generation;
-  return parsed.manifest;
+  report.generation = admitted.manifest.generation;
+  if (admitted.keyName === undefined)
+    onEvent({
+      level: 'warn',
+      type: 'manifest.unsigned',
+      message: `manifest ${read.etag} is not signed; applied only because of --insecure-allow-unsigned-manifest`,
+    });
+  return admitted;
 }
 
 /**
- * 3. The plan: this host's services rendered and compared with the state. A service whose unit cannot be
- * rendered is refused and keeps running as it is: it is neither planned nor removed.
+ * 3. The plan: this host's services rendered and compared with the state. A service the host policy refuses
+ * (judged from the manifest: see docs/security.md) or whose unit cannot be rendered is refused and keeps
+ * running as it is (a new one stays absent): it is neither planned nor removed.
  */
 function planManifest(ctx: DeployerContext, manifest: Manifest, state: DeployerState, report: TickReport) {
   const { settings, onEvent } = ctx;
   const { desired, failures: renderFailures } = desiredServices(manifest, settings.host, {
     secretsDir: settings.secretsDir,
+    policy: { rules: tickPolicy(settings), context: policyContext(settings, Object.keys(state.services)) },
   });
   const plan = planDeploy({ host: settings.host, generation: manifest.generation, desired, state });
   report.plan = plan;
   for (const failure of renderFailures) {
-    onEvent({ level: 'error', type: 'service.refused', service: failure.service, message: failure.reason });
+    const refusals = failure.issues ?? [{ rule: 'unit', message: failure.reason }];
+    onEvent({
+      level: 'error',
+      type: 'service.refused',
+      service: failure.service,
+      message: failure.reason,
+      data: { refusals },
+    });
     const action = state.services[failure.service] ? 'update' : 'install';
     report.results.push({
       name: failure.service,
@@ -218,6 +300,7 @@ function planManifest(ctx: DeployerContext, manifest: Manifest, state: DeployerS
       outcome: 'refused',
       storePath: failure.storePath,
       reason: failure.reason,
+      refusals,
     });
   }
   const refusedNames = new Set(renderFailures.map((f) => f.service));
@@ -262,29 +345,94 @@ async function pullClosures(
 async function preflightServices(
   ctx: DeployerContext,
   plans: readonly ServicePlan[],
+  { manifest, state }: { manifest: Manifest; state: DeployerState },
   report: TickReport,
 ): Promise<ServicePlan[]> {
+  const changing = plans.filter((p) => p.action === 'install' || p.action === 'update');
+  if (changing.length === 0) return [];
+  const names = [...new Set([...manifest.services.map((s) => s.name), ...Object.keys(state.services)])];
+  const shared: Omit<PreflightContext, 'at'> = {
+    policy: policyContext(ctx.settings, names),
+    deployerUnits: deployerUnitPorts(state, plans),
+    foreign: await readForeignRoutes(ctx, changing),
+  };
   const ready: ServicePlan[] = [];
-  for (const p of plans) {
-    if (p.action !== 'install' && p.action !== 'update') continue;
+  for (const p of changing) {
+    const at = `services[${p.desired ? manifest.services.indexOf(p.desired.service) : -1}]`;
     // A check that cannot be made (getent failing, a permission error) refuses that service, not the tick.
-    const refusal = await preflight(ctx, p).catch((error: unknown) => {
+    const refusal = await preflight(ctx, p, { ...shared, at }).catch((error: unknown) => {
       if (!isDeployError(error)) throw error;
-      return `pre-flight: could not check: ${error.message}`;
+      const message = `could not check: ${error.message}`;
+      return { reason: `pre-flight: ${message}`, refusals: [{ rule: 'pre-flight', message }] };
     });
     if (refusal === undefined) ready.push(p);
     else {
-      ctx.onEvent({ level: 'error', type: 'service.refused', service: p.name, message: refusal });
+      ctx.onEvent({
+        level: 'error',
+        type: 'service.refused',
+        service: p.name,
+        message: refusal.reason,
+        data: { refusals: refusal.refusals },
+      });
       report.results.push({
         name: p.name,
         action: p.action,
         outcome: 'refused',
         storePath: p.storePath,
-        reason: refusal,
+        reason: refusal.reason,
+        refusals: refusal.refusals,
       });
     }
   }
   return ready;
+}
+
+/**
+ * Every unit of ours → the ports it has once this tick's plan is applied: the state's, except that a unit the
+ * plan removes has none and one it installs or updates has its new ones. Pre-flight then does not take a port
+ * that one of our services is leaving (two services swapping ports) for a port someone else holds.
+ */
+function deployerUnitPorts(state: DeployerState, plans: readonly ServicePlan[]): Map<string, number[]> {
+  const ports = new Map<string, number[]>();
+  for (const record of Object.values(state.services)) {
+    const http = record.route as ServiceHttp | undefined;
+    ports.set(record.unitName, http ? [http.internalPort] : []);
+    // A candidate left by an interrupted switch holds its port until the switch is settled.
+    const candidate = record.switch?.candidate;
+    if (candidate) ports.set(candidate.unitName, candidate.port === undefined ? [] : [candidate.port]);
+  }
+  for (const p of plans) {
+    if (p.action === 'remove') ports.set(p.unitName, []);
+    else if ((p.action === 'install' || p.action === 'update') && p.desired) {
+      ports.set(p.unitName, servicePorts(p.desired.service));
+      const candidate = p.desired.candidate;
+      if (candidate?.port !== undefined) ports.set(candidate.unitName, [candidate.port]);
+    }
+  }
+  return ports;
+}
+
+/**
+ * The routes in Caddy that are not ours, when a service to install or update wants a route (one read); none
+ * when Caddy is off or cannot be read now (the reconcile that follows refuses a conflicting route then).
+ */
+async function readForeignRoutes(
+  ctx: DeployerContext,
+  changing: readonly ServicePlan[],
+): Promise<ForeignRoute[]> {
+  const admin = ctx.adapters.caddy;
+  if (!admin || !changing.some((p) => p.desired?.service.http)) return [];
+  try {
+    return foreignRoutes((await readCaddyConfig(admin)).config, DEFAULT_CADDY_ID_PREFIX);
+  } catch (error) {
+    if (!isDeployError(error)) throw error;
+    ctx.onEvent({
+      level: 'warn',
+      type: 'routes.unchecked',
+      message: `Caddy's routes not read for pre-flight (checked again when routes are reconciled): ${error.message}`,
+    });
+    return [];
+  }
 }
 
 /** 6. (after the apply) The services the apply did not touch: unchanged, or held back after a failure. */
@@ -312,12 +460,13 @@ function reportUntouched(ctx: DeployerContext, plans: readonly ServicePlan[], re
 function settle(
   ctx: DeployerContext,
   next: DeployerState,
-  applied: { etag: string; manifest: Manifest; desired: readonly DesiredService[] },
+  applied: { etag: string; manifest: Manifest; digest: string; desired: readonly DesiredService[] },
   report: TickReport,
 ): DeployerState {
   // Old failures of services the manifest has since changed (or dropped) are no longer relevant.
   const wanted = new Map(applied.desired.map((d) => [d.service.name, d.specHash]));
   next.failures = next.failures.filter((f) => wanted.get(f.service) === f.specHash);
+  setRefused(next, 'service', serviceRefusals(report.results, now(ctx)));
   const bad = report.results.filter(
     (r) => r.outcome === 'rolled-back' || r.outcome === 'failed' || r.outcome === 'refused',
   );
@@ -326,7 +475,12 @@ function settle(
   );
   if (settled) {
     // Everything converged or is held back on purpose: the next tick can skip this manifest (304).
-    next.manifest = { etag: applied.etag, generation: applied.manifest.generation, appliedAt: now(ctx) };
+    next.manifest = {
+      etag: applied.etag,
+      generation: applied.manifest.generation,
+      appliedAt: now(ctx),
+      digest: applied.digest,
+    };
     delete next.rejected;
   }
   const changed = report.results.some((r) => r.outcome !== 'unchanged' && r.outcome !== 'held');
@@ -337,6 +491,81 @@ function settle(
 
 function now(ctx: DeployerContext): string {
   return new Date(ctx.adapters.clock.now()).toISOString();
+}
+
+/** One record per rule of each refused service of the tick. */
+function serviceRefusals(results: readonly ServiceResult[], at: string): RefusalRecord[] {
+  return results
+    .filter((r) => r.outcome === 'refused')
+    .flatMap((r) =>
+      (r.refusals ?? [{ rule: 'pre-flight', message: r.reason ?? '' }]).map((refusal) => ({
+        service: r.name,
+        scope: 'service' as const,
+        ...refusal,
+        storePath: r.storePath,
+        since: at,
+      })),
+    );
+}
+
+/**
+ * Replaces the refusals of one scope in `state.refused` (the field goes when none are left). A refusal that
+ * was already there keeps its `since`, so a refusal that repeats every tick does not change the state.
+ */
+function setRefused(state: DeployerState, scope: RefusalRecord['scope'], records: RefusalRecord[]): void {
+  const same = (a: RefusalRecord, b: RefusalRecord) =>
+    a.service === b.service &&
+    a.scope === b.scope &&
+    a.rule === b.rule &&
+    a.path === b.path &&
+    a.message === b.message &&
+    a.storePath === b.storePath;
+  const previous = state.refused ?? [];
+  const kept = previous.filter((r) => r.scope !== scope);
+  const merged = [
+    ...kept,
+    ...records.map((r) => ({ ...r, since: previous.find((p) => same(p, r))?.since ?? r.since })),
+  ];
+  if (merged.length) state.refused = merged;
+  else delete state.refused;
+}
+
+/**
+ * The routes Caddy was not given because a route of someone else's names their domain: recorded in the state
+ * (scope `route`), and the tick is `partial` with the reason in its message.
+ */
+function recordRouteRefusals(
+  ctx: DeployerContext,
+  state: DeployerState,
+  refused: readonly RouteRefusal[],
+  report: TickReport,
+): DeployerState {
+  // The common case, nothing refused now or before: the state is not copied.
+  if (refused.length === 0 && !state.refused?.some((r) => r.scope === 'route')) return state;
+  const next = structuredClone(state);
+  setRefused(
+    next,
+    'route',
+    refused.map((r) => {
+      const record: RefusalRecord = {
+        service: r.service,
+        scope: 'route',
+        rule: 'route.foreign-host',
+        path: 'http.domain',
+        message: r.message,
+        since: now(ctx),
+      };
+      const storePath = state.services[r.service]?.storePath;
+      if (storePath !== undefined) record.storePath = storePath;
+      return record;
+    }),
+  );
+  if (refused.length) {
+    if (report.outcome === 'applied' || report.outcome === 'unchanged') report.outcome = 'partial';
+    const text = refused.map((r) => `${r.service}: route refused (${r.message})`).join('; ');
+    report.message = [report.message, text].filter(Boolean).join('; ');
+  }
+  return next;
 }
 
 /**

@@ -63,6 +63,14 @@ export const RELATIVE_PATH_RE = new RegExp(`^${NOT_DOTS}[A-Za-z0-9._+-]+(?:/${NO
 /** An absolute path of safe segments (see {@link RELATIVE_PATH_RE}), without a trailing `/`. */
 export const ABSOLUTE_PATH_RE = new RegExp(`^(?:/${NOT_DOTS}[A-Za-z0-9._+-]+)+$`);
 
+/**
+ * An archive id: the archive time in compact ISO 8601 UTC with milliseconds, `20250115T123456.789Z`. Compact
+ * because colons are awkward in file names and command lines; milliseconds so two pushes in one second get
+ * distinct names; fixed width so names sort in time order. (Archives are the S3 module's; a manifest names one
+ * in `rollbackOf`.)
+ */
+export const ARCHIVE_ID_RE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z$/;
+
 /** An ISO-8601 UTC timestamp such as `2025-01-15T12:34:56Z` (fractional seconds allowed). */
 export const UTC_TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?Z$/;
 

@@ -3,6 +3,7 @@ import { isObject } from '../runtime/json.js';
 import { describeValue } from './describe.js';
 import {
   ABSOLUTE_PATH_RE,
+  ARCHIVE_ID_RE,
   DOMAIN_RE,
   ENV_KEY_RE,
   HEALTH_PATH_RE,
@@ -287,6 +288,12 @@ export const ManifestSchema = strict(
       ),
     ),
     services: list(ServiceSchema, 'services'),
+    rollbackOf: v.optional(
+      pattern(
+        ARCHIVE_ID_RE,
+        'an archive id such as "20250115T123456.789Z": set by push rollback to the archived manifest whose services it restored',
+      ),
+    ),
   },
   'a manifest object { version, generation, services }',
 );

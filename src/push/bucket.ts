@@ -1,5 +1,6 @@
 import { parseHostStatus } from '../deployer/status.js';
 import { isDeployError } from '../errors.js';
+import { signManifest } from '../manifest/signature.js';
 import { parseStorePath } from '../manifest/store-path.js';
 import { parseManifest } from '../manifest/validate.js';
 import { parseNarinfo } from '../nix/narinfo.js';
@@ -12,6 +13,7 @@ import { PROBE_PREFIX, probeBucket } from '../s3/probe.js';
 import { updateManifest } from '../s3/update-manifest.js';
 import type { PushContext } from './context.js';
 import { leaseClock, renderManifestText } from './manifest-change.js';
+import { type ManifestSigning, openPushedManifest } from './signing.js';
 
 /** The binary cache metadata a fresh cache gets (what `nix copy --to` writes). */
 export const DEFAULT_NIX_CACHE_INFO = 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n';
@@ -37,12 +39,13 @@ export interface BucketInit {
 /**
  * `push init`: probes how the manifest's bucket treats conditional writes and records the write mode that
  * follows in `bucket-mode.json` beside the manifest (re-running re-probes: a provider may have changed), then
- * creates an empty manifest in that mode (only if there is none: never overwrites) and the cache's
- * `nix-cache-info`. Print the result with {@link renderBucketInit}. `options.lease` tunes the lease (lease mode).
+ * creates an empty manifest in that mode, signed with `options.signing.secretKey` (only if there is none: never
+ * overwrites), and the cache's `nix-cache-info`. Print the result with {@link renderBucketInit}.
+ * `options.lease` tunes the lease (lease mode).
  */
 export async function initBucket(
   ctx: PushContext,
-  options: { lease?: LeaseOptions } = {},
+  options: { signing: ManifestSigning; lease?: LeaseOptions },
 ): Promise<BucketInit> {
   const objects = ctx.manifests.objects;
   let previousMode: BucketInit['previousMode'] = 'none';
@@ -60,7 +63,8 @@ export async function initBucket(
     findings: probe.findings,
   });
   const empty = { version: 1 as const, generation: new Date(ctx.clock.now()).toISOString(), services: [] };
-  const created = await updateManifest(ctx.manifests, (current) => current ?? renderManifestText(empty), {
+  const signed = () => signManifest(renderManifestText(empty), options.signing.secretKey);
+  const created = await updateManifest(ctx.manifests, (current) => current ?? signed(), {
     now: () => new Date(ctx.clock.now()),
     mode: probe.mode,
     lease: { ...leaseClock(ctx), ...options.lease },
@@ -142,7 +146,8 @@ export async function planCacheGc(ctx: PushContext, keep: number): Promise<Cache
   }
   const roots = new Set<string>();
   for (const { id, text } of texts) {
-    const parsed = parseManifest(text);
+    // Unverified: keeping more than needed is safe, and a manifest that does not verify still names paths.
+    const parsed = parseManifest(openPushedManifest(text, id, 'unverified').payload);
     // A manifest we cannot read still protects the paths it names: never delete what a rollback may need.
     const paths = parsed.ok
       ? parsed.manifest.services.map((s) => s.artifact.storePath)
@@ -211,32 +216,49 @@ export interface FleetRow {
 }
 
 /**
- * `push status`: every host's last report, from `status/*.json`. A report that is not a valid host status is
- * listed with outcome `invalid-status` and why, and none of its services is counted.
+ * `push status`: every host's last report, from `status/*.json` (or the status location), with the services the
+ * host refused (policy, pre-flight). A report is untrusted input (whoever may write there may write anything):
+ * one that is not JSON, or names another host than the one it is stored for, is listed with outcome
+ * `untrusted-status`; one that is not a valid host status with outcome `invalid-status`. Either way it says why,
+ * and none of its services is counted.
  */
 export async function readFleet(ctx: PushContext): Promise<FleetRow[]> {
   const statuses = await ctx.manifests.listStatuses();
-  return statuses.map(({ host, status }) => {
+  const notCounted = (host: string, outcome: string, why: string): FleetRow => ({
+    host,
+    generation: 'unknown',
+    lastTick: 'unknown',
+    outcome,
+    services: `not counted: ${why}`,
+  });
+  return statuses.map(({ host, status, invalid }) => {
+    if (invalid !== undefined) return notCounted(host, 'untrusted-status', invalid);
     const parsed = parseHostStatus(status ?? {});
-    if (!parsed.ok)
-      return {
-        host,
-        generation: 'unknown',
-        lastTick: 'unknown',
-        outcome: 'invalid-status',
-        services: `not counted: ${parsed.message}`,
-      };
+    if (!parsed.ok) return notCounted(host, 'invalid-status', parsed.message);
     const s = parsed.status;
+    const other = otherHost(host, s.host);
+    if (other !== undefined) return notCounted(host, 'untrusted-status', other);
     const services = s.services ?? [];
     const unhealthy = services.filter((x) => x.health !== 'healthy').map((x) => x.name);
+    // A deployer before the host policy reports no `refused`.
+    const refused = [...new Set((s.refused ?? []).map((r) => r.service))];
     return {
       host,
       generation: s.generation ?? 'none',
       lastTick: s.lastTick?.at ?? 'never',
       outcome: s.lastTick?.outcome ?? 'unknown',
-      services: `${services.length - unhealthy.length}/${services.length} healthy${unhealthy.length ? ` (not: ${unhealthy.join(', ')})` : ''}`,
+      services: `${services.length - unhealthy.length}/${services.length} healthy${unhealthy.length ? ` (not: ${unhealthy.join(', ')})` : ''}${refused.length ? `; refused: ${refused.join(', ')}` : ''}`,
     };
   });
+}
+
+/**
+ * Why a report stored as `host`'s is not that host's (it names another), or `undefined`. Host names compare
+ * case-insensitively, as DNS names do; the name is quoted as found (untrusted text).
+ */
+export function otherHost(host: string, named: string | undefined): string | undefined {
+  if (named === undefined || named.toLowerCase() === host.toLowerCase()) return undefined;
+  return `stored as ${host}'s status, but it reports host ${JSON.stringify(named.slice(0, 253))}`;
 }
 
 /** Renders `push status` as a table. */

@@ -13,17 +13,25 @@ export {
 } from './bucket.js';
 export { DEFAULT_BUILD_COMMAND, gitRevision, runBuild } from './build.js';
 export type { PushContext } from './context.js';
-export { type HistoryEntry, readHistory, renderHistory, rollbackManifest } from './history.js';
+export {
+  type HistoryEntry,
+  type RollbackResult,
+  readHistory,
+  renderHistory,
+  rollbackManifest,
+} from './history.js';
 export {
   currentManifest,
   leaseClock,
   type ManifestWrite,
+  manifestUpdateOptions,
   nextManifest,
   renderManifestText,
   writeServiceChange,
 } from './manifest-change.js';
 export { type HostPlan, type PushPlan, planManifestChange, renderPushPlan } from './plan.js';
 export { PUSH_SETTINGS, type PushSettings, resolvePushSettings } from './settings.js';
+export { type ManifestSigning, type ManifestTrust, openPushedManifest, trustedKeysOf } from './signing.js';
 export {
   applyServiceChange,
   nextGeneration,

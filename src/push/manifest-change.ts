@@ -1,12 +1,14 @@
 import { isDeepStrictEqual } from 'node:util';
 import { DeployError } from '../errors.js';
 import type { Manifest } from '../manifest/schema.js';
+import { signManifest } from '../manifest/signature.js';
 import { formatIssues, parseManifest, validateManifest } from '../manifest/validate.js';
 import type { WriteMode } from '../s3/bucket-mode.js';
 import type { LeaseOptions } from '../s3/lease.js';
 import type { ArchiveEntry } from '../s3/manifest-store.js';
-import { updateManifest } from '../s3/update-manifest.js';
+import { type UpdateManifestOptions, updateManifest } from '../s3/update-manifest.js';
 import type { PushContext } from './context.js';
+import { type ManifestSigning, type ManifestTrust, openPushedManifest } from './signing.js';
 import { applyServiceChange, type ServiceChange } from './spec.js';
 
 /** Renders a manifest as stored: pretty JSON with a final newline (readable diffs in the bucket's history). */
@@ -14,14 +16,19 @@ export function renderManifestText(manifest: Manifest): string {
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }
 
-/** Parses the current manifest text for a change; an invalid current manifest stops the push (fix or roll back). */
+/**
+ * Verifies and parses the current manifest text for a change (see `openPushedManifest`): one that does not
+ * verify with `trust`, or is invalid, stops the push (fix it or roll back).
+ */
 export function currentManifest(
   text: string | undefined,
   url: string,
   secretsDir: string,
+  trust: ManifestTrust | 'unverified',
 ): Manifest | undefined {
   if (text === undefined) return undefined;
-  const parsed = parseManifest(text, { secretsDir });
+  const { payload } = openPushedManifest(text, `the current manifest at ${url}`, trust);
+  const parsed = parseManifest(payload, { secretsDir });
   if (parsed.ok) return parsed.manifest;
   throw new DeployError(
     'MANIFEST_INVALID',
@@ -75,42 +82,52 @@ export function leaseClock(ctx: PushContext): LeaseOptions {
 }
 
 /**
- * Applies a service change to the bucket's manifest with compare-and-swap: read with its ETag, archive the
- * current version, write the new one only if nobody wrote in between; on a conflict, re-read and re-apply the
- * change (bounded), so concurrent pushes of different services both land and none is lost. On a bucket that
- * `push init` found not to enforce conditional writes, the same happens under a lease (see `updateManifest`;
- * `options.lease` tunes it, on `ctx.clock` by default).
+ * The `updateManifest` options of every push write: the push's clock, the lease on it (tuned by `lease`), and
+ * conflicts, lease waits and lost leases reported as `push.*` events.
+ */
+export function manifestUpdateOptions(ctx: PushContext, lease?: LeaseOptions): UpdateManifestOptions {
+  return {
+    now: () => new Date(ctx.clock.now()),
+    lease: { ...leaseClock(ctx), ...lease },
+    onConflict: (attempt) =>
+      ctx.onEvent({
+        level: 'warn',
+        type: 'push.conflict',
+        message: `the manifest changed while writing (attempt ${attempt}); re-reading and re-applying`,
+      }),
+    onEvent: (event) =>
+      ctx.onEvent({
+        level: event.type === 'lease-wait' ? 'info' : 'warn',
+        type: `push.${event.type}`,
+        message: event.message,
+      }),
+  };
+}
+
+/**
+ * Applies a service change to the bucket's manifest with compare-and-swap: read with its ETag, verify it (it is
+ * what the change builds on), archive the current version, write the new one, signed with `signing.secretKey`,
+ * only if nobody wrote in between; on a conflict, re-read and re-apply the change (bounded), so concurrent
+ * pushes of different services both land and none is lost. On a bucket that `push init` found not to enforce
+ * conditional writes, the same happens under a lease (see `updateManifest`; `options.lease` tunes it, on
+ * `ctx.clock` by default).
  */
 export async function writeServiceChange(
   ctx: PushContext,
   change: ServiceChange,
-  options: { lease?: LeaseOptions } = {},
+  options: { signing: ManifestSigning; lease?: LeaseOptions },
 ): Promise<ManifestWrite> {
   let previous: Manifest | undefined;
   let manifest: Manifest | undefined;
   const result = await updateManifest(
     ctx.manifests,
     (text) => {
-      previous = currentManifest(text, ctx.manifests.url, ctx.secretsDir);
+      previous = currentManifest(text, ctx.manifests.url, ctx.secretsDir, options.signing);
       manifest = nextManifest(previous, change, new Date(ctx.clock.now()), ctx.secretsDir);
-      return manifest === previous && text !== undefined ? text : renderManifestText(manifest);
+      if (manifest === previous && text !== undefined) return text;
+      return signManifest(renderManifestText(manifest), options.signing.secretKey);
     },
-    {
-      now: () => new Date(ctx.clock.now()),
-      lease: { ...leaseClock(ctx), ...options.lease },
-      onConflict: (attempt) =>
-        ctx.onEvent({
-          level: 'warn',
-          type: 'push.conflict',
-          message: `the manifest changed while writing (attempt ${attempt}); re-reading and re-applying`,
-        }),
-      onEvent: (event) =>
-        ctx.onEvent({
-          level: event.type === 'lease-wait' ? 'info' : 'warn',
-          type: `push.${event.type}`,
-          message: event.message,
-        }),
-    },
+    manifestUpdateOptions(ctx, options.lease),
   );
   return {
     changed: result.changed,

@@ -6,6 +6,8 @@ import { DEFAULT_BUILD_COMMAND } from './build.js';
 export interface PushSettings {
   /** The manifest: `s3://bucket/manifest.json?region=&endpoint=&profile=`, `file:///...` or a path. */
   manifest: string;
+  /** Where hosts write their status (`<host>.json` there); `undefined`: `status/` beside the manifest. */
+  status: string | undefined;
   /** The binary cache to upload closures to (`s3://bucket?...`, `file:///dir`); none: the build tool uploads. */
   cache: string | undefined;
   /**
@@ -13,6 +15,13 @@ export interface PushSettings {
    * Never printed or uploaded.
    */
   keyFile: KeySource | undefined;
+  /**
+   * Public keys accepted on the manifest push builds on (the current one, an archive to restore), besides the
+   * signing key's own: the old key during a key rotation.
+   */
+  trustedPublicKeys: string[];
+  /** Build on a manifest that carries no signature: migration from unsigned manifests only. */
+  insecureAllowUnsignedManifest: boolean;
   /** The build command; `{target}` is replaced by the target (as one argument). */
   build: string;
   /** Where service specs live: `<specDir>/<service>.json`. */
@@ -37,6 +46,16 @@ export const PUSH_SETTINGS: readonly (OptionSpec & { key: keyof PushSettings })[
       'where the manifest lives: s3://bucket/manifest.json?region=&endpoint=&profile=, file:///path/manifest.json or a path',
   },
   {
+    key: 'status',
+    flag: 'status',
+    env: 'PUSH_STATUS',
+    kind: 'location',
+    value: 'LOCATION',
+    defaultText: 'status/ beside the manifest',
+    description:
+      "where the hosts write their status, <host>.json in this directory or prefix (s3://bucket/prefix/?region=&endpoint=&profile=, file:///dir or a path): the hosts' --status",
+  },
+  {
     key: 'cache',
     flag: 'cache',
     env: 'PUSH_CACHE',
@@ -52,7 +71,26 @@ export const PUSH_SETTINGS: readonly (OptionSpec & { key: keyof PushSettings })[
     kind: 'key-file',
     value: 'FILE',
     description:
-      'the Nix secret key closures are signed with: a file, or - for standard input; NIX_CACHE_KEY may also hold the key itself. Never printed or uploaded',
+      'the Nix secret key closures and every manifest written are signed with: a file, or - for standard input; NIX_CACHE_KEY may also hold the key itself. Never printed or uploaded',
+  },
+  {
+    key: 'trustedPublicKeys',
+    flag: 'trusted-public-key',
+    env: 'PUSH_TRUSTED_PUBLIC_KEYS',
+    kind: 'list',
+    default: [],
+    value: 'KEY',
+    description:
+      "a public key (name:base64) whose signature push accepts on the manifest it builds on (the current one, an archive to restore) besides its own key's: the old key during a key rotation; the flag may be repeated, the environment variable and config key take a list",
+  },
+  {
+    key: 'insecureAllowUnsignedManifest',
+    flag: 'insecure-allow-unsigned-manifest',
+    env: 'PUSH_INSECURE_ALLOW_UNSIGNED_MANIFEST',
+    kind: 'boolean',
+    default: false,
+    description:
+      'build on a current manifest (or restore an archive) that carries no signature: for the first signed push after unsigned ones only, as push cannot tell who wrote it; what push writes is signed regardless',
   },
   {
     key: 'build',

@@ -17,9 +17,10 @@ export interface PublishResult {
 
 /**
  * Makes a built closure available to the hosts: signs it with `keyFile`, exports it to a temporary local
- * binary cache and uploads what the bucket lacks (NARs before their narinfos). Without a key, the closure must
- * already be in the cache (the build tool uploaded it); that is checked, so a deploy never names a path the
- * hosts cannot pull. The key never leaves this machine: only narinfos and NARs are read for upload.
+ * binary cache and uploads what the bucket lacks (NARs before their narinfos). Without a key, or when the path
+ * is not in this machine's store (built elsewhere: by CI, by the build tool), the closure must already be in the
+ * cache; that is checked, so a deploy never names a path the hosts cannot pull. The key never leaves this
+ * machine: only narinfos and NARs are read for upload.
  */
 export async function publishClosure(
   ctx: PushContext,
@@ -30,11 +31,14 @@ export async function publishClosure(
   const cache = ctx.cache;
   if (!cache) return { uploaded: false, files: 0, bytes: 0 };
   const hash = storePath.slice('/nix/store/'.length, '/nix/store/'.length + 32);
-  if (!keyFile) {
+  const local = keyFile !== undefined && (await ctx.nix.pathInfo([storePath])).length > 0;
+  if (!keyFile || !local) {
     if (await cache.head(`${hash}.narinfo`)) return { uploaded: false, files: 0, bytes: 0 };
     throw new DeployError(
       'CACHE_MISSING',
-      `${storePath} is not in the binary cache ${cache.url} and there is no signing key to upload it (--key-file or NIX_CACHE_KEY)`,
+      keyFile
+        ? `${storePath} is neither in the binary cache ${cache.url} nor in this machine's Nix store (to sign and upload it)`
+        : `${storePath} is not in the binary cache ${cache.url} and there is no signing key to upload it (--key-file or NIX_CACHE_KEY)`,
     );
   }
   const publicKey = publicKeyFromSecretKey((await readFile(keyFile, 'utf8')).trim());

@@ -1,5 +1,6 @@
 import { parseHostStatus } from '../deployer/status.js';
 import { formatDuration } from '../runtime/duration.js';
+import { otherHost } from './bucket.js';
 import type { PushContext } from './context.js';
 
 /** Where one host stands after a push. */
@@ -15,7 +16,7 @@ export interface HostWait {
  * healthy at `storePath`: a concurrent push that landed right after ours carries our change too, and the host
  * may never report our exact ETag. `failed` when the host reports that manifest (or any tick after `since`) not
  * converged, or that manifest applied without our version running. `pending` otherwise, and for a report that
- * is not a valid host status (it is not counted; the message says why). Pure.
+ * is not a valid host status or names another host (untrusted: it is not counted; the message says why). Pure.
  */
 export function judgeHost(
   host: string,
@@ -28,6 +29,9 @@ export function judgeHost(
   if (!parsed.ok)
     return { host, state: 'pending', message: `invalid status report, not counted: ${parsed.message}` };
   const status = parsed.status;
+  const other = otherHost(host, status.host);
+  if (other !== undefined)
+    return { host, state: 'pending', message: `untrusted status report, not counted: ${other}` };
   const outcome = status.lastTick?.outcome ?? 'unknown';
   const detail = status.lastTick?.message ? `: ${status.lastTick.message}` : '';
   const converged = outcome === 'applied' || outcome === 'unchanged';
@@ -81,9 +85,16 @@ export async function waitForHosts(
   let hosts: HostWait[] = [];
   for (;;) {
     hosts = await Promise.all(
-      options.hosts.map(async (host) =>
-        judgeHost(host, (await ctx.manifests.readStatus(host))?.status, options),
-      ),
+      options.hosts.map(async (host): Promise<HostWait> => {
+        const record = await ctx.manifests.readStatus(host);
+        if (record?.invalid !== undefined)
+          return {
+            host,
+            state: 'pending',
+            message: `untrusted status report, not counted: ${record.invalid}`,
+          };
+        return judgeHost(host, record?.status, options);
+      }),
     );
     const pending = hosts.filter((h) => h.state === 'pending');
     if (hosts.some((h) => h.state === 'failed') || pending.length === 0) break;

@@ -1,14 +1,10 @@
 import { DeployError } from '../errors.js';
+import { ARCHIVE_ID_RE } from '../manifest/patterns.js';
+
+export { ARCHIVE_ID_RE };
 
 /** Where archived manifests go, relative to the manifest store's root (bucket layout: docs/design.md). */
 export const ARCHIVE_DIR = 'manifests';
-
-/**
- * An archive id: the archive time in compact ISO 8601 UTC with milliseconds, `20250115T123456.789Z`. Compact
- * because colons are awkward in file names and command lines; milliseconds so two pushes in one second get
- * distinct names; fixed width so names sort in time order.
- */
-export const ARCHIVE_ID_RE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z$/;
 
 /** The archive id of a moment. */
 export function formatArchiveId(date: Date): string {

@@ -44,8 +44,13 @@ export interface ArchiveEntry {
 /** A host's status object as stored. */
 export interface HostStatusRecord {
   host: string;
-  /** The parsed JSON the deployer wrote (validate it before use: it is outside this module's schema). */
+  /**
+   * The parsed JSON the deployer wrote (validate it before use: it is outside this module's schema);
+   * `undefined` when the object is not JSON (`invalid` says so).
+   */
   status: unknown;
+  /** Why the object could not be read as JSON: it is not a host's report, whoever wrote it. */
+  invalid?: string;
   etag: string;
   lastModified?: Date;
 }
@@ -59,6 +64,8 @@ export interface ManifestStore {
   readonly url: string;
   /** The objects underneath (also the place for anything else at the same root). */
   readonly objects: ObjectStore;
+  /** Where host status objects live, for messages: `<root>status/` by default, or the status store's root. */
+  readonly statusUrl: string;
   /**
    * Reads the manifest and its ETag. With `ifNoneMatch` set to the ETag of the last read, an unchanged manifest
    * costs one request and returns `not-modified` without a body.
@@ -83,9 +90,12 @@ export interface ManifestStore {
   readArchive(id: string): Promise<{ entry: ArchiveEntry; text: string; etag: string }>;
   /** Writes `status/<host>.json` (each host owns its own: unconditional). */
   writeStatus(host: string, status: unknown): Promise<{ etag: string }>;
-  /** Reads `status/<host>.json`, or `undefined` when the host never reported. */
+  /**
+   * Reads `status/<host>.json`, or `undefined` when the host never reported. An object that is not JSON is
+   * returned with `invalid` set, never thrown: one bad object must not hide the other hosts.
+   */
   readStatus(host: string): Promise<HostStatusRecord | undefined>;
-  /** Every host's status, by host name. */
+  /** Every host's status, by host name (those that are not JSON with `invalid` set). */
   listStatuses(): Promise<HostStatusRecord[]>;
 }
 
@@ -93,6 +103,11 @@ export interface ManifestStore {
 export interface ManifestStoreOptions {
   /** The manifest's key at the store's root. Default `manifest.json`; archives are named after its stem. */
   manifestKey?: string;
+  /**
+   * Where host status objects live, as `<host>.json` at this store's root. Default: `status/` in the manifest's
+   * store. Another bucket or prefix lets hosts write their status without write access beside the manifest.
+   */
+  status?: ObjectStore;
 }
 
 const STATUS_DIR = 'status';
@@ -122,33 +137,33 @@ export function createManifestStore(objects: ObjectStore, options: ManifestStore
     ...(size === undefined ? {} : { size }),
   });
 
+  const statusObjects = options.status ?? objects;
+  const statusPrefix = options.status ? '' : `${STATUS_DIR}/`;
   const statusKey = (host: string) => {
     if (!isHostname(host))
       throw new DeployError(
         'S3_INPUT',
         `host: expected an RFC 1123 host name, found ${JSON.stringify(host)}`,
       );
-    return `${STATUS_DIR}/${host}.json`;
-  };
-
-  const parseStatus = (host: string, text: string) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch (cause) {
-      throw new DeployError(
-        'S3_INVALID',
-        `${objects.url}${statusKey(host)}: expected JSON, found something else`,
-        { cause },
-      );
-    }
+    return `${statusPrefix}${host}.json`;
   };
 
   async function readStatus(host: string): Promise<HostStatusRecord | undefined> {
-    const result = await objects.get(statusKey(host));
+    const key = statusKey(host);
+    const result = await statusObjects.get(key);
     if (result.status !== 'found') return undefined;
+    let status: unknown;
+    let invalid: string | undefined;
+    try {
+      status = JSON.parse(result.text);
+    } catch {
+      // Anyone who can write there can put anything: reported, never thrown, never shown (it is untrusted).
+      invalid = `${statusObjects.url}${key}: expected JSON, found something else`;
+    }
     return {
       host,
-      status: parseStatus(host, result.text),
+      status,
+      ...(invalid === undefined ? {} : { invalid }),
       etag: result.etag,
       ...(result.lastModified ? { lastModified: result.lastModified } : {}),
     };
@@ -157,6 +172,7 @@ export function createManifestStore(objects: ObjectStore, options: ManifestStore
   return {
     url,
     objects,
+    statusUrl: `${statusObjects.url}${statusPrefix}`,
 
     async read(read = {}) {
       const result = await objects.get(
@@ -263,7 +279,7 @@ export function createManifestStore(objects: ObjectStore, options: ManifestStore
     },
 
     async writeStatus(host, status) {
-      return objects.put(statusKey(host), `${JSON.stringify(status, null, 2)}\n`, {
+      return statusObjects.put(statusKey(host), `${JSON.stringify(status, null, 2)}\n`, {
         contentType: 'application/json',
       });
     },
@@ -272,8 +288,8 @@ export function createManifestStore(objects: ObjectStore, options: ManifestStore
 
     async listStatuses() {
       const records: HostStatusRecord[] = [];
-      for (const object of await objects.list(`${STATUS_DIR}/`)) {
-        const host = object.key.slice(STATUS_DIR.length + 1, -'.json'.length);
+      for (const object of await statusObjects.list(statusPrefix, { recursive: false })) {
+        const host = object.key.slice(statusPrefix.length, -'.json'.length);
         if (!object.key.endsWith('.json') || !isHostname(host)) continue;
         const record = await readStatus(host);
         if (record) records.push(record);

@@ -50,12 +50,13 @@ export function openObjectStore(location: string | Location, options: OpenStoreO
 
 /**
  * The manifest store at a location. A location ending in `.json` names the manifest (`s3://b/prod/manifest.json`,
- * `/srv/deploy/manifest.json`); anything else is the directory or prefix that holds `manifest.json`. Archives and
- * status objects live beside the manifest.
+ * `/srv/deploy/manifest.json`); anything else is the directory or prefix that holds `manifest.json`. Archives
+ * live beside the manifest; status objects too (`status/<host>.json`), unless `options.status` names another
+ * directory or prefix (`s3://status-bucket/prod/`: `<host>.json` there).
  */
 export function openManifestStore(
   location: string | Location,
-  options: OpenStoreOptions = {},
+  options: OpenStoreOptions & { status?: string | Location | undefined } = {},
 ): ManifestStore {
   const parsed =
     typeof location === 'string' ? parseLocation(location, { cwd: options.cwd ?? process.cwd() }) : location;
@@ -67,5 +68,9 @@ export function openManifestStore(
     parsed.kind === 'file'
       ? { kind: 'file', path: named ? path.slice(0, slash) || '/' : path }
       : { ...parsed, key: named ? path.slice(0, slash + 1) : path };
-  return createManifestStore(openObjectStore(root, options), { manifestKey });
+  const status = options.status === undefined ? undefined : openObjectStore(options.status, options);
+  return createManifestStore(openObjectStore(root, options), {
+    manifestKey,
+    ...(status === undefined ? {} : { status }),
+  });
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { DeployError } from '../errors.js';
 import type { ProfileGeneration, SymlinkEntry } from '../nix/generations.js';
 import {
@@ -10,7 +10,7 @@ import {
   checkTrustedKeys,
 } from '../nix/input.js';
 import type { PathInfo } from '../nix/path-info.js';
-import { parsePublicKey } from '../nix/signing.js';
+import { ed25519PrivateKey, parsePublicKey, publicKeyFromSecretKey } from '../nix/signing.js';
 import { untrustedError } from '../nix/trust.js';
 import type { Nix } from '../nix/types.js';
 
@@ -57,8 +57,8 @@ export interface FakeNix extends Nix {
 }
 
 /**
- * Creates a {@link FakeNix}. Signatures are modelled, not faked away: a key pair is `name:secret` /
- * `name:sha256(secret)`, a signature depends on the public key and the path, so a path signed by another key,
+ * Creates a {@link FakeNix}. Signatures are modelled, not faked away: a key pair is a real ed25519 pair in Nix's
+ * format, a store path's signature depends on the public key and the path, so a path signed by another key,
  * even one with the same name, is refused with `NIX_SIGNATURE` exactly like the real `nix copy` refuses it.
  * Unknown cache URLs fail with `NIX_UNREACHABLE`.
  */
@@ -186,9 +186,15 @@ export function createFakeNix(options: FakeNixOptions = {}): FakeNix {
       checkAbsolutePath(secretKeyFile, 'secretKeyFile');
       checkAbsolutePath(publicKeyFile, 'publicKeyFile');
       await record('generateKey', [name, secretKeyFile, publicKeyFile]);
-      const secret = createHash('sha256').update(`${name}\0${secretKeyFile}\0${files.size}`).digest('base64');
-      const publicKey = `${name}:${createHash('sha256').update(secret).digest('base64')}`;
-      files.set(secretKeyFile, `${name}:${secret}`);
+      // A real ed25519 key pair in Nix's format (deterministic for a test's repeatability), so what the key signs
+      // besides closures (manifests) verifies as with a key from nix-store --generate-binary-cache-key.
+      const seed = createHash('sha256').update(`${name}\0${secretKeyFile}\0${files.size}`).digest();
+      const half = createPublicKey(ed25519PrivateKey(seed))
+        .export({ format: 'der', type: 'spki' })
+        .subarray(-32);
+      const secret = `${name}:${Buffer.concat([seed, half]).toString('base64')}`;
+      const publicKey = publicKeyFromSecretKey(secret);
+      files.set(secretKeyFile, secret);
       files.set(publicKeyFile, publicKey);
       return publicKey;
     },
@@ -204,10 +210,7 @@ export function createFakeNix(options: FakeNixOptions = {}): FakeNix {
           `signing with ${secretKeyFile}: the signing key file is missing (fake)`,
         );
       }
-      const colon = secret.indexOf(':');
-      const publicKey = `${secret.slice(0, colon)}:${createHash('sha256')
-        .update(secret.slice(colon + 1))
-        .digest('base64')}`;
+      const publicKey = publicKeyFromSecretKey(secret);
       for (const entry of closure(paths, store, 'nix store sign')) {
         const signature = signatureFor(publicKey, entry);
         if (!entry.signatures.includes(signature)) entry.signatures.push(signature);

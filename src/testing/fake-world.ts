@@ -1,6 +1,7 @@
 import type { DeployerContext, TickSettings } from '../deployer/context.js';
 import { runTick, type TickReport } from '../deployer/tick.js';
 import type { Manifest, Service } from '../manifest/schema.js';
+import { signManifest } from '../manifest/signature.js';
 import type { DeployerEvent } from '../runtime/events.js';
 import { makeManifest, makeService, makeStorePath } from './builders.js';
 import { createFakeCaddyAdmin, type FakeCaddyAdmin } from './fake-caddy.js';
@@ -67,8 +68,13 @@ export interface FakeWorld {
   shell: FakeShell;
   /** The developer's Nix, holding the signing key. */
   dev: FakeNix;
-  /** The public key the host trusts (`settings.trustedPublicKeys`); closures signed by `dev` carry it. */
+  /**
+   * The public key the host trusts (`settings.trustedPublicKeys`); closures signed by `dev` and manifests
+   * {@link FakeWorld.publish}ed carry it.
+   */
   publicKey: string;
+  /** The secret half of {@link FakeWorld.publicKey} (`name:base64`), as push's `--key-file` holds it. */
+  secretKey: string;
   /** Every event the deployer reported, in order. */
   events: DeployerEvent[];
   /** Runs one deployer tick on the host. */
@@ -77,9 +83,16 @@ export interface FakeWorld {
   build(name: string, options?: { signed?: boolean }): Promise<string>;
   /** Makes the program of this store path exit with status 1 as soon as it starts, as a broken build would. */
   crash(storePath: string): void;
-  /** Writes a manifest (a value, or raw text) with compare-and-swap, as push does; returns its ETag. */
-  publish(manifest: Manifest | string): Promise<string>;
-  /** Builds every service's closure and returns a manifest of them (not yet published). */
+  /**
+   * Writes a manifest (a value, or its text) with compare-and-swap, signed with {@link FakeWorld.secretKey} as
+   * push signs it; returns its ETag. `options.signWith`: another secret key, or `false` to write the text as it
+   * is (unsigned, or an already signed text).
+   */
+  publish(manifest: Manifest | string, options?: { signWith?: string | false }): Promise<string>;
+  /**
+   * Builds every service's closure and returns a manifest of them (not yet published). Without `generation`,
+   * each call's is one second later than the last call's, from `2025-01-15T12:00:00Z`, as push's would be.
+   */
   manifestOf(specs: FakeWorldServiceSpec[], generation?: string): Promise<Manifest>;
   /** The mutating systemd calls so far (not list, read or status). */
   systemdChanges(): string[];
@@ -90,6 +103,7 @@ export interface FakeWorld {
 const DEFAULT_SETTINGS: Omit<TickSettings, 'host' | 'trustedPublicKeys'> = {
   substituter: 'file:///cache',
   insecureAllowUnsigned: false,
+  insecureAllowUnsignedManifest: false,
   secretsDir: '/var/lib/biz-secrets',
   profilesDir: '/nix/var/nix/profiles/biz',
   gcrootsDir: '/nix/var/nix/gcroots/biz',
@@ -119,6 +133,7 @@ export async function createFakeWorld(options: FakeWorldOptions = {}): Promise<F
   const caches = new Map<string, FakeBinaryCache>();
   const dev = createFakeNix({ caches });
   const publicKey = await dev.generateKey('test-1', '/keys/sk', '/keys/pk');
+  const secretKey = dev.files.get('/keys/sk') as string;
   const settings: TickSettings = {
     ...DEFAULT_SETTINGS,
     host: options.host ?? 'biz',
@@ -159,12 +174,17 @@ export async function createFakeWorld(options: FakeWorldOptions = {}): Promise<F
     version: '0.0.0-test',
   };
   let etag: string | undefined;
+  let generations = 0;
+  // 2025-01-15T12:00:00Z, then a second later at each call.
+  const nextGeneration = () =>
+    new Date(Date.parse('2025-01-15T12:00:00Z') + 1000 * generations++).toISOString().replace('.000Z', 'Z');
 
   const world: FakeWorld = {
     ctx,
     ...adapters,
     dev,
     publicKey,
+    secretKey,
     events,
     tick: () => runTick(ctx),
     async build(name, buildOptions = {}) {
@@ -177,12 +197,14 @@ export async function createFakeWorld(options: FakeWorldOptions = {}): Promise<F
     crash(storePath) {
       crashing.add(storePath.split('/')[3] as string);
     },
-    async publish(manifest) {
-      const text = typeof manifest === 'string' ? manifest : JSON.stringify(manifest, null, 2);
+    async publish(manifest, publishOptions = {}) {
+      const plain = typeof manifest === 'string' ? manifest : `${JSON.stringify(manifest, null, 2)}\n`;
+      const key = publishOptions.signWith ?? secretKey;
+      const text = key === false ? plain : signManifest(plain, key);
       etag = (await manifests.write(text, etag ? { ifMatch: etag } : { ifNoneMatch: '*' })).etag;
       return etag;
     },
-    async manifestOf(specs, generation = '2025-01-15T12:00:00Z') {
+    async manifestOf(specs, generation = nextGeneration()) {
       const services = [];
       for (const spec of specs) {
         const path = await world.build(`${spec.name}-${spec.version}`);

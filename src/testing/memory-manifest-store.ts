@@ -19,9 +19,9 @@ export function createMemoryManifestStore(
   options: MemoryObjectStoreOptions & ManifestStoreOptions = {},
 ): MemoryManifestStore {
   const objects = createMemoryObjectStore(options);
-  const store = createManifestStore(
-    objects,
-    options.manifestKey === undefined ? {} : { manifestKey: options.manifestKey },
-  );
+  const store = createManifestStore(objects, {
+    ...(options.manifestKey === undefined ? {} : { manifestKey: options.manifestKey }),
+    ...(options.status === undefined ? {} : { status: options.status }),
+  });
   return { ...store, objects };
 }

@@ -72,6 +72,31 @@ export interface StartCaddyOptions {
   /** Autosave API changes (needed for `--resume`). Default false. */
   persist?: boolean;
   routes?: unknown[];
+  /**
+   * Start from a Caddyfile instead (given the HTTP port its sites listen on), adapted with `caddy adapt` as
+   * Caddy does at start-up; its server listens on 127.0.0.1 only. `routes` is ignored.
+   */
+  caddyfile?: (httpPort: number) => string;
+}
+
+/**
+ * A Caddyfile as Caddy's JSON (`caddy adapt`), with every server listening on 127.0.0.1:`httpPort` only, over
+ * plain HTTP.
+ */
+function adaptCaddyfile(dir: string, text: string, httpPort: number): Record<string, unknown> {
+  const file = join(dir, 'Caddyfile');
+  writeFileSync(file, text);
+  const r = spawnSync('caddy', ['adapt', '--adapter', 'caddyfile', '--config', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`caddy adapt failed:\n${r.stderr}`);
+  const config = JSON.parse(r.stdout) as {
+    apps: { http: { servers: Record<string, { listen: string[]; automatic_https?: unknown }> } };
+  };
+  for (const server of Object.values(config.apps.http.servers)) {
+    server.listen = [`127.0.0.1:${httpPort}`];
+    // On a port other than 80, host routes of ours would make Caddy serve them with TLS.
+    server.automatic_https = { disable: true };
+  }
+  return config;
 }
 
 /** Starts Caddy and waits until its admin API answers. */
@@ -82,21 +107,24 @@ export async function startCaddy(options: StartCaddyOptions = {}): Promise<Caddy
   const adminPort = await freePort();
   const socketPath = join(dir, 'admin.sock');
   const listen = options.unixSocket ? `unix/${socketPath}` : `127.0.0.1:${adminPort}`;
-  const initialConfig = {
-    admin: { listen, config: { persist: options.persist ?? false } },
-    apps: {
-      http: {
-        servers: {
-          srv0: {
-            listen: [`127.0.0.1:${httpPort}`],
-            // A non-80 port would make Caddy manage certificates for every host we route.
-            automatic_https: { disable: true },
-            routes: structuredClone(options.routes ?? FOREIGN_ROUTES),
+  const admin = { listen, config: { persist: options.persist ?? false } };
+  const initialConfig: Record<string, unknown> = options.caddyfile
+    ? { ...adaptCaddyfile(dir, options.caddyfile(httpPort), httpPort), admin }
+    : {
+        admin,
+        apps: {
+          http: {
+            servers: {
+              srv0: {
+                listen: [`127.0.0.1:${httpPort}`],
+                // A non-80 port would make Caddy manage certificates for every host we route.
+                automatic_https: { disable: true },
+                routes: structuredClone(options.routes ?? FOREIGN_ROUTES),
+              },
+            },
           },
         },
-      },
-    },
-  };
+      };
   const configFile = join(dir, 'caddy.json');
   writeFileSync(configFile, JSON.stringify(initialConfig));
   const env = {

@@ -131,6 +131,35 @@ export function testReconcile(name: string, setup: () => Promise<ReconcileHarnes
       expect(events.map((e) => e.method)).toEqual(['GET']);
     });
 
+    it('refuses a route on a domain a foreign route names, and puts a wildcard of ours after the foreign sites it covers', async () => {
+      const original = await foreignBytes();
+      const desired = buildRoutes([
+        svc('web', 'a.test', '/', 8000),
+        svc('takeover', 'BLOG.test', '/', 8001),
+        svc('wild', '*.test', '/', 8002),
+      ]);
+      const result = await reconcileRoutes(h.admin, desired);
+      expect(result.plan.refused).toEqual([
+        expect.objectContaining({
+          id: 'omni-deploy:takeover',
+          domain: 'blog.test',
+          foreign: { server: 'srv0', index: 0, id: 'team-blog' },
+        }),
+      ]);
+      // Exact host of ours first; the wildcard after blog.test and foreign.test, ahead of the catch-all.
+      expect((await routes()).map((r) => r['@id'] ?? 'foreign')).toEqual([
+        'omni-deploy:web',
+        'team-blog',
+        'foreign',
+        'omni-deploy:wild',
+        'foreign',
+      ]);
+      expect(await foreignBytes()).toEqual(original);
+      const again = await reconcileRoutes(h.admin, desired);
+      expect(again).toMatchObject({ mutations: 0, requests: 1 });
+      expect(again.plan.refused.map((r) => r.id)).toEqual(['omni-deploy:takeover']);
+    });
+
     it('switches an upstream with one PATCH of the proxy handler', async () => {
       await reconcileRoutes(h.admin, buildRoutes([svc('web', 'a.test', '/', 8000)]));
       const swap = await reconcileRoutes(

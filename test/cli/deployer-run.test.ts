@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { runDeployer } from '../../src/cli/deployer.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { createFileStateStore } from '../../src/deployer/file-state-store.js';
 import type { DeployerSettings } from '../../src/deployer/settings.js';
+import { signManifest } from '../../src/manifest/index.js';
 import { createWorld, http, type World } from '../deployer/world.js';
 
 const KEY = 'cache-1:2oVYmCfS6Vd0z2eA1+Kq5pFfD0x3cN8k9YrJ8w7T6Qs=';
@@ -96,6 +97,32 @@ describe('deployer apply', () => {
     expect(await cli(world).run(flags)).toBe(3);
   });
 
+  it('exits 1 for a refused manifest, and deployer status shows why', async () => {
+    const world = await worldWithServices();
+    const flags = ['apply', '--manifest', 'x.json', '--trusted-public-key', KEY];
+    expect(await cli(world).run(flags)).toBe(0);
+    const next = await world.manifestOf([{ name: 'web', version: '2.0', overrides: http(8000) }]);
+    const etag = await world.publish(next, { signWith: false });
+    const refused = cli(world);
+    expect(await refused.run(flags)).toBe(1);
+    expect(refused.out.stdout).toContain(
+      `tick invalid-manifest\nmanifest ${etag} refused, nothing changed: manifest is not signed`,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'omni-status-'));
+    await createFileStateStore(join(dir, 'state.json')).save(world.state.current as never);
+    const { out, run } = cli(undefined);
+    expect(await run(['status', '--state-dir', dir])).toBe(0);
+    expect(out.stdout).toMatch(
+      /\(invalid-manifest: manifest .* refused, nothing changed: manifest is not signed/,
+    );
+    expect(out.stdout).toMatch(
+      new RegExp(`\\nmanifest ${etag} refused [^\\n]* ago \\(unsigned\\): nothing of it applied\\n`),
+    );
+    const json = cli(undefined);
+    await json.run(['status', '--state-dir', dir, '--json']);
+    expect(JSON.parse(json.out.stdout).rejected).toMatchObject({ etag, reason: 'unsigned' });
+  });
+
   it('refuses bad settings with every problem, before touching anything', async () => {
     const world = await worldWithServices();
     // A relative path is resolved against the working directory; one that is not a plain path is refused.
@@ -182,7 +209,7 @@ describe('deployer plan against the host state', () => {
     expect(await run(['plan', '--manifest', join(dir, 'next.json'), '--state-dir', dir])).toBe(0);
     const web1 = world.state.current?.services.web?.storePath as string;
     expect(out.stdout).toContain(
-      'host biz, manifest generation 2025-01-15T12:00:00Z: 0 to install, 1 to update, 1 to remove, 0 unchanged',
+      `host biz, manifest generation ${next.generation}: 0 to install, 1 to update, 1 to remove, 0 unchanged`,
     );
     expect(out.stdout).toContain(
       `  ~ web (deploy-web.service)\n      store path ${web1} → ${next.services[0]?.artifact.storePath}\n`,
@@ -192,6 +219,73 @@ describe('deployer plan against the host state', () => {
     expect(
       world.systemd.calls.filter((c) => !c.startsWith('read') && !c.startsWith('status')).length,
     ).toBeGreaterThan(0);
+  });
+});
+
+describe('a state file that cannot be read or parsed', () => {
+  // As docs/operations.md says: a damaged state stops the command with exit 1, naming the file, and nothing
+  // replaces it. A state.json that is a directory stands for any unreadable file (root reads past modes).
+  it.each([
+    ['unreadable', (file: string) => mkdirSync(file), /cannot read state .*state\.json: EISDIR/],
+    [
+      'damaged',
+      (file: string) => writeFileSync(file, '{"version": 1,'),
+      /.*state\.json: not valid JSON; move it aside/,
+    ],
+  ])('%s: apply, status and plan exit 1 naming the file', async (_, damage, message) => {
+    const world = await worldWithServices();
+    const dir = mkdtempSync(join(tmpdir(), 'omni-state-'));
+    const file = join(dir, 'state.json');
+    damage(file);
+    writeFileSync(
+      join(dir, 'next.json'),
+      JSON.stringify(await world.manifestOf([{ name: 'web', version: '1' }])),
+    );
+    const broken = {
+      ...world,
+      ctx: { ...world.ctx, adapters: { ...world.ctx.adapters, state: createFileStateStore(file) } },
+    };
+    for (const argv of [
+      ['apply', '--manifest', 'x.json', '--trusted-public-key', KEY, '--state-dir', dir],
+      ['status', '--state-dir', dir],
+      ['plan', '--manifest', join(dir, 'next.json'), '--state-dir', dir],
+    ]) {
+      const { out, run } = cli(broken as World);
+      expect(await run(argv), argv[0]).toBe(1);
+      expect(out.stderr).toMatch(new RegExp(`^deployer: ${message.source}`));
+      expect(out.stdout).toBe('');
+    }
+    expect(world.systemd.calls).toEqual([]);
+  });
+});
+
+describe('deployer plan with signed manifests', () => {
+  it('checks the signature with the trusted keys of the host, as the tick would; unwraps it unchecked without any', async () => {
+    const world = await worldWithServices();
+    await world.tick();
+    const dir = mkdtempSync(join(tmpdir(), 'omni-plan-'));
+    await createFileStateStore(join(dir, 'state.json')).save(world.state.current as never);
+    const next = await world.manifestOf([{ name: 'web', version: '2.0', overrides: http(8000) }]);
+    const signed = signManifest(`${JSON.stringify(next, null, 2)}\n`, world.secretKey);
+    writeFileSync(join(dir, 'signed.json'), signed);
+    writeFileSync(join(dir, 'tampered.json'), signed.replace('web-2.0', 'web-2.1'));
+    const plan = (file: string, ...more: string[]) => {
+      const c = cli(undefined);
+      return c
+        .run(['plan', '--manifest', join(dir, file), '--state-dir', dir, ...more])
+        .then((code) => ({ code, ...c.out }));
+    };
+    const trusted = ['--trusted-public-key', world.publicKey];
+    const ok = await plan('signed.json', ...trusted);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(
+      `host biz, manifest generation ${next.generation}: 0 to install, 1 to update`,
+    );
+    const bad = await plan('tampered.json', ...trusted);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('signature: manifest signature by key "test-1" does not verify');
+    // Without a trusted key (a developer's machine): the signature is not checked.
+    expect((await plan('tampered.json')).code).toBe(0);
   });
 });
 

@@ -6,9 +6,10 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { runDeployer } from '../../src/cli/deployer.js';
 import type { CliIo } from '../../src/cli/io.js';
-import type { Service } from '../../src/manifest/index.js';
+import { type Service, signManifest } from '../../src/manifest/index.js';
 import { renderUnit } from '../../src/systemd/index.js';
 import { makeManifest, makeService, storePath } from '../builders.js';
+import { makeKeyPair } from '../support/local-cache.js';
 
 /** The fake process's working directory: `files` are relative to it. */
 const CWD = '/work';
@@ -116,6 +117,76 @@ describe('deployer validate', () => {
     );
   });
 
+  describe('signed manifests', () => {
+    const one = makeKeyPair('cache-1');
+    const two = makeKeyPair('cache-2');
+    const signed = signManifest(`${good}\n`, one.secretKey);
+
+    it('with --trusted-public-key: signed by it → 0, saying so', async () => {
+      const r = await cli(
+        ['validate', 'm.json', '--trusted-public-key', two.publicKey, '--trusted-public-key', one.publicKey],
+        { 'm.json': signed },
+      );
+      expect(r).toEqual({
+        code: 0,
+        stdout:
+          'm.json: valid manifest v1, generation 2025-01-15T12:34:56Z, 2 services; signed by cache-1, verified\n',
+        stderr: '',
+      });
+    });
+
+    it.each([
+      [
+        'tampered (one byte changed)',
+        signed.replace('"web', '"wab'),
+        'signature: manifest signature by key "cache-1" does not verify: the manifest was changed after it was signed',
+      ],
+      ['unsigned', good, 'signature: manifest is not signed: expected a signed manifest'],
+      [
+        'signed by another key',
+        signManifest(`${good}\n`, two.secretKey),
+        'signature: manifest signature by key "cache-2" is not trusted here (trusted: "cache-1")',
+      ],
+      [
+        'a damaged envelope',
+        signed.replace('"formatVersion":1', '"formatVersion":"1"'),
+        'signature: malformed signed manifest: formatVersion: expected 1, found "1"',
+      ],
+    ])('with --trusted-public-key: %s → 1, naming the signature', async (_label, text, message) => {
+      const r = await cli(['validate', 'm.json', '--trusted-public-key', one.publicKey], { 'm.json': text });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`m.json: invalid manifest, 1 problem(s):\n${message}`);
+      const json = await cli(['validate', 'm.json', '--json', '--trusted-public-key', one.publicKey], {
+        'm.json': text,
+      });
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, issues: [{ path: 'signature' }] });
+    });
+
+    it('without a trusted key: a signed manifest is unwrapped (its signature not checked), a plain one read as it is', async () => {
+      const r = await cli(['validate', 'm.json', '--json'], { 'm.json': signed });
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        ok: true,
+        services: ['web', 'api'],
+        signature: 'signed by cache-1, not verified (no trusted public key given)',
+      });
+      const invalid = signManifest(
+        JSON.stringify(makeManifest([makeService({ name: '../x' })])),
+        one.secretKey,
+      );
+      expect((await cli(['validate', 'm.json'], { 'm.json': invalid })).stderr).toContain('services[0].name');
+      expect((await cli(['validate', 'm.json'], { 'm.json': good })).code).toBe(0);
+    });
+
+    it('refuses a trusted key that is not a public key, as a usage error', async () => {
+      const r = await cli(['validate', 'm.json', '--trusted-public-key', one.secretKey], {
+        'm.json': signed,
+      });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('--trusted-public-key: expected Nix public keys');
+    });
+  });
+
   it('--json prints a machine-readable result for valid and invalid manifests', async () => {
     const ok = await cli(['validate', 'm.json', '--json'], { 'm.json': good });
     expect(JSON.parse(ok.stdout)).toEqual({
@@ -160,6 +231,108 @@ describe('deployer validate', () => {
     expect((await cli(['--help'])).stdout).toContain('deployer validate <file|->');
     expect((await cli(['validate', '--help'])).code).toBe(0);
     expect((await cli(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+});
+
+describe('deployer validate and plan apply the host policy', () => {
+  const evil = JSON.stringify(
+    makeManifest([
+      makeService({ name: 'web', exec: { command: 'web', user: 'pil-web' } }),
+      makeService({ name: 'rooted', exec: { command: 'rooted', user: 'root' } }),
+      makeService({ name: 'shell', hosts: ['other'], systemd: { wants: ['debug-shell.service'] } }),
+    ]),
+  );
+
+  it('validate refuses what the default policy refuses, naming the field and the rule: exit 1', async () => {
+    const r = await cli(['validate', 'm.json'], { 'm.json': evil });
+    expect(r).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: [
+        'm.json: refused by the host policy, 2 problem(s) (service(s) rooted, shell; docs/security.md):',
+        'services[1].exec.user: "root" runs the service as uid 0 (rule user.root)',
+        'services[2].systemd.wants[0]: starting the service would start "debug-shell.service"; wants may name network.target, network-online.target, nss-lookup.target, time-sync.target, remote-fs.target, this deployer\'s services (deploy-<service>.service) and units the host allows (policy.allowUnits); "after" orders without starting (rule dependency.unit)',
+        '',
+      ].join('\n'),
+    });
+    const json = await cli(['validate', 'm.json', '--json', '--host', 'other'], { 'm.json': evil });
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({
+      ok: false,
+      file: 'm.json',
+      generation: '2025-01-15T12:34:56Z',
+      services: ['web', 'rooted', 'shell'],
+      refused: ['shell'],
+      issues: [expect.objectContaining({ path: 'services[2].systemd.wants[0]', rule: 'dependency.unit' })],
+      warnings: [],
+    });
+  });
+
+  it("validate --config takes the host's policy and the locations it protects from the config file", async () => {
+    const config = JSON.stringify({
+      stateDir: '/srv/deployer',
+      policy: { users: ['pil-web'], allowUnits: ['debug-shell.service'] },
+    });
+    const m = JSON.stringify(
+      makeManifest([
+        makeService({ name: 'web', exec: { command: 'web', user: 'pil-web' } }),
+        makeService({ name: 'db', exec: { command: 'db', user: 'postgres' } }),
+        makeService({ name: 'shell', systemd: { wants: ['debug-shell.service'] } }),
+        makeService({ name: 'peek', hardening: { readWritePaths: ['/srv/deployer'] } }),
+      ]),
+    );
+    const r = await cli(['validate', 'm.json', '--config', 'cfg.json', '--json'], {
+      'm.json': m,
+      'cfg.json': config,
+    });
+    expect(r.code).toBe(1);
+    expect(
+      JSON.parse(r.stdout).issues.map((i: { path: string; rule: string }) => `${i.path} ${i.rule}`),
+    ).toEqual([
+      'services[1].exec.user user.not-allowed',
+      'services[3].hardening.readWritePaths[0] read-write-paths.deployer',
+    ]);
+    const bad = await cli(['validate', 'm.json', '--config', 'cfg.json'], {
+      'm.json': m,
+      'cfg.json': JSON.stringify({ policy: { users: ['root'] } }),
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      '/work/cfg.json: policy.users[0]: no service runs as root; remove it from the list',
+    );
+  });
+
+  it('plan shows the refused services of this host and exits 1; --units-out writes nothing', async () => {
+    const written: Record<string, string> = {};
+    const r = await cli(
+      ['plan', '--manifest', 'm.json', '--host', 'biz', '--state-dir', 'state', '--units-out', 'out'],
+      { 'm.json': evil },
+      { written },
+    );
+    expect(r.code).toBe(1);
+    expect(written).toEqual({});
+    expect(r.stderr).toMatch(
+      /^\/work\/m\.json: refused by the host policy, 1 problem\(s\) \(service\(s\) rooted; /,
+    );
+    expect(r.stdout).toContain(
+      '\n  ! rooted: refused: policy: services[1].exec.user: "root" runs the service as uid 0 (rule user.root)\nno unit files written to out: the host policy refuses the manifest\n',
+    );
+    expect(r.stdout).toContain('+ web (deploy-web.service)');
+    const json = await cli(['plan', '--manifest', 'm.json', '--json'], { 'm.json': evil });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      refused: [{ service: 'rooted', issues: [{ rule: 'user.root', path: 'services[1].exec.user' }] }],
+      policy: { refused: ['rooted'] },
+    });
+    const previous = await cli(['plan', '--manifest', 'm.json', '--previous', 'prev.json'], {
+      'm.json': evil,
+      'prev.json': good,
+    });
+    expect(previous.code).toBe(1);
+    expect(previous.stderr).toContain(
+      'services[1].exec.user: "root" runs the service as uid 0 (rule user.root)',
+    );
+    const other = await cli(['plan', '--manifest', 'm.json', '--host', 'elsewhere'], { 'm.json': evil });
+    expect(other.code).toBe(0);
   });
 });
 

@@ -203,7 +203,12 @@ describe('relative paths with the real bins', () => {
     const hash = storePath.slice('/nix/store/'.length, '/nix/store/'.length + 32);
     return readFileSync(join(dir, cache, `${hash}.narinfo`), 'utf8');
   };
-  const manifest = (bucket: string) => JSON.parse(readFileSync(join(dir, bucket, 'manifest.json'), 'utf8'));
+  /** The manifest push wrote: signed, so its payload is the manifest. */
+  const manifest = (bucket: string) => {
+    const signed = JSON.parse(readFileSync(join(dir, bucket, 'manifest.json'), 'utf8'));
+    expect(signed.signature.keyName).toBe('cli-paths-1');
+    return JSON.parse(signed.payload);
+  };
 
   it('push deploy web --key-file ./cache.sec with relative --manifest and --cache', async () => {
     const r = await bin(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveSettings, type SettingsSources } from '../../src/deployer/settings.js';
+import { DEFAULT_HOST_POLICY } from '../../src/policy/index.js';
 import { formatDuration, parseDuration } from '../../src/runtime/duration.js';
 
 const KEY = 'cache-1:2oVYmCfS6Vd0z2eA1+Kq5pFfD0x3cN8k9YrJ8w7T6Qs=';
@@ -129,5 +130,35 @@ describe('resolveSettings bounds', () => {
     const r = resolveSettings(base({ flags: { ...base().flags, ...flags } }));
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.issues.find((i) => i.path === path)?.message).toContain(fragment);
+  });
+
+  it('reads the host policy from the config file: the defaults without one, every problem with its path', () => {
+    const none = resolveSettings(base());
+    expect(none.ok && none.settings.policy).toBe(DEFAULT_HOST_POLICY);
+    const set = resolveSettings(
+      base({ config: { keep: 3, policy: { users: ['pil-web'], ports: { min: 8000, max: 8999 } } } }),
+    );
+    expect(set.ok && set.settings.policy).toMatchObject({
+      users: ['pil-web'],
+      ports: { min: 8000, max: 8999 },
+      wildcardDomains: false,
+    });
+    const bad = resolveSettings(
+      base({
+        configName: 'deployer.json',
+        config: { kepp: 3, policy: { allowGroups: ['root'], wildcards: true } },
+      }),
+    );
+    expect(bad.ok ? [] : bad.issues.map((i) => i.path)).toEqual([
+      'deployer.json: kepp',
+      'deployer.json: policy.wildcards',
+    ]);
+    expect(bad.ok ? '' : bad.issues[1]?.message).toMatch(/^unknown key "wildcards"; allowed keys: /);
+    const root = resolveSettings(
+      base({ configName: 'deployer.json', config: { policy: { allowGroups: ['root'] } } }),
+    );
+    expect(root.ok ? [] : root.issues).toEqual([
+      { path: 'deployer.json: policy.allowGroups[0]', message: 'gid 0 (root) can never be allowed' },
+    ]);
   });
 });

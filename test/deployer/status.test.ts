@@ -65,6 +65,38 @@ describe('host status', () => {
     );
   });
 
+  it('lists the refused services and routes with their rule, field and since when', () => {
+    const s = state();
+    s.refused = [
+      {
+        service: 'evil',
+        scope: 'service',
+        rule: 'env-file.not-own',
+        path: 'services[2].envFile',
+        message: '"/var/lib/biz-secrets/payments.env" is not this service\'s',
+        storePath: storePath('evil-1'),
+        since: '2025-01-15T12:00:05Z',
+      },
+      {
+        service: 'web',
+        scope: 'route',
+        rule: 'route.foreign-host',
+        path: 'http.domain',
+        message: 'example.com is served by a route of someone else',
+        since: '2025-01-15T12:00:05Z',
+      },
+    ];
+    const status = buildHostStatus(s, '0.1.0', '2025-01-15T12:00:06Z');
+    expect(assertHostStatus(status).refused).toEqual(s.refused);
+    expect(renderHostStatus(status, Date.parse('2025-01-15T12:01:05Z'))).toMatch(
+      /\n\nrefused \(nothing of a refused service is touched; a refused route is not given to Caddy\):\n {2}evil: env-file\.not-own at services\[2\]\.envFile: "\/var\/lib\/biz-secrets\/payments\.env" is not this service's \(since 2025-01-15T12:00:05Z\)\n {2}web \(route\): route\.foreign-host at http\.domain: example\.com is served by a route of someone else \(since 2025-01-15T12:00:05Z\)$/,
+    );
+    const metrics = renderMetrics(s, '0.1.0');
+    expect(metrics).toContain(
+      '# TYPE omni_deployer_service_refused gauge\nomni_deployer_service_refused{host="biz",service="evil",rule="env-file.not-own"} 1\nomni_deployer_service_refused{host="biz",service="web",rule="route.foreign-host"} 1\n',
+    );
+  });
+
   it('renders Prometheus metrics with escaped labels', () => {
     const s = state();
     s.services.web = { ...(s.services.web as NonNullable<typeof s.services.web>), revision: 'a"b\\c\nd' };
@@ -102,6 +134,7 @@ describe('the host status schema', () => {
         updatedAt: 'now',
         services: [],
         failures: [],
+        refused: [],
         rollbacks: 0,
       },
     });

@@ -274,14 +274,15 @@ describe('a blue/green update (fakes)', () => {
     await publishV2(world);
     await world.tick();
     dials.length = 0;
-    await world.publish(await world.manifestOf([web('1.0')], '2025-01-15T12:00:00Z'));
+    // push rollback writes the archived services again under a new generation.
+    await world.publish(await world.manifestOf([web('1.0')], '2025-01-15T14:00:00Z'));
     const report = await world.tick();
     expect(report.results[0]).toMatchObject({ outcome: 'updated', storePath: storePath('web-1.0') });
     expect(dials).toEqual(['127.0.0.1:18000', '127.0.0.1:8000']);
     expect(violations).toEqual([]);
   });
 
-  it('refuses, touching nothing, when a stranger listens on the second port; retried next tick', async () => {
+  it('refuses at pre-flight, touching nothing, when a stranger listens on the second port; retried next tick', async () => {
     const { world, dials } = await blueGreenWorld();
     await deployV1(world);
     const listeners = world.checks.listeners.bind(world.checks);
@@ -294,8 +295,9 @@ describe('a blue/green update (fakes)', () => {
     const report = await world.tick();
     expect(report.results[0]).toMatchObject({
       outcome: 'refused',
-      reason:
-        'pre-flight: port 18000, where the new version would start beside the running one, is in use by nc.service',
+      reason: expect.stringContaining(
+        'services[0].http.secondPort: port 18000 is taken on this host by unit nc.service (nc 77) on 127.0.0.1:18000',
+      ),
     });
     expect(world.systemdChanges()).toEqual([]);
     expect(dials).toEqual([]);

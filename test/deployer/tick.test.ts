@@ -146,6 +146,10 @@ describe('a deployer tick (fakes)', () => {
     expect((await world.tick()).outcome).toBe('failed');
     world.ctx.settings.insecureAllowUnsigned = true;
     world.ctx.settings.trustedPublicKeys = [];
+    // Without any trusted key, a manifest cannot be verified either: only an unsigned one, explicitly allowed.
+    expect((await world.tick()).message).toContain('no trusted public keys are configured');
+    world.ctx.settings.insecureAllowUnsignedManifest = true;
+    await world.publish(m, { signWith: false });
     expect((await world.tick()).outcome).toBe('applied');
     expect(world.state.current?.services.web?.storePath).toBe(unsigned);
   });
@@ -355,7 +359,7 @@ describe('a deployer tick (fakes)', () => {
     expect((await world.systemd.status('deploy-web.service')).activeState).toBe('active');
   });
 
-  it('converges to an archived (older-generation) manifest restored as current', async () => {
+  it('refuses an archived (older-generation) manifest put back as it was, and converges to its services under a fresh generation', async () => {
     const world = await createWorld();
     const v1 = await threeServices(world);
     await world.publish(v1);
@@ -369,6 +373,12 @@ describe('a deployer tick (fakes)', () => {
     await world.tick();
     expect(Object.keys(world.state.current?.services ?? {})).toEqual(['web']);
     await world.publish(v1);
+    const stale = await world.tick();
+    expect(stale.outcome).toBe('invalid-manifest');
+    expect(stale.message).toContain('stale or replayed manifest');
+    expect(Object.keys(world.state.current?.services ?? {})).toEqual(['web']);
+    // What push rollback writes: the archived services under a generation later than the current one.
+    await world.publish({ ...v1, generation: '2025-02-01T00:00:01Z' });
     const report = await world.tick();
     expect(report.outcome).toBe('applied');
     expect(world.state.current?.services.web?.storePath).toBe(storePath('web-1.0'));

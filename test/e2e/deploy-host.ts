@@ -68,12 +68,16 @@ export interface DeployHost {
   host: BootedHost;
   /** Store path of each closure, by `<name>-<version>`. */
   paths: Record<string, string>;
-  /** Writes a new manifest of `services` (archiving the current one); returns its generation. */
+  /**
+   * Writes a new manifest of `services`, signed as push signs it (archiving the current one); returns its
+   * generation.
+   */
   publish(services: object[]): Promise<string>;
-  /** Archives written so far, oldest first (each holds the manifest before a publish). */
-  archives: string[];
-  /** Writes archive `id` back as the current manifest, as `push rollback` does. */
-  restore(id: string): Promise<void>;
+  /**
+   * What `push rollback --steps N` writes: the services of the manifest published `steps` publishes ago, under
+   * a new generation, signed anew (an archive put back as it was is refused as a replay).
+   */
+  rollback(steps: number): Promise<string>;
   /** One `deployer apply --verbose` with the host's config. */
   apply(): Promise<TickRun>;
   /**
@@ -139,6 +143,7 @@ export async function bootDeployHost(options: {
   try {
     nix(['nix-store', '--generate-binary-cache-key', 'zdt-1', join(keys, 'sk'), join(keys, 'pk')]);
     const publicKey = execFileSync('cat', [join(keys, 'pk')], { encoding: 'utf8' }).trim();
+    const secretKey = execFileSync('cat', [join(keys, 'sk')], { encoding: 'utf8' }).trim();
     const experimental = ['--extra-experimental-features', 'nix-command'];
     nix(['nix', ...experimental, 'store', 'sign', '-r', '--key-file', join(keys, 'sk'), ...all]);
     nix(['nix', ...experimental, 'copy', '--to', `file://${cacheDir}`, ...all]);
@@ -163,6 +168,8 @@ export async function bootDeployHost(options: {
           logFormat: 'json',
           ...options.settings,
         }),
+        // Signs the manifests (driver publish), as push would; the deployer trusts its public half.
+        '/root/keys/sk': `${secretKey}\n`,
         '/etc/e2e/caddy.json': caddyConfig(),
       },
     });
@@ -187,7 +194,7 @@ export async function bootDeployHost(options: {
 
 function deployHost(host: BootedHost, paths: Record<string, string>, deployer: string[]): DeployHost {
   let generation = 0;
-  const archives: string[] = [];
+  const published: object[][] = [];
   const driver = async (...args: string[]) => {
     const r = await host.exec('node', ['--import', TSX, join(REPO, 'test/e2e/driver.ts'), ...args], {
       cwd: REPO,
@@ -197,26 +204,26 @@ function deployHost(host: BootedHost, paths: Record<string, string>, deployer: s
     return r.stdout;
   };
   const applyArgs = ['apply', '--config', '/etc/omni-deploy/deployer.json', '--verbose'];
+  const publish = async (services: object[]) => {
+    generation += 1;
+    const manifest = {
+      version: 1,
+      generation: new Date(Date.UTC(2025, 0, 15, 12, 0, generation)).toISOString().replace('.000Z', 'Z'),
+      services,
+    };
+    await host.writeFile('/root/next.json', JSON.stringify(manifest, null, 2));
+    await driver('publish', MANIFEST, '/root/next.json', '/root/keys/sk');
+    published.push(services);
+    return manifest.generation;
+  };
   return {
     host,
     paths,
-    archives,
-    async publish(services) {
-      generation += 1;
-      const manifest = {
-        version: 1,
-        generation: new Date(Date.UTC(2025, 0, 15, 12, 0, generation)).toISOString().replace('.000Z', 'Z'),
-        services,
-      };
-      await host.writeFile('/root/next.json', JSON.stringify(manifest, null, 2));
-      const { archived } = JSON.parse(await driver('publish', MANIFEST, '/root/next.json')) as {
-        archived?: string;
-      };
-      if (archived) archives.push(archived);
-      return manifest.generation;
-    },
-    async restore(id) {
-      await driver('restore', MANIFEST, id);
+    publish,
+    async rollback(steps) {
+      const services = published.at(-1 - steps);
+      if (!services) throw new Error(`no manifest published ${steps} publish(es) ago`);
+      return publish(services);
     },
     async apply() {
       const startedAt = Date.now();

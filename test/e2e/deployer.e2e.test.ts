@@ -1,9 +1,11 @@
 /**
  * The deployer end to end in a really booted systemd host: real Nix (closures signed here, pulled there from
- * the bucket), real systemd, real Caddy, s3rver as the bucket, the `deployer` bin itself. One story, in order:
- * v1 live through Caddy; v2 replaces it; a v3 that exits on start is rolled back while another service keeps
- * serving; the archived v1 manifest restored; a service removed; Caddy restarted; the deployer killed with
- * SIGKILL mid-apply; a reboot-like loss of every runtime unit while S3 is down.
+ * the bucket), real systemd, real Caddy, s3rver as the bucket, the `deployer` bin itself; manifests signed with
+ * the same key, as push signs them. One story, in order: v1 live through Caddy; v2 replaces it; a v3 that exits
+ * on start is rolled back while another service keeps serving; the archived v1 manifest put back as it was is
+ * refused as a replay, and its services under a fresh generation bring v1 back; a service removed; Caddy
+ * restarted; the deployer killed with SIGKILL mid-apply; a reboot-like loss of every runtime unit while S3 is
+ * down.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -68,7 +70,7 @@ async function publish(services: object[]): Promise<string> {
     services,
   };
   await host.writeFile('/root/next.json', JSON.stringify(manifest, null, 2));
-  const r = await tsx('test/e2e/driver.ts', ['publish', MANIFEST, '/root/next.json']);
+  const r = await tsx('test/e2e/driver.ts', ['publish', MANIFEST, '/root/next.json', '/root/keys/sk']);
   if (r.exitCode !== 0) throw new Error(`publish failed: ${r.stderr}`);
   const { archived } = JSON.parse(r.stdout) as { archived?: string };
   if (archived) archives.push(archived);
@@ -99,6 +101,7 @@ beforeAll(async () => {
     execFileSync(args[0] as string, args.slice(1), { env: { ...process.env, ...NIX_ENV }, encoding: 'utf8' });
   nix(['nix-store', '--generate-binary-cache-key', 'e2e-1', join(keys, 'sk'), join(keys, 'pk')]);
   publicKey = execFileSync('cat', [join(keys, 'pk')], { encoding: 'utf8' }).trim();
+  const secretKey = execFileSync('cat', [join(keys, 'sk')], { encoding: 'utf8' }).trim();
   nix([
     'nix',
     '--extra-experimental-features',
@@ -137,6 +140,8 @@ beforeAll(async () => {
         deployTimeoutMs: '15s',
         logFormat: 'text',
       }),
+      // Signs the manifests (driver publish), as push would.
+      '/root/keys/sk': `${secretKey}\n`,
       '/etc/e2e/caddy.json': caddyConfig([
         {
           '@id': 'foreign',
@@ -212,10 +217,21 @@ describe('the deployer in a booted host (real Nix, systemd, Caddy, s3rver)', { t
     expect(status.failures).toEqual([expect.objectContaining({ service: 'web', storePath: paths.web3 })]);
   });
 
-  it('restoring the archived v1 manifest (an older generation) brings v1 back', async () => {
-    // archives[0] holds the v1 manifest (archived when v2 was published).
+  it('the archived v1 manifest put back as it was is refused as a replay; its services under a new generation bring v1 back', async () => {
+    // archives[0] holds the v1 manifest (archived when v2 was published), validly signed, of an older generation.
     const r = await tsx('test/e2e/driver.ts', ['restore', MANIFEST, archives[0] as string]);
     expect(r.exitCode, r.stderr).toBe(0);
+    const refused = await apply();
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stdout).toMatch(
+      /tick invalid-manifest\nmanifest .* refused: stale or replayed manifest: generation 2025-01-15T12:00:01Z is older than/,
+    );
+    expect(await get('/')).toBe('web 2 200');
+    // What push rollback writes: the archived services, a later generation, signed anew.
+    await publish([
+      service('web', paths.web1 as string, 8001, '/'),
+      service('api', paths.api1 as string, 8002, '/api'),
+    ]);
     const applied = await apply();
     expect(applied.exitCode, applied.stderr).toBe(0);
     expect(await get('/')).toBe('web 1 200');

@@ -4,11 +4,14 @@
  *
  *   s3rver <dir> <port> <bucket>         serve a bucket (long-running; start it with systemd-run)
  *   upload <endpoint> <bucket> <cacheDir> <storePath>...   upload closures from a file:// binary cache
- *   publish <manifest location> <file>   archive the current manifest, then write <file> with compare-and-swap
- *   restore <manifest location> <archive id>   write an archived manifest back as the current one
+ *   publish <manifest location> <file> [<secret key file>]   archive the current manifest, then write <file>
+ *                                        with compare-and-swap, signed with the key as push signs it (if given)
+ *   restore <manifest location> <archive id>   write an archived manifest back, byte for byte, as the current
+ *                                        one (what someone who can write the bucket can do: a replay)
  */
 import { readFileSync } from 'node:fs';
 import S3rver from 's3rver';
+import { signManifest } from '../../src/manifest/index.js';
 import { openManifestStore, openObjectStore, uploadClosure } from '../../src/s3/index.js';
 
 const [command, ...args] = process.argv.slice(2);
@@ -43,8 +46,9 @@ if (command === 's3rver') {
   const result = await uploadClosure({ cacheDir, paths, target });
   process.stdout.write(JSON.stringify({ files: result.files, bytes: result.bytes }));
 } else if (command === 'publish') {
-  const [location, file] = args as [string, string];
-  await publish(location, readFileSync(file, 'utf8'));
+  const [location, file, keyFile] = args as [string, string, string | undefined];
+  const text = readFileSync(file, 'utf8');
+  await publish(location, keyFile ? signManifest(text, readFileSync(keyFile, 'utf8')) : text);
 } else if (command === 'restore') {
   const [location, id] = args as [string, string];
   const { text } = await openManifestStore(location).readArchive(id);

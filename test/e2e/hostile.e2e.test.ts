@@ -1,6 +1,8 @@
 /**
  * The deployer against a bucket writer without the signing key and against a service that never finishes its
- * health answer, in a really booted host (real Nix, systemd, Caddy, s3rver, the `deployer` bin):
+ * health answer, in a really booted host (real Nix, systemd, Caddy, s3rver, the `deployer` bin). The manifests
+ * are signed (as push signs them), so what refuses below is the closure check itself, the second line behind
+ * the manifest's signature (test/e2e/signed.e2e.test.ts shows the first):
  *
  * - the manifest names a store path the host already has (nix copy would skip it), and the bucket holds an
  *   unsigned narinfo for it, uploaded by hand: refused, nothing switched;
@@ -76,7 +78,7 @@ async function publish(services: object[]): Promise<void> {
     services,
   };
   await host.writeFile('/root/next.json', JSON.stringify(manifest, null, 2));
-  const r = await tsx('test/e2e/driver.ts', ['publish', MANIFEST, '/root/next.json']);
+  const r = await tsx('test/e2e/driver.ts', ['publish', MANIFEST, '/root/next.json', '/root/keys/sk']);
   if (r.exitCode !== 0) throw new Error(`publish failed: ${r.stderr}`);
 }
 
@@ -110,6 +112,7 @@ beforeAll(async () => {
     execFileSync(args[0] as string, args.slice(1), { env: { ...process.env, ...NIX_ENV }, encoding: 'utf8' });
   run(['nix-store', '--generate-binary-cache-key', 'hostile-e2e-1', join(keys, 'sk'), join(keys, 'pk')]);
   const publicKey = readFileSync(join(keys, 'pk'), 'utf8').trim();
+  const secretKey = readFileSync(join(keys, 'sk'), 'utf8').trim();
   keyName = publicKey.slice(0, publicKey.indexOf(':'));
   const nix = ['nix', '--extra-experimental-features', 'nix-command'];
   const released = [paths.web1, paths.web2];
@@ -137,6 +140,8 @@ beforeAll(async () => {
         logFormat: 'text',
       }),
       '/etc/e2e/caddy.json': caddyConfig(),
+      // Signs the manifests (driver publish), as push would; closures were signed above.
+      '/root/keys/sk': `${secretKey}\n`,
     },
   });
   await startBucketAndCaddy(host, BUCKET);

@@ -133,7 +133,7 @@ describe('push in a booted host, with deployer watch running', { timeout: 180_00
     ]);
     expect(web.exitCode, web.stderr).toBe(0);
     expect(api.exitCode, api.stderr).toBe(0);
-    const manifest = JSON.parse(await host.readFile(MANIFEST));
+    const manifest = JSON.parse(JSON.parse(await host.readFile(MANIFEST)).payload); // signed: the manifest inside
     expect(manifest.services.map((s: { name: string }) => s.name).sort()).toEqual(['api', 'web']);
     expect(await get('/')).toBe('web 2 200');
     expect(await get('/api')).toBe('api 1 200');

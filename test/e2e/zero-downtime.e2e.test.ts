@@ -126,10 +126,9 @@ describe('zero-downtime updates in a booted host (real systemd, Caddy, Nix)', { 
     await d.publish([web('7'), worker]);
     expect((await d.apply()).exitCode).toBe(0);
     expect(await d.get()).toBe('web 7 200');
-    // Archived when the bad version was published: the manifest of web 6.
-    const web6 = d.archives.at(-2) as string;
     const { tick, load } = await underLoad(async () => {
-      await d.restore(web6);
+      // Two publishes back (before the bad version): web 6, as `push rollback --steps 2` writes it.
+      await d.rollback(2);
       return d.apply();
     });
     expect(tick?.exitCode, tick?.stderr).toBe(0);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DeployErrorCode, isDeployError } from '../../src/errors.js';
+import { signManifest, verifyManifest } from '../../src/manifest/index.js';
 import {
   exportClosure,
   gcRootPath,
@@ -25,6 +26,8 @@ export interface NixHarness {
   hostile: string[];
   /** An absolute scratch directory for keys, caches, profiles and GC roots. */
   dir: string;
+  /** The text of a key file `generateKey` wrote (on disk for the real Nix, in memory for the fake). */
+  readKeyFile(path: string): Promise<string>;
   cleanup(): Promise<void>;
 }
 
@@ -57,6 +60,14 @@ export function nixContract(name: string, make: () => Promise<NixHarness>) {
       expect(parsePublicKey(key1).name).toBe('test-1');
       expect(parsePublicKey(key2).name).toBe('test-2');
       expect(key1).not.toBe(key2);
+    });
+
+    it('generates secret keys that also sign manifests, verified by their public half only', async () => {
+      const secret = await h.readKeyFile(`${h.dir}/k1.sk`);
+      expect(secret.trim()).toMatch(/^test-1:[A-Za-z0-9+/]{86}==$/);
+      const signed = signManifest('{"version":1}\n', secret);
+      expect(verifyManifest(signed, [key1])).toMatchObject({ ok: true, keyName: 'test-1' });
+      expect(verifyManifest(signed, [key2])).toMatchObject({ ok: false, code: 'MANIFEST_UNTRUSTED_KEY' });
     });
 
     it('reports path info with references, and nothing for paths that are not in the store', async () => {

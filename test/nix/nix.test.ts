@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +55,7 @@ nixContract('createNix (real nix-bin, chroot target store)', async () => {
     unsigned: built[VERSIONS.length] as string,
     hostile: built.slice(VERSIONS.length + 1),
     dir,
+    readKeyFile: (path) => readFile(path, 'utf8'),
     async cleanup() {
       // A chroot store's files are read-only, as in /nix/store.
       execFileSync('chmod', ['-R', 'u+w', dir]);
@@ -83,6 +85,7 @@ nixContract('createFakeNix', async () => {
     unsigned: versions[VERSIONS.length] as string,
     hostile: versions.slice(VERSIONS.length + 1),
     dir: '/fake/scratch',
+    readKeyFile: async (path) => source.files.get(path) ?? '',
     async cleanup() {},
   };
 });

@@ -15,7 +15,12 @@ import {
   createMemoryObjectStore,
 } from '../../src/testing/index.js';
 import { storePath } from '../builders.js';
+import { makeKeyPair } from '../support/local-cache.js';
 import { startS3Server, type TestS3Server } from '../support/s3-server.js';
+
+const KEY = makeKeyPair('push-1');
+/** Every manifest write is signed: with `push-1`, building on manifests it signed. */
+const signing = { secretKey: KEY.secretKey, trustedPublicKeys: [], allowUnsigned: false };
 
 const SECRETS = '/var/lib/biz-secrets';
 const change = (name: string, port: number) => ({
@@ -54,7 +59,8 @@ function contextFor(manifests: ManifestStore, events: DeployerEvent[] = [], cloc
 async function namesIn(manifests: ManifestStore): Promise<string[]> {
   const read = await manifests.read();
   if (read.status !== 'found') return [];
-  return (JSON.parse(read.text) as Manifest).services.map((s) => s.name).sort();
+  const envelope = JSON.parse(read.text) as { payload: string };
+  return (JSON.parse(envelope.payload) as Manifest).services.map((s) => s.name).sort();
 }
 
 const BEHAVIOURS: [ConditionBehaviour, WriteMode][] = [
@@ -86,14 +92,14 @@ describe('two pushes at once, after push init, on every kind of bucket', () => {
   for (const [where, open] of stores) {
     it.each(BEHAVIOURS)(`${where} %s: init records %s, and both pushes land`, async (behaviour, mode) => {
       const store = open(behaviour);
-      const init = await initBucket(contextFor(store), { lease: FAST_LEASE });
+      const init = await initBucket(contextFor(store), { signing, lease: FAST_LEASE });
       expect([init.mode, init.manifest]).toEqual([mode, 'created']);
       // Two machines: each its own store object and context, the same bucket.
       const events: DeployerEvent[] = [];
       const second = createManifestStore(store.objects);
       const [web, api] = await Promise.all([
-        writeServiceChange(contextFor(store, events), change('web', 8000), { lease: FAST_LEASE }),
-        writeServiceChange(contextFor(second, events), change('api', 8001), { lease: FAST_LEASE }),
+        writeServiceChange(contextFor(store, events), change('web', 8000), { signing, lease: FAST_LEASE }),
+        writeServiceChange(contextFor(second, events), change('api', 8001), { signing, lease: FAST_LEASE }),
       ]);
       expect(await namesIn(store)).toEqual(['api', 'web']);
       expect([web.mode, api.mode, web.changed, api.changed]).toEqual([mode, mode, true, true]);
@@ -112,7 +118,7 @@ describe('push init', () => {
     const objects = createMemoryObjectStore({ conditions: 'spaces-unquoted' });
     const store = createManifestStore(objects);
     const ctx = contextFor(store, [], createFakeClock());
-    const first = await initBucket(ctx);
+    const first = await initBucket(ctx, { signing });
     expect(renderBucketInit(first).split('\n')).toEqual([
       'manifest: created (empty) at memory://store/manifest.json',
       'nix-cache-info: no cache',
@@ -132,7 +138,9 @@ describe('push init', () => {
     // The provider changes: conditions are no longer enforced. Re-running init finds out and says so.
     const moved = createMemoryObjectStore({ conditions: 'ignores-conditions' });
     for (const [key, object] of objects.objects) moved.objects.set(key, object);
-    const again = await initBucket(contextFor(createManifestStore(moved), [], createFakeClock()));
+    const again = await initBucket(contextFor(createManifestStore(moved), [], createFakeClock()), {
+      signing,
+    });
     expect(again.manifest).toBe('exists');
     expect(renderBucketInit(again)).toContain(
       'write mode: lease (was conditional-unquoted): this bucket does not enforce conditional writes, so each push first takes a lease (leases/<manifest>.json: owner, expiry, read back before writing); concurrent pushes still never lose an update',
@@ -144,7 +152,7 @@ describe('push init', () => {
     const manifests = createMemoryManifestStore({ conditions: 'not-implemented' });
     await manifests.objects.put('bucket-mode.json', 'not json');
     const cache = createMemoryObjectStore({ name: 'cache', conditions: 'not-implemented' });
-    const init = await initBucket({ ...contextFor(manifests, [], createFakeClock()), cache });
+    const init = await initBucket({ ...contextFor(manifests, [], createFakeClock()), cache }, { signing });
     expect([init.previousMode, init.mode, init.cacheInfo, init.manifest]).toEqual([
       'damaged',
       'lease',

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
 import { runPush } from '../../src/cli/push.js';
-import type { Manifest } from '../../src/manifest/index.js';
+import { type Manifest, signManifest, verifyManifest } from '../../src/manifest/index.js';
 import type { PushContext } from '../../src/push/context.js';
 import { judgeHost, waitForHosts } from '../../src/push/wait.js';
 import type { DeployerEvent } from '../../src/runtime/events.js';
@@ -15,6 +15,10 @@ import {
   type MemoryObjectStore,
 } from '../../src/testing/index.js';
 import { makeManifest, storePath } from '../builders.js';
+import { makeKeyPair } from '../support/local-cache.js';
+
+/** push's signing key, in deploy/push.sk; NIX_CACHE_KEY names that file in these tests. */
+const KEY = makeKeyPair('push-1');
 
 const spec = (name: string, port: number) => ({
   name,
@@ -56,7 +60,13 @@ function seed(cache: MemoryObjectStore, path: string, references: string[] = [])
   cache.objects.set(url, { body: new Uint8Array(1024), etag: `"${hash}n"`, lastModified: new Date() });
 }
 
-function world() {
+/** The manifest inside a signed manifest's text (or the text itself). */
+function payloadOf(text: string): Manifest {
+  const value = JSON.parse(text) as Manifest | { payload: string };
+  return 'payload' in value ? (JSON.parse(value.payload) as Manifest) : value;
+}
+
+function world(env: Record<string, string> = { NIX_CACHE_KEY: '/repo/deploy/push.sk' }) {
   const manifests = createMemoryManifestStore();
   const cache = createMemoryObjectStore({ name: 'cache' });
   const clock = createFakeClock();
@@ -64,6 +74,7 @@ function world() {
   const files: Record<string, string> = {
     'deploy/web.json': JSON.stringify(spec('web', 8000)),
     'deploy/api.json': JSON.stringify(spec('api', 8001)),
+    'deploy/push.sk': `${KEY.secretKey}\n`,
   };
   const events: DeployerEvent[] = [];
   const ctx: PushContext = {
@@ -92,7 +103,7 @@ function world() {
       },
       hostname: () => 'dev',
       cwd: () => '/repo',
-      env: {},
+      env,
       isTTY: false,
     };
     const code = await runPush(argv, io, { createContext: () => ctx });
@@ -100,7 +111,7 @@ function world() {
   };
   const current = async () => {
     const read = await manifests.read();
-    return read.status === 'found' ? (JSON.parse(read.text) as Manifest) : undefined;
+    return read.status === 'found' ? payloadOf(read.text) : undefined;
   };
   return { ctx, manifests, cache, clock, shell, files, run, current, events };
 }
@@ -169,12 +180,31 @@ describe('push deploy', () => {
     expect(puts()).toBe(before);
   });
 
-  it('refuses a closure the hosts could not pull (not in the cache, no key to upload it)', async () => {
+  it('refuses a closure the hosts could not pull (not in the cache, not here to upload)', async () => {
     const w = world();
     const r = await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath('web-1')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('is not in the binary cache memory://cache/ and there is no signing key');
+    expect(r.stderr).toContain(
+      `${storePath('web-1')} is neither in the binary cache memory://cache/ nor in this machine's Nix store`,
+    );
     expect(await w.current()).toBeUndefined();
+  });
+
+  it.each([
+    ['deploy', ['deploy', 'web', '--build', 'make {target}']],
+    ['deploy', ['deploy', 'web', '--store-path', storePath('web-1')]],
+    ['rollback', ['rollback']],
+    ['init', ['init']],
+  ])('push %s without a key is a usage error before anything is built or written', async (command, argv) => {
+    const w = world({});
+    seed(w.cache, storePath('web-1'));
+    const r = await w.run([...argv, '--manifest', 'x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      `push ${command} signs the manifest it writes and needs the signing key: --key-file FILE (or - for standard input), NIX_CACHE_KEY, or "keyFile" in the config file; nothing was done`,
+    );
+    expect(w.shell.calls).toEqual([]);
+    expect(w.manifests.objects.requests.filter((q) => q.method !== 'GET')).toEqual([]);
   });
 
   it('refuses a spec that would make the manifest invalid, writing nothing', async () => {
@@ -193,7 +223,9 @@ describe('push deploy', () => {
     const w = world();
     seed(w.cache, storePath('web-1'));
     seed(w.cache, storePath('api-1'));
-    await w.manifests.write(JSON.stringify(makeManifest([])), { ifNoneMatch: '*' });
+    await w.manifests.write(signManifest(JSON.stringify(makeManifest([])), KEY.secretKey), {
+      ifNoneMatch: '*',
+    });
     const [a, b] = await Promise.all([
       w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath('web-1')]),
       w.run(['deploy', 'api', '--manifest', 'x', '--store-path', storePath('api-1')]),
@@ -239,7 +271,7 @@ describe('push deploy', () => {
 });
 
 describe('push rollback and history', () => {
-  it('restores the manifest before the current one, unchanged, and lists history newest first', async () => {
+  it('writes the services of the manifest before the current one under a new generation, signed, and history shows the rollback', async () => {
     const w = world();
     for (const v of ['1', '2', '3']) {
       seed(w.cache, storePath(`web-${v}`));
@@ -250,17 +282,147 @@ describe('push rollback and history', () => {
     expect(history.stdout.split('\n')[0]).toMatch(/^ARCHIVE +GENERATION +THEN CHANGED$/);
     expect(history.stdout).toContain('~web');
     const archives = await w.manifests.listArchives();
+    const before = await w.current();
+    const archived = (await w.manifests.readArchive(archives[0]?.id as string)).text;
     const r = await w.run(['rollback', '--manifest', 'x', '--steps', '1']);
     expect(r.code).toBe(0);
-    expect((await w.current())?.services[0]?.artifact.storePath).toBe(storePath('web-2'));
-    // Restored byte for byte: the archived text is the current one.
-    const now = await w.manifests.read();
-    expect(now.status === 'found' && now.text).toBe(
-      (await w.manifests.readArchive(archives[0]?.id as string)).text,
+    const now = await w.current();
+    expect(now?.services).toEqual(payloadOf(archived).services);
+    expect(now?.services[0]?.artifact.storePath).toBe(storePath('web-2'));
+    // Not the archive put back (hosts would refuse its older generation): a new manifest, signed anew.
+    expect(Date.parse(now?.generation as string)).toBeGreaterThan(Date.parse(before?.generation as string));
+    expect(now?.rollbackOf).toBe(archives[0]?.id);
+    const read = await w.manifests.read();
+    expect(read.status === 'found' && verifyManifest(read.text, [KEY.publicKey]).ok).toBe(true);
+    expect(r.stdout).toContain(
+      `restored the services of ${archives[0]?.id} (generation ${payloadOf(archived).generation}) as generation ${now?.generation}, signed by push-1`,
     );
+    const after = await w.run(['history', '--manifest', 'x']);
+    expect(after.stdout.split('\n')[1]).toMatch(
+      new RegExp(`^current +${now?.generation} \\(rollback to ${archives[0]?.id}\\) +-$`),
+    );
+    const json = JSON.parse((await w.run(['history', '--manifest', 'x', '--json'])).stdout);
+    expect(json[0]).toEqual({
+      id: 'current',
+      generation: now?.generation,
+      rollbackOf: archives[0]?.id,
+      changedAfter: [],
+    });
     expect((await w.run(['rollback', '--manifest', 'x', '--steps', '9'])).stderr).toContain(
       'only 3 archived manifest(s) exist',
     );
+  });
+
+  it('refuses to build on a current manifest or an archive that does not verify; rollback replaces a tampered current one', async () => {
+    const w = world();
+    for (const v of ['1', '2']) {
+      seed(w.cache, storePath(`web-${v}`));
+      w.clock.advance(1000);
+      await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath(`web-${v}`)]);
+    }
+    // Someone with write access to the bucket changes one byte of the current manifest.
+    const read = await w.manifests.read();
+    if (read.status !== 'found') throw new Error('expected a manifest');
+    const tampered = read.text.replace(storePath('web-2'), storePath('web-6'));
+    await w.manifests.write(tampered, { ifMatch: read.etag });
+    seed(w.cache, storePath('web-3'));
+    const deploy = await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath('web-3')]);
+    expect(deploy.code).toBe(1);
+    expect(deploy.stderr).toContain(
+      'the current manifest at memory://store/manifest.json does not verify, so push does not build on it; nothing was written: manifest signature by key "push-1" does not verify',
+    );
+    expect((await w.current())?.services[0]?.artifact.storePath).toBe(storePath('web-6'));
+    // The way back: rollback builds on the signed archive, and replaces the tampered manifest.
+    const back = await w.run(['rollback', '--manifest', 'x', '--steps', '1']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(w.events.find((e) => e.type === 'push.current-unverified')?.message).toContain(
+      'the current manifest is replaced, not built on: the current manifest at memory://store/manifest.json does not verify',
+    );
+    expect((await w.current())?.services[0]?.artifact.storePath).toBe(storePath('web-1'));
+    // An archive that does not verify is not restored.
+    const newest = (await w.manifests.listArchives())[0];
+    const r = await w.run(['rollback', '--manifest', 'x', '--to', newest?.id as string]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`archived manifest ${newest?.id} does not verify`);
+  });
+});
+
+describe('push and key rotation', () => {
+  it('builds on a manifest signed by the old key only with that key trusted, and on an unsigned one only when told', async () => {
+    const w = world();
+    seed(w.cache, storePath('web-1'));
+    seed(w.cache, storePath('web-2'));
+    await w.manifests.write(`${JSON.stringify(makeManifest([]), null, 2)}\n`, { ifNoneMatch: '*' });
+    const unsigned = await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath('web-1')]);
+    expect(unsigned.code).toBe(1);
+    expect(unsigned.stderr).toContain(
+      'manifest is not signed: expected a signed manifest ({"format":"omni-deploy-signed-manifest", ..., "signature": {...}}), found a plain manifest (while migrating from unsigned manifests, pass --insecure-allow-unsigned-manifest once)',
+    );
+    const migrated = await w.run([
+      'deploy',
+      'web',
+      '--manifest',
+      'x',
+      '--store-path',
+      storePath('web-1'),
+      '--insecure-allow-unsigned-manifest',
+    ]);
+    expect(migrated.code, migrated.stderr).toBe(0);
+
+    // push switches to a new key: the manifest in the bucket is still signed by the old one.
+    const next = makeKeyPair('push-2');
+    w.files['deploy/push2.sk'] = next.secretKey;
+    const argv = ['deploy', 'web', '--manifest', 'x', '--key-file', 'deploy/push2.sk', '--store-path'];
+    const refused = await w.run([...argv, storePath('web-2')]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(
+      'manifest signature by key "push-1" is not trusted here (trusted: "push-2") (during a key rotation, pass the old public key with --trusted-public-key)',
+    );
+    const rotated = await w.run([...argv, storePath('web-2'), '--trusted-public-key', KEY.publicKey]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stdout).toContain('signed by push-2');
+    const read = await w.manifests.read();
+    expect(read.status === 'found' && verifyManifest(read.text, [next.publicKey]).ok).toBe(true);
+    // From now on the new key alone is enough.
+    w.clock.advance(1000);
+    const again = await w.run([...argv, storePath('web-1')]);
+    expect(again.code, again.stderr).toBe(0);
+  });
+});
+
+describe('push rollback that would change nothing', () => {
+  it('says so and exits 1, writing nothing, when the archive has the same services as the current manifest', async () => {
+    const w = world();
+    for (const v of ['1', '2']) {
+      seed(w.cache, storePath(`web-${v}`));
+      w.clock.advance(1000);
+      await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath(`web-${v}`)]);
+    }
+    // An interrupted push: the current manifest was archived, the new one never written. The archive differs
+    // in bytes (another generation, other formatting), not in services.
+    const before = await w.manifests.read();
+    if (before.status !== 'found') throw new Error('no manifest');
+    const same = payloadOf(before.text);
+    same.generation = '2020-01-01T00:00:00Z';
+    w.clock.advance(1000);
+    const archived = await w.manifests.archive(signManifest(JSON.stringify(same), KEY.secretKey), {
+      now: new Date(w.clock.now()),
+    });
+    const archives = (await w.manifests.listArchives()).length;
+
+    const r = await w.run(['rollback', '--manifest', 'x', '--steps', '1']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `push: nothing to roll back: ${archived.id} has the same services as the current manifest (generation ${payloadOf(before.text).generation}); nothing written\n`,
+    );
+    const after = await w.manifests.read();
+    expect(after.status === 'found' && after.etag).toBe(before.etag);
+    expect((await w.manifests.listArchives()).length).toBe(archives);
+
+    // One step further back is a real change, and is restored.
+    expect((await w.run(['rollback', '--manifest', 'x', '--steps', '2'])).code).toBe(0);
+    expect((await w.current())?.services[0]?.artifact.storePath).toBe(storePath('web-1'));
   });
 });
 
