@@ -4,6 +4,7 @@ import { describeValue } from './describe.js';
 import {
   ABSOLUTE_PATH_RE,
   ARCHIVE_ID_RE,
+  CREDENTIAL_NAME_RE,
   DOMAIN_RE,
   ENV_KEY_RE,
   HEALTH_PATH_RE,
@@ -129,6 +130,21 @@ export const EnvSchema = v.pipe(
   v.record(
     pattern(ENV_KEY_RE, 'an environment variable name matching [A-Za-z_][A-Za-z0-9_]*'),
     plainText('a string'),
+  ),
+);
+
+/**
+ * `credentials`: secret files systemd hands to this service alone (`LoadCredential=`), by credential name. The
+ * service reads `$CREDENTIALS_DIRECTORY/<name>`; unlike `envFile`, no child process inherits the secret.
+ */
+export const CredentialsSchema = v.pipe(
+  jsonObject('an object of credentials (name: absolute path of a file in the secrets directory)'),
+  v.record(
+    pattern(
+      CREDENTIAL_NAME_RE,
+      'a credential name: letters, digits, "_", "-" and ".", not starting with "-" or ".", at most 64 characters',
+    ),
+    pattern(ABSOLUTE_PATH_RE, `an absolute path to a file in the secrets directory (${ABSOLUTE_PATH})`),
   ),
 );
 
@@ -258,6 +274,7 @@ export const ServiceSchema = strict(
     envFile: v.optional(
       pattern(ABSOLUTE_PATH_RE, `an absolute path to a file in the secrets directory (${ABSOLUTE_PATH})`),
     ),
+    credentials: v.optional(CredentialsSchema),
     http: v.optional(HttpSchema),
     systemd: v.optional(SystemdSchema),
     hardening: v.optional(HardeningSchema),

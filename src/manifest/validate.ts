@@ -163,6 +163,7 @@ function checkServices(
     claimPorts(service, i, hosts, ports, label, issues);
     checkUpdate(service, i, issues);
     checkEnvFile(service.envFile, i, secretsDir, issues);
+    if (isObject(service.credentials)) checkCredentials(service.credentials, i, secretsDir, issues);
     checkDynamicUserRelaxations(service, i, issues);
     checkAbsoluteCommand(service, i, issues);
     if (isObject(service.env)) checkEnv(service, service.env, i, issues, warnings);
@@ -194,6 +195,29 @@ function checkEnvFile(envFile: unknown, i: number, secretsDir: string, issues: M
     path: `services[${i}].envFile`,
     message: `expected a file inside the secrets directory ${secretsDir}/, found ${describeValue(envFile)}`,
   });
+}
+
+/**
+ * Every credential file must be inside the secrets directory (whose service may load which file is the host
+ * policy's job), and names JavaScript would drop are refused rather than lost.
+ */
+function checkCredentials(
+  credentials: Record<string, unknown>,
+  i: number,
+  secretsDir: string,
+  issues: ManifestIssue[],
+): void {
+  for (const name in credentials) {
+    const path = formatPath(['services', i, 'credentials', name]);
+    const file = credentials[name];
+    if (RESERVED_KEYS.has(name))
+      issues.push({ path, message: `credential name ${describeValue(name)} is not supported` });
+    else if (typeof file === 'string' && ABSOLUTE_PATH_RE.test(file) && !file.startsWith(`${secretsDir}/`))
+      issues.push({
+        path,
+        message: `expected a file inside the secrets directory ${secretsDir}/, found ${describeValue(file)}`,
+      });
+  }
 }
 
 /**

@@ -84,9 +84,14 @@ describe('createConnections', () => {
 let server: http.Server;
 let port = 0;
 const agent = new http.Agent({ keepAlive: true });
+let slowArrived: () => void = () => {};
+const slow = new Promise<void>((resolve) => {
+  slowArrived = resolve;
+});
 beforeAll(async () => {
   server = http.createServer((req, res) => {
     if (req.url === '/fast') res.end('ok');
+    else slowArrived();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as { port: number }).port;
@@ -118,7 +123,8 @@ describe('with real sockets', () => {
         .on('error', reject);
     });
     http.get({ host: '127.0.0.1', port, path: '/slow', agent: false }).on('error', () => {});
-    // Past the quiet time given above, so the answered connection counts as idle.
+    // The request is sent (the server has it), and the answered connection is past the quiet time given below.
+    await slow;
     await new Promise((resolve) => setTimeout(resolve, 300));
   });
   contract('createConnections (ss on this machine)', () => createConnections());
