@@ -50,7 +50,8 @@ export interface CaddyConfigSources {
  * The host's config with the deployer's routes, planned as a tick plans them (`mergeRoutes`: same server choice,
  * order and foreign-route rules). Which routes: those of ours Caddy serves right now, exactly (a tick may be
  * switching one to a new port, or have added one that is not in the saved state yet), then those of the
- * state's routed services that Caddy lacks (a Caddy started or reloaded without this, which dropped them).
+ * state's routed services that Caddy lacks (a Caddy started or reloaded without this, which dropped them),
+ * each dialing its live instance (during a blue/green switch, the candidate's port).
  * Pure. Never throws for a problem with the routes: the host's own config is returned as it is, with a warning,
  * so the deployer never keeps Caddy from starting.
  */
@@ -62,15 +63,24 @@ export function composeCaddyConfig(
   const live = sources.live === undefined ? [] : readOwnRoutes(sources.live, DEFAULT_CADDY_ID_PREFIX);
   const names = new Set(live.map((s) => s.name));
   const places = new Set(live.map(place));
-  const fromState = sources.state ? routedServices(sources.state).services : [];
-  const added = fromState.filter((s) => !names.has(s.name) && !places.has(place(s)));
+  const routed: Pick<ReturnType<typeof routedServices>, 'services' | 'ports'> = sources.state
+    ? routedServices(sources.state)
+    : { services: [], ports: {} };
+  const added = routed.services.filter((s) => !names.has(s.name) && !places.has(place(s)));
+  // A switch under way (blue/green): the state's route dials the live instance, the candidate, as a tick's
+  // does. The routes read from Caddy already dial what Caddy dials.
+  const ports: Record<string, number> = {};
+  for (const s of added) {
+    const port = routed.ports[s.name];
+    if (port !== undefined) ports[s.name] = port;
+  }
   const services: RoutedService[] = [...live, ...added];
   const routes: ComposedRoute[] = [
     ...live.map((s) => ({ service: s.name, from: 'caddy' as const })),
     ...added.map((s) => ({ service: s.name, from: 'state' as const })),
   ];
   try {
-    const merged = mergeRoutes(buildRoutes(services), sources.host, {
+    const merged = mergeRoutes(buildRoutes(services, { ports }), sources.host, {
       server: settings.caddyServer,
       listen: settings.caddyListen ?? DEFAULT_CADDY_LISTEN,
     });

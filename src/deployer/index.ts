@@ -16,6 +16,14 @@ export {
   type ComposedRoute,
   composeCaddyConfig,
 } from './caddy-config.js';
+export {
+  busyConnections,
+  type Connections,
+  createConnections,
+  parseSsConnections,
+  QUIET_MS,
+  type UpstreamConnection,
+} from './connections.js';
 export type { DeployerAdapters, DeployerContext, TickSettings } from './context.js';
 export { createDeployerAdapters, createDeployerContext } from './create.js';
 export { type DesiredPolicy, desiredServices, policyReason, type RenderFailure } from './desired.js';
@@ -36,10 +44,12 @@ export {
   unitFromCgroup,
 } from './host-checks.js';
 export { policyContext, tickPolicy } from './host-policy.js';
+export { type LiveInstance, liveInstance, planUnits, recordPorts, serviceUnits } from './live.js';
 export { createFileLock, type FileLockOptions, type Lock, type LockHandle, type LockOwner } from './lock.js';
 export { renderMetrics } from './metrics.js';
 export {
   assumeRunning,
+  type CandidateUnit,
   type DeployPlan,
   type DesiredService,
   hashSpec,
@@ -57,6 +67,7 @@ export {
   type SettingsSources,
 } from './settings.js';
 export {
+  activeRecord,
   type DeployerState,
   emptyState,
   type FailureRecord,
@@ -68,7 +79,10 @@ export {
   RefusalRecordSchema,
   type ServiceRecord,
   type StateStore,
+  type SwitchPhase,
+  type SwitchRecord,
   type TickOutcome,
+  type VersionRecord,
 } from './state.js';
 export {
   assertHostStatus,
@@ -80,5 +94,13 @@ export {
   parseHostStatus,
   renderHostStatus,
 } from './status.js';
+export { applySwitches, recoverSwitches, splitSwitches } from './switch.js';
+export {
+  type MainUnitSeen,
+  planRecovery,
+  type RecoveryPlan,
+  routeUpdate,
+  type UpdateRoute,
+} from './switch-plan.js';
 export { runTick, type TickReport } from './tick.js';
 export { type WatchOptions, watch } from './watch.js';

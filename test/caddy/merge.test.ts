@@ -158,6 +158,37 @@ describe('composeCaddyConfig', () => {
     ]);
   });
 
+  it('at a start during a blue/green switch: the route of the state dials the live instance (the candidate once traffic moved to it)', () => {
+    const target = {
+      storePath: '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-x',
+      unitText: '',
+      specHash: 'h2',
+      route: { domain: 'a.test', path: '/', internalPort: 8001 },
+    };
+    const switching = (phase: 'candidate' | 'switched') =>
+      record(
+        { domain: 'a.test', path: '/', internalPort: 8001 },
+        {
+          switch: {
+            phase,
+            strategy: 'blue-green',
+            candidate: { unitName: 'deploy-web@next.service', port: 18001 },
+            target,
+            startedAt: '2025-01-02T00:00:00Z',
+          },
+        },
+      );
+    const dial = (phase: 'candidate' | 'switched') =>
+      routesIn(
+        composeCaddyConfig(
+          { host: DEBIAN, state: state({ web: switching(phase) }), live: undefined },
+          settings,
+        ).config,
+      )[0]?.dial;
+    expect(dial('candidate')).toBe('127.0.0.1:8001');
+    expect(dial('switched')).toBe('127.0.0.1:18001');
+  });
+
   it('at a reload: the routes Caddy serves win (a port being switched, a service not saved yet), the state adds what Caddy lacks', () => {
     const live = mergeRoutes(
       buildRoutes([web('web', 'a.test', '/', 9001), web('new', 'n.test', '/', 8005)]),
