@@ -43,7 +43,7 @@ export {
   parseSsListeners,
   unitFromCgroup,
 } from './host-checks.js';
-export { policyContext, tickPolicy } from './host-policy.js';
+export { defaultHostPolicy, policyContext, tickPolicy } from './host-policy.js';
 export { type LiveInstance, liveInstance, planUnits, recordPorts, serviceUnits } from './live.js';
 export { createFileLock, type FileLockOptions, type Lock, type LockHandle, type LockOwner } from './lock.js';
 export { renderMetrics } from './metrics.js';
