@@ -29,6 +29,13 @@ const DRAIN_POLL_MS = 100;
 interface Run {
   ctx: DeployerContext;
   next: DeployerState;
+  /**
+   * The state as last saved (at first: as given): what Caddy's routes are computed from, so that Caddy is never
+   * ahead of the saved state. `next` can be: another switch of the same tick may have taken its next step in
+   * memory while its save is still on its way, and a deployer killed then would leave Caddy sending traffic to
+   * an instance the next tick, reading the saved state, would stop.
+   */
+  saved: DeployerState;
   results: ServiceResult[];
   /** The last save (saves go one after the other: a later snapshot never loses to an earlier one). */
   saving: Promise<void>;
@@ -99,6 +106,12 @@ export async function recoverSwitches(
   if (pending.length === 0) return { state, recovered: [] };
   const run = startRun(ctx, state);
   const recovered: string[] = [];
+  // Caddy as the saved state says, before any unit is stopped or restarted: a killed deployer may have left it
+  // behind (or, before this was so, ahead of) the step it saved. Unreachable: each settle's own change fails.
+  if (pending.some(([, r]) => r.switch?.strategy === 'blue-green'))
+    await moveTraffic(run).catch((error: unknown) => {
+      if (!isDeployError(error)) throw error;
+    });
   for (const [name, record] of pending) {
     const s = record.switch as SwitchRecord;
     try {
@@ -137,6 +150,7 @@ function startRun(ctx: DeployerContext, state: DeployerState): Run {
   return {
     ctx,
     next: structuredClone(state),
+    saved: state,
     results: [],
     saving: Promise.resolve(),
     routing: Promise.resolve(),
@@ -146,14 +160,20 @@ function startRun(ctx: DeployerContext, state: DeployerState): Run {
 /** Saves the state being built, after every earlier save. Throws when the save fails. */
 function persist(run: Run): Promise<void> {
   const snapshot = structuredClone(run.next);
-  const saved = run.saving.then(() => run.ctx.adapters.state.save(snapshot));
+  const saved = run.saving.then(async () => {
+    await run.ctx.adapters.state.save(snapshot);
+    run.saved = snapshot;
+  });
   run.saving = saved.catch(() => {});
   return saved;
 }
 
-/** Points Caddy at each service's live instance (as the state being built says), after every earlier change. */
-function moveTraffic(run: Run): Promise<unknown> {
-  const moved = run.routing.then(() => reconcileCaddy(run.ctx, run.next));
+/**
+ * Points Caddy at each service's live instance as the last saved state says (never as `run.next` says: see
+ * {@link Run.saved}), after every earlier change. Callers save the step first.
+ */
+function moveTraffic(run: Run): Promise<{ mutations: number }> {
+  const moved = run.routing.then(() => reconcileCaddy(run.ctx, run.saved));
   run.routing = moved.catch(() => {});
   return moved;
 }
@@ -394,6 +414,10 @@ async function settle(run: Run, name: string, plan: RecoveryPlan): Promise<boole
       await moveTraffic(run);
       if (s.candidate.port !== undefined) await drain(run, name, s.candidate.port);
     }
+  } else if (s.strategy === 'blue-green') {
+    // Nothing was switched as far as the saved state knows, but make sure of it before the candidate stops.
+    const moved = await moveTraffic(run);
+    if (moved.mutations > 0 && s.candidate.port !== undefined) await drain(run, name, s.candidate.port);
   }
   await stopCandidate(run, s.candidate.unitName);
   if (plan.kind === 'finish') {
