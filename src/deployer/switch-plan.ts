@@ -10,6 +10,7 @@ import type { ServiceRecord, SwitchRecord } from './state.js';
 export type UpdateRoute =
   | { kind: 'restart' }
   | { kind: 'switch'; candidate: CandidateUnit }
+  | { kind: 'replace' }
   | { kind: 'blocked'; reason: string };
 
 /**
@@ -17,18 +18,26 @@ export type UpdateRoute =
  * or overlap and a switch can keep something serving (an update that needs a new process, of a healthy service;
  * blue/green also needs Caddy, a route to switch, and a second port the old version does not listen on),
  * `blocked` while an earlier switch of the service is not finished, else a restart in place (installs, route-only
- * changes, a service that is down anyway). Pure.
+ * changes, a service that is down anyway). One unfinished switch does not block: one whose undo failed (the
+ * previous version does not come back in the service's own unit, so its candidate keeps serving) gives way to a
+ * version other than the one its candidate runs (`replace`: the new version goes into the service's own unit,
+ * and once it passes its gate the switch ends with it), so a fixed version can always get out of it. Pure.
  */
 export function routeUpdate(
   plan: ServicePlan,
   current: ServiceRecord | undefined,
   options: { caddy: boolean },
 ): UpdateRoute {
-  if (current?.switch)
+  if (current?.switch) {
+    const s = current.switch;
+    const live = s.phase === 'switched' || s.phase === 'main';
+    if (s.undo && live && plan.action === 'update' && plan.desired?.specHash !== s.target.specHash)
+      return { kind: 'replace' };
     return {
       kind: 'blocked',
       reason: `an interrupted switch of this service (step ${current.switch.phase}) is not finished yet; retried next tick`,
     };
+  }
   const candidate = plan.desired?.candidate;
   if (plan.action !== 'update' || !candidate || !current) return { kind: 'restart' };
   if (current.unitText === plan.desired?.unitText || current.health !== 'healthy') return { kind: 'restart' };

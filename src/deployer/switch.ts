@@ -44,8 +44,9 @@ interface Run {
 }
 
 /**
- * Splits the plans that passed pre-flight into those done as a switch, the rest (restarts in place, installs,
- * route-only changes: {@link applyServices}) and the refusals of services whose earlier switch is unfinished.
+ * Splits the plans that passed pre-flight into those done as a switch, those that replace a switch whose undo
+ * failed (see {@link routeUpdate}), the rest (restarts in place, installs, route-only changes:
+ * {@link applyServices}) and the refusals of services whose earlier switch is unfinished.
  */
 export function splitSwitches(
   ctx: DeployerContext,
@@ -53,16 +54,19 @@ export function splitSwitches(
   state: DeployerState,
 ): {
   switching: { plan: ServicePlan; candidate: CandidateUnit }[];
+  replacing: ServicePlan[];
   others: ServicePlan[];
   blocked: ServiceResult[];
 } {
   const switching: { plan: ServicePlan; candidate: CandidateUnit }[] = [];
+  const replacing: ServicePlan[] = [];
   const others: ServicePlan[] = [];
   const blocked: ServiceResult[] = [];
   for (const plan of plans) {
     const route = routeUpdate(plan, state.services[plan.name], { caddy: ctx.adapters.caddy !== undefined });
     if (route.kind === 'switch') switching.push({ plan, candidate: route.candidate });
     else if (route.kind === 'restart') others.push(plan);
+    else if (route.kind === 'replace') replacing.push(plan);
     else {
       ctx.onEvent({ level: 'error', type: 'service.refused', service: plan.name, message: route.reason });
       blocked.push({
@@ -74,20 +78,25 @@ export function splitSwitches(
       });
     }
   }
-  return { switching, others, blocked };
+  return { switching, replacing, others, blocked };
 }
 
 /**
- * Carries out the switches (all at once: each touches its own units; saves and Caddy changes queue up). Returns
- * the results and the new state; `state` itself is not modified.
+ * Carries out the switches, and the new versions that replace a switch whose undo failed (`replacing`), all at
+ * once: each touches its own units; saves and Caddy changes queue up. Returns the results and the new state;
+ * `state` itself is not modified.
  */
 export async function applySwitches(
   ctx: DeployerContext,
   switching: readonly { plan: ServicePlan; candidate: CandidateUnit }[],
   state: DeployerState,
+  replacing: readonly ServicePlan[] = [],
 ): Promise<{ results: ServiceResult[]; state: DeployerState }> {
   const run = startRun(ctx, state);
-  await Promise.all(switching.map(({ plan, candidate }) => switchService(run, plan, candidate, state)));
+  await Promise.all([
+    ...switching.map(({ plan, candidate }) => switchService(run, plan, candidate, state)),
+    ...replacing.map((plan) => replaceSwitch(run, plan)),
+  ]);
   await run.saving;
   return { results: run.results, state: run.next };
 }
@@ -115,6 +124,8 @@ export async function recoverSwitches(
   for (const [name, record] of pending) {
     const s = record.switch as SwitchRecord;
     try {
+      // While the saved state says the candidate serves, it must run (after a reboot nothing started it).
+      if (s.phase === 'switched' || s.phase === 'main') await keepCandidate(run, name, s);
       const main = await seeMainUnit(ctx, record.unitName);
       const plan = planRecovery(record, s, main);
       event(
@@ -222,6 +233,7 @@ async function switchService(
     candidate: {
       unitName: candidate.unitName,
       ...(candidate.port === undefined ? {} : { port: candidate.port }),
+      unitText: candidate.unitText,
     },
     target,
     startedAt: now(run),
@@ -296,6 +308,103 @@ async function switchService(
       `${reason}${run.next.services[name]?.switch ? '; finished or undone by the next tick' : '; the running version was kept'}`,
     );
   }
+}
+
+/**
+ * A new version for a service whose switch could not be undone (its previous version does not come back in its
+ * own unit; the candidate serves the switch's version meanwhile): the new version goes into the service's own
+ * unit and is gated while the candidate keeps serving; if it passes, the switch ends with it (Caddy back to the
+ * service's own unit, the candidate drained and stopped). If it fails, it is recorded as failed (held) and the
+ * switch stays as it was, the candidate serving; a crash in the middle is the same stuck switch to the next
+ * tick (step `main`, being undone).
+ */
+async function replaceSwitch(run: Run, plan: ServicePlan): Promise<void> {
+  const { ctx, next } = run;
+  const name = plan.name;
+  const record = next.services[name] as ServiceRecord;
+  const s = record.switch as SwitchRecord;
+  const result = (outcome: ServiceResult['outcome'], reason?: string) =>
+    run.results.push({
+      name,
+      action: 'update',
+      outcome,
+      storePath: plan.storePath,
+      ...(reason === undefined ? {} : { reason }),
+    });
+  const target = versionOf(plan);
+  try {
+    const pinned = await pinServiceVersion(ctx.adapters.nix, {
+      layout: layout(ctx, name),
+      storePath: plan.storePath,
+      keep: ctx.settings.keep,
+    });
+    target.profileGeneration = pinned.generation.number;
+    event(
+      run,
+      'warn',
+      'switch.replace',
+      name,
+      `${record.storePath} did not come back in ${record.unitName}; trying ${plan.storePath} there while ${s.candidate.unitName} keeps serving ${s.target.storePath}`,
+    );
+    s.phase = 'main';
+    await persist(run);
+    const verdict = await restartMain(run, record.unitName, target.unitText, plan.desired?.service.http, {
+      enable: true,
+      fullSettle: true,
+    });
+    if (!verdict.healthy) {
+      const reason = `${verdict.reason} (in ${record.unitName}; ${s.candidate.unitName} keeps serving ${s.target.storePath})`;
+      event(run, 'error', 'service.unhealthy', name, `${plan.storePath} failed its health gate: ${reason}`);
+      next.failures = next.failures.filter((f) => f.service !== name || f.specHash !== target.specHash);
+      next.failures.push({
+        service: name,
+        storePath: plan.storePath,
+        specHash: target.specHash,
+        at: now(run),
+        reason,
+      });
+      next.rollbacks += 1;
+      await persist(run);
+      return void result('rolled-back', reason);
+    }
+    s.target = target;
+    delete s.undo;
+    s.phase = 'returning';
+    await persist(run);
+    await settle(run, name, { kind: 'finish' });
+    result('updated');
+  } catch (error) {
+    if (!isDeployError(error)) throw error;
+    const reason = `${plan.storePath} could not replace the switch left at step ${s.phase} (retried next tick): ${error.message}`;
+    event(run, 'error', 'service.refused', name, reason);
+    result('refused', reason);
+  }
+}
+
+/**
+ * Makes sure the candidate of a switch whose saved state says it serves is installed and running: after a
+ * reboot its unit file (under `/run`, no `[Install]`) is gone. Written again from the switch record (state
+ * written before the record kept the text: nothing to do). Throws a `DeployError` when systemd fails.
+ */
+async function keepCandidate(run: Run, name: string, s: SwitchRecord): Promise<void> {
+  const { systemd } = run.ctx.adapters;
+  const { unitName, unitText } = s.candidate;
+  if (unitText === undefined) return;
+  const text = await systemd.readUnit(unitName);
+  if (text !== unitText) {
+    await systemd.installUnit({ name: unitName, text: unitText });
+    await systemd.daemonReload();
+  }
+  // Running already (its file was only changed): not restarted, it may be serving.
+  if ((await systemd.status(unitName)).activeState === 'active') return;
+  await systemd.restart(unitName);
+  event(
+    run,
+    'warn',
+    'switch.candidate-restored',
+    name,
+    `${unitName} was ${text === undefined ? 'missing (reboot?)' : 'not running'}; started again with ${s.target.storePath}: it is the live instance until the switch is settled`,
+  );
 }
 
 /** Undoes a switch after an unexpected error, as the next tick would; errors leave it for that tick. */

@@ -145,13 +145,13 @@ async function poll(
   const { plans, desired, pulls } = planManifest(ctx, manifest, accepted, report);
   if (!(await pullClosures(ctx, pulls, report))) return accepted;
   const ready = await preflightServices(ctx, plans, { manifest, state: accepted }, report);
-  const { switching, others, blocked } = splitSwitches(ctx, ready, accepted);
+  const { switching, replacing, others, blocked } = splitSwitches(ctx, ready, accepted);
   const applied = await applyServices(
     ctx,
     [...others, ...plans.filter((p) => p.action === 'remove')],
     accepted,
   );
-  const switched = await applySwitches(ctx, switching, applied.state);
+  const switched = await applySwitches(ctx, switching, applied.state, replacing);
   report.results.push(...blocked, ...applied.results, ...switched.results);
   reportUntouched(ctx, plans, report);
   return settle(ctx, switched.state, { etag: read.etag, manifest, digest, desired }, report);

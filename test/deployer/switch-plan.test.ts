@@ -57,6 +57,27 @@ describe('routeUpdate', () => {
     ['a service that had no route', plan(), record({ route: undefined }), true, 'restart'],
     ['an unfinished switch', plan(), record({ switch: pending('main') }), true, 'blocked'],
     [
+      'another version, after an undo that failed',
+      plan({}, { specHash: 'h3' }),
+      record({ switch: pending('main', { undo: true }) }),
+      true,
+      'replace',
+    ],
+    [
+      'the same version, after an undo that failed',
+      plan(),
+      record({ switch: pending('main', { undo: true }) }),
+      true,
+      'blocked',
+    ],
+    [
+      'another version, while an undo is moving traffic back',
+      plan({}, { specHash: 'h3' }),
+      record({ switch: pending('returning', { undo: true }) }),
+      true,
+      'blocked',
+    ],
+    [
       'a second port the old version listens on',
       plan(),
       record({ route: { ...HTTP, internalPort: 18000 } }),

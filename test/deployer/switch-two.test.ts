@@ -88,8 +88,9 @@ async function twoServiceWorld() {
   for (const verb of ['stop', 'restart'] as const) {
     const original = world.systemd[verb].bind(world.systemd);
     world.systemd[verb] = async (name: string) => {
+      // Starting a unit that is down (after a reboot) is not a violation; stopping one that serves is.
       for (const port of dialedPorts())
-        if (UNIT_OF_PORT.get(port) === name)
+        if (UNIT_OF_PORT.get(port) === name && (await isActive(name)))
           violations.push(`${verb} ${name} while Caddy sends traffic to it`);
       await original(name);
       hit();
@@ -221,5 +222,85 @@ describe('a switch discarded at its first step', () => {
     expect(violations).toEqual([]);
     expect(world.routes()['omni-deploy:web']).toBe('127.0.0.1:8000');
     expect(world.state.current?.services.web?.storePath).toBe(storePath('web-2.0'));
+  });
+});
+
+describe('a switch whose undo fails', () => {
+  it('keeps the candidate serving over several ticks and a reboot; a new version then converges', async () => {
+    const { world, violations } = await twoServiceWorld();
+    await deployBoth(world, '1.0');
+    await world.tick();
+    // web 2.0 passes as the candidate but not in web's own unit, and 1.0 no longer starts (a lost dependency).
+    const check = world.probe.check.bind(world.probe);
+    world.probe.check = async (port, path, timeout) =>
+      port === 8000 && world.systemd.files.get('deploy-web.service')?.includes(storePath('web-2.0'))
+        ? { ok: false, error: 'ECONNREFUSED' }
+        : check(port, path, timeout);
+    world.crash(storePath('web-1.0'));
+    await world.publish(await world.manifestOf([spec('web', '2.0'), spec('api', '1.0')]));
+    const failed = await world.tick();
+    expect(failed.results.find((r) => r.name === 'web')?.outcome).toBe('rolled-back');
+    const serving = async (where: string) => {
+      expect(world.state.current?.services.web?.switch, where).toMatchObject({ phase: 'main', undo: true });
+      expect(world.routes()['omni-deploy:web'], where).toBe('127.0.0.1:18000');
+      expect((await world.systemd.status('deploy-web@next.service')).activeState, where).toBe('active');
+      expect(violations, where).toEqual([]);
+    };
+    await serving('after the failed undo');
+    for (let i = 0; i < 3; i++) {
+      // Each tick tries to undo again (1.0 still does not start).
+      expect((await world.tick()).outcome, `tick ${i}`).not.toBe('applied');
+      await serving(`tick ${i}`);
+    }
+
+    // A reboot: /run is empty, nothing runs; the candidate is what Caddy's saved route points at.
+    for (const name of [...world.systemd.files.keys()]) {
+      await world.systemd.stop(name);
+      world.systemd.files.delete(name);
+    }
+    await world.systemd.daemonReload();
+    violations.length = 0;
+    await world.tick();
+    await serving('after the reboot');
+    expect(world.events.map((e) => e.type)).toContain('switch.candidate-restored');
+
+    // A fixed version replaces the stuck switch.
+    await world.publish(await world.manifestOf([spec('web', '3.0'), spec('api', '1.0')]));
+    const fixed = await world.tick();
+    expect(fixed.results.find((r) => r.name === 'web')).toMatchObject({
+      outcome: 'updated',
+      storePath: storePath('web-3.0'),
+    });
+    expect(violations).toEqual([]);
+    const state = world.state.current;
+    expect(state?.services.web).toMatchObject({ storePath: storePath('web-3.0'), health: 'healthy' });
+    expect(state?.services.web?.switch).toBeUndefined();
+    expect(world.routes()['omni-deploy:web']).toBe('127.0.0.1:8000');
+    expect(world.systemd.files.has('deploy-web@next.service')).toBe(false);
+    expect(world.systemd.files.get('deploy-web.service')).toContain(storePath('web-3.0'));
+    expect((await world.tick()).outcome).toBe('unchanged');
+  });
+
+  it('a new version that fails too is held, and the candidate keeps serving', async () => {
+    const { world, violations } = await twoServiceWorld();
+    await deployBoth(world, '1.0');
+    await world.tick();
+    const check = world.probe.check.bind(world.probe);
+    world.probe.check = async (port, path, timeout) =>
+      port === 8000 && world.systemd.files.get('deploy-web.service')?.includes(storePath('web-2.0'))
+        ? { ok: false, error: 'ECONNREFUSED' }
+        : check(port, path, timeout);
+    world.crash(storePath('web-1.0'));
+    await world.publish(await world.manifestOf([spec('web', '2.0'), spec('api', '1.0')]));
+    await world.tick();
+    world.crash(await world.build('web-3.0'));
+    await world.publish(await world.manifestOf([spec('web', '3.0'), spec('api', '1.0')]));
+    expect((await world.tick()).results.find((r) => r.name === 'web')?.outcome).toBe('rolled-back');
+    expect(world.state.current?.failures.map((f) => f.storePath)).toContain(storePath('web-3.0'));
+    await world.tick();
+    expect(world.state.current?.services.web?.switch).toMatchObject({ phase: 'main', undo: true });
+    expect(world.routes()['omni-deploy:web']).toBe('127.0.0.1:18000');
+    expect((await world.systemd.status('deploy-web@next.service')).activeState).toBe('active');
+    expect(violations).toEqual([]);
   });
 });
