@@ -61,12 +61,20 @@ export interface MainUnitSeen {
  * - `discard`: nothing was switched yet (`candidate`): stop the candidate; the service's own unit never changed.
  * - `finish`: the service's own unit already runs the version the switch ends with and is up (`returning`):
  *   point Caddy at it, drain and stop the candidate, record the version.
+ * - `forward`: the new version passed its gates (`returning`) or was being installed in the service's own unit
+ *   (`main`, its file already the new version's), but that unit is not up with it (a reboot, a kill in the
+ *   middle of its restart): restart it with the new version and gate it, the candidate serving meanwhile, then
+ *   as `finish`; only if that gate fails, `undo` (and the new version is held).
  * - `undo`: anything else: put the record's version back in the service's own unit (restarting it when it may
  *   run something else, is down or missing), point Caddy at it, drain and stop the candidate. The poll then
  *   starts the update again (or holds it, when the version was recorded as failed).
  * Pure.
  */
-export type RecoveryPlan = { kind: 'discard' } | { kind: 'finish' } | { kind: 'undo'; restartMain: boolean };
+export type RecoveryPlan =
+  | { kind: 'discard' }
+  | { kind: 'finish' }
+  | { kind: 'forward' }
+  | { kind: 'undo'; restartMain: boolean };
 
 /** Chooses the {@link RecoveryPlan} for `record`'s switch `s`, given its own unit as seen now. Pure. */
 export function planRecovery(record: ServiceRecord, s: SwitchRecord, main: MainUnitSeen): RecoveryPlan {
@@ -78,10 +86,13 @@ export function planRecovery(record: ServiceRecord, s: SwitchRecord, main: MainU
       // The service's own unit was never touched: it still runs the record's version unless it went down.
       return { kind: 'undo', restartMain: !runs(record.unitText) };
     case 'main':
-      // It may have been restarted with either version, whatever its file says now.
+      // Its file already says the new version: the restart with it was under way; otherwise (its file still the
+      // record's) it may have been restarted with either version.
+      if (!s.undo && main.text === s.target.unitText) return { kind: 'forward' };
       return { kind: 'undo', restartMain: true };
     case 'returning':
       if (s.undo) return { kind: 'undo', restartMain: !runs(record.unitText) };
-      return runs(s.target.unitText) ? { kind: 'finish' } : { kind: 'undo', restartMain: true };
+      // The new version passed both gates: only the candidate's cleanup was left. Never back to the old one.
+      return runs(s.target.unitText) ? { kind: 'finish' } : { kind: 'forward' };
   }
 }

@@ -154,6 +154,7 @@ export async function recoverSwitches(
 function describeRecovery(plan: RecoveryPlan): string {
   if (plan.kind === 'discard') return 'discarding';
   if (plan.kind === 'finish') return 'finishing';
+  if (plan.kind === 'forward') return 'finishing (restarting the new version in its own unit)';
   return plan.restartMain ? 'undoing (restarting the previous version in its own unit)' : 'undoing';
 }
 
@@ -414,15 +415,7 @@ async function settleAfterError(run: Run, name: string): Promise<void> {
   try {
     const main = await seeMainUnit(run.ctx, record.unitName);
     const plan = planRecovery(record, record.switch, main);
-    await settle(
-      run,
-      name,
-      plan.kind === 'finish'
-        ? plan
-        : plan.kind === 'discard'
-          ? plan
-          : { kind: 'undo', restartMain: plan.restartMain },
-    );
+    await settle(run, name, plan);
   } catch (error) {
     if (!isDeployError(error)) throw error;
     await persist(run).catch((failed: unknown) => {
@@ -493,6 +486,10 @@ async function settle(run: Run, name: string, plan: RecoveryPlan): Promise<boole
   const { next } = run;
   const record = next.services[name] as ServiceRecord;
   const s = record.switch as SwitchRecord;
+  if (plan.kind === 'forward') {
+    if (!(await goForward(run, name, s))) return settle(run, name, { kind: 'undo', restartMain: true });
+    return settle(run, name, { kind: 'finish' });
+  }
   if (plan.kind === 'undo') {
     s.undo = true;
     await persist(run);
@@ -539,6 +536,49 @@ async function settle(run: Run, name: string, plan: RecoveryPlan): Promise<boole
     delete record.switch;
     await repin(run, name, record.storePath);
   }
+  await persist(run);
+  return true;
+}
+
+/**
+ * The new version back into the service's own unit after an interrupted end of a switch (see
+ * {@link RecoveryPlan} `forward`): the candidate serves meanwhile when it runs (Caddy pointed at it, step
+ * `main`), the unit is restarted with the new version and gated. True when it passed (step `returning` saved);
+ * false when it failed (the version recorded as failed: held).
+ */
+async function goForward(run: Run, name: string, s: SwitchRecord): Promise<boolean> {
+  const { systemd } = run.ctx.adapters;
+  const record = run.next.services[name] as ServiceRecord;
+  if (s.phase !== 'main') {
+    await keepCandidate(run, name, s);
+    if ((await systemd.status(s.candidate.unitName)).activeState === 'active') {
+      s.phase = 'main';
+      await persist(run);
+      if (s.strategy === 'blue-green') await moveTraffic(run);
+    }
+  }
+  const verdict = await restartMain(
+    run,
+    record.unitName,
+    s.target.unitText,
+    s.target.route as ServiceHttp | undefined,
+    { enable: true },
+  );
+  if (!verdict.healthy) {
+    const reason = `${verdict.reason} (in ${record.unitName}, finishing an interrupted switch)`;
+    event(run, 'error', 'service.unhealthy', name, `${s.target.storePath} failed its health gate: ${reason}`);
+    run.next.failures = run.next.failures.filter((f) => f.service !== name);
+    run.next.failures.push({
+      service: name,
+      storePath: s.target.storePath,
+      specHash: s.target.specHash,
+      at: now(run),
+      reason,
+    });
+    run.next.rollbacks += 1;
+    return false;
+  }
+  s.phase = 'returning';
   await persist(run);
   return true;
 }

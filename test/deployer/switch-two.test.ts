@@ -304,3 +304,67 @@ describe('a switch whose undo fails', () => {
     expect(violations).toEqual([]);
   });
 });
+
+describe('a reboot once the new version passed both gates (step returning)', () => {
+  /** web 2.0 switched and gated in its own unit; the deployer dies right after saving `returning`; reboot. */
+  async function rebootAtReturning(setup: (world: World) => Promise<void> | void = () => {}) {
+    const { world, violations } = await twoServiceWorld();
+    await deployBoth(world, '1.0');
+    await world.tick();
+    const save = world.state.save.bind(world.state);
+    world.state.save = async (state) => {
+      await save(state);
+      const s = state.services.web?.switch;
+      if (s?.phase === 'returning' && !s.undo) throw new Killed(0);
+    };
+    await world.publish(await world.manifestOf([spec('web', '2.0'), spec('api', '1.0')]));
+    await expect(world.tick()).rejects.toEqual(new Killed(0));
+    world.state.save = save;
+    for (const name of [...world.systemd.files.keys()]) {
+      await world.systemd.stop(name);
+      world.systemd.files.delete(name);
+    }
+    await world.systemd.daemonReload();
+    await setup(world);
+    // The bucket unreachable: only what the state knows decides.
+    world.manifests.objects.beforeRequest = () => {
+      throw new Error('getaddrinfo ENOTFOUND bucket');
+    };
+    violations.length = 0;
+    const installed: string[] = [];
+    const install = world.systemd.installUnit.bind(world.systemd);
+    world.systemd.installUnit = async (unit) => {
+      if (unit.name === 'deploy-web.service') installed.push(unit.text);
+      return install(unit);
+    };
+    await world.tick();
+    // After a reboot nothing runs until the tick starts it: what counts is that nothing serving is stopped.
+    return { world, violations: violations.filter((v) => !v.endsWith('where nothing runs')), installed };
+  }
+
+  it('goes forward: the new version in the service’s own unit, never the old one', async () => {
+    const { world, violations, installed } = await rebootAtReturning();
+    const state = world.state.current;
+    expect(state?.services.web).toMatchObject({ storePath: storePath('web-2.0'), health: 'healthy' });
+    expect(state?.services.web?.switch).toBeUndefined();
+    expect(state?.failures).toEqual([]);
+    expect(world.systemd.files.get('deploy-web.service')).toContain(storePath('web-2.0'));
+    expect((await world.systemd.status('deploy-web.service')).activeState).toBe('active');
+    expect(world.systemd.files.has('deploy-web@next.service')).toBe(false);
+    expect(world.routes()['omni-deploy:web']).toBe('127.0.0.1:8000');
+    expect(installed.length).toBeGreaterThan(0);
+    expect(installed.filter((text) => text.includes(storePath('web-1.0')))).toEqual([]);
+    expect(violations).toEqual([]);
+  });
+
+  it('undoes only when the new version fails there', async () => {
+    const { world, violations } = await rebootAtReturning((w) => w.crash(storePath('web-2.0')));
+    const state = world.state.current;
+    expect(state?.services.web).toMatchObject({ storePath: storePath('web-1.0'), health: 'healthy' });
+    expect(state?.services.web?.switch).toBeUndefined();
+    expect(state?.failures.map((f) => f.storePath)).toEqual([storePath('web-2.0')]);
+    expect(world.systemd.files.get('deploy-web.service')).toContain(storePath('web-1.0'));
+    expect(world.routes()['omni-deploy:web']).toBe('127.0.0.1:8000');
+    expect(violations).toEqual([]);
+  });
+});
