@@ -278,10 +278,21 @@ function validateManifest(
  */
 function planManifest(ctx: DeployerContext, manifest: Manifest, state: DeployerState, report: TickReport) {
   const { settings, onEvent } = ctx;
-  const { desired, failures: renderFailures } = desiredServices(manifest, settings.host, {
+  const {
+    desired,
+    failures: renderFailures,
+    warnings,
+  } = desiredServices(manifest, settings.host, {
     secretsDir: settings.secretsDir,
     policy: { rules: tickPolicy(settings), context: policyContext(settings, Object.keys(state.services)) },
   });
+  for (const warning of warnings)
+    onEvent({
+      level: 'warn',
+      type: 'service.restart-in-place',
+      service: warning.service,
+      message: warning.message,
+    });
   const plan = planDeploy({ host: settings.host, generation: manifest.generation, desired, state });
   report.plan = plan;
   for (const failure of renderFailures) {

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { reconcileCaddy } from '../../src/deployer/drift.js';
 import type { DeployerState, SwitchRecord } from '../../src/deployer/state.js';
+import { DEFAULT_HOST_POLICY } from '../../src/policy/index.js';
 import { storePath } from '../builders.js';
 import { createWorld, type World } from './world.js';
 
@@ -366,5 +367,32 @@ describe('a reboot once the new version passed both gates (step returning)', () 
     expect(world.systemd.files.get('deploy-web.service')).toContain(storePath('web-1.0'));
     expect(world.routes()['omni-deploy:web']).toBe('127.0.0.1:8000');
     expect(violations).toEqual([]);
+  });
+});
+
+describe('a host whose port range excludes the derived second port', () => {
+  it('updates the service by restart in place, with a warning, instead of refusing it', async () => {
+    const world = await createWorld({
+      settings: { policy: { ...DEFAULT_HOST_POLICY, ports: { min: 8000, max: 8999 } } },
+    });
+    world.probe.set(8000, { ok: true, status: 200 });
+    await world.publish(await world.manifestOf([spec('web', '1.0')]));
+    expect((await world.tick()).results.map((r) => r.outcome)).toEqual(['installed']);
+    world.systemd.calls.length = 0;
+    await world.publish(await world.manifestOf([spec('web', '2.0')]));
+    const report = await world.tick();
+    expect(report.results.map((r) => r.outcome)).toEqual(['updated']);
+    expect(world.systemdChanges()).toEqual([
+      'install deploy-web.service',
+      'daemon-reload',
+      'restart deploy-web.service',
+    ]);
+    expect(world.events.filter((e) => e.type === 'service.restart-in-place')).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        service: 'web',
+        message: expect.stringContaining('derived second port 18000'),
+      }),
+    );
   });
 });
