@@ -396,3 +396,41 @@ describe('a host whose port range excludes the derived second port', () => {
     );
   });
 });
+
+describe('a service whose env file assigns its port variable', () => {
+  it('updates by restart in place, with a warning naming the file and the variable', async () => {
+    const world = await createWorld();
+    world.probe.set(8000, { ok: true, status: 200 });
+    const envFile = '/var/lib/biz-secrets/web.env';
+    world.checks.paths.set(envFile, { type: 'file', uid: 0, gid: 0, mode: 0o600 });
+    world.checks.envFiles.set(envFile, ['TOKEN', 'PORT']);
+    const withEnvFile = (version: string) => {
+      const s = spec('web', version);
+      return { ...s, overrides: { ...s.overrides, envFile } };
+    };
+    await world.publish(await world.manifestOf([withEnvFile('1.0')]));
+    expect((await world.tick()).results.map((r) => r.outcome)).toEqual(['installed']);
+    world.systemd.calls.length = 0;
+    await world.publish(await world.manifestOf([withEnvFile('2.0')]));
+    expect((await world.tick()).results.map((r) => r.outcome)).toEqual(['updated']);
+    expect(world.systemdChanges()).toEqual([
+      'install deploy-web.service',
+      'daemon-reload',
+      'restart deploy-web.service',
+    ]);
+    expect(world.events).toContainEqual(
+      expect.objectContaining({
+        type: 'service.restart-in-place',
+        service: 'web',
+        message: expect.stringContaining(`envFile ${envFile} assigns PORT`),
+      }),
+    );
+    // Without PORT in the file, the next update is blue/green again.
+    world.checks.envFiles.set(envFile, ['TOKEN']);
+    world.probe.set(18000, { ok: true, status: 200 });
+    world.systemd.calls.length = 0;
+    await world.publish(await world.manifestOf([withEnvFile('3.0')]));
+    expect((await world.tick()).results.map((r) => r.outcome)).toEqual(['updated']);
+    expect(world.systemdChanges()).toContain('restart deploy-web@next.service');
+  });
+});
