@@ -25,7 +25,11 @@ export interface UpstreamConnection {
  * instance it switched away from. Through a Shell (`ss`), so tests can point it at a booted container.
  */
 export interface Connections {
-  /** The established connections whose remote end is `port` on this host (any address). */
+  /**
+   * The established connections to `port` on a loopback address (`127.0.0.0/8`, `::1`): where Caddy dials a
+   * service's upstream (`127.0.0.1:<port>`). A connection from this host to `port` on another machine (or on one
+   * of this host's other addresses) is not Caddy's and does not count.
+   */
   established(port: number): Promise<UpstreamConnection[]>;
 }
 
@@ -90,6 +94,27 @@ export function parseSsConnections(text: string): UpstreamConnection[] {
   return out;
 }
 
+/**
+ * True when `address` (`host:port` as ss prints it: `127.0.0.1:8000`, `[::1]:8000`, `127.0.0.1%lo:8000`) is on
+ * a loopback address: `127.0.0.0/8`, `::1`, or an IPv4-mapped `::ffff:127.x.x.x`. Pure.
+ */
+export function isLoopbackAddress(address: string): boolean {
+  const host = address
+    .replace(/:\d+$/, '')
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/%.*$/, '')
+    .toLowerCase();
+  return /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1';
+}
+
+/**
+ * The connections in ss output (see {@link parseSsConnections}) whose remote end is `port` on a loopback
+ * address: Caddy's connections to an upstream it dials at `127.0.0.1:<port>`. Pure.
+ */
+export function upstreamConnections(text: string, port: number): UpstreamConnection[] {
+  return parseSsConnections(text).filter((c) => c.remote.endsWith(`:${port}`) && isLoopbackAddress(c.remote));
+}
+
 /** The real {@link Connections}: `ss` from iproute2. */
 export function createConnections(shell: Shell = createShell()): Connections {
   return {
@@ -105,7 +130,8 @@ export function createConnections(shell: Shell = createShell()): Connections {
           'HOST_CHECK',
           `ss ${args.join(' ')}: ${r.stderr.trim() || `exit status ${r.exitCode ?? r.signal}`}`,
         );
-      return parseSsConnections(r.stdout);
+      // `dport` alone also matches this host's connections to the same port on other machines.
+      return upstreamConnections(r.stdout, port);
     },
   };
 }

@@ -5,6 +5,7 @@ import { servicesForHost } from '../manifest/select.js';
 import { checkManifestPolicy } from '../policy/manifest.js';
 import type { HostPolicy, PolicyContext } from '../policy/policy.js';
 import type { PolicyIssue } from '../policy/rules.js';
+import { fitUpdateToPolicy } from '../policy/service.js';
 import { renderUnit } from '../systemd/render-unit.js';
 import { type CandidateUnit, type DesiredService, hashSpec } from './plan.js';
 
@@ -29,30 +30,41 @@ export function policyReason(issues: readonly PolicyIssue[]): string {
   return `policy: ${issues.map((i) => `${i.path}: ${i.message} (rule ${i.rule})`).join('; ')}`;
 }
 
+/** A service that is deployed, but not as its manifest entry alone would say (see {@link fitUpdateToPolicy}). */
+export interface DesiredWarning {
+  service: string;
+  message: string;
+}
+
 /**
  * This host's services from a validated manifest, each with the unit file it needs and its route (the
  * service's `http` block, turned into a Caddy route when routes are reconciled). With `policy`, a service the
  * host policy refuses (checked from the manifest alone: names, paths, units, domains, ports) is a failure and is
- * not rendered. Pure.
+ * not rendered, and one whose derived second port the policy's port range excludes restarts in place (a
+ * warning says so). Pure.
  */
 export function desiredServices(
   manifest: Manifest,
   host: string,
   options: { secretsDir: string; unitPrefix?: string; policy?: DesiredPolicy },
-): { desired: DesiredService[]; failures: RenderFailure[] } {
+): { desired: DesiredService[]; failures: RenderFailure[]; warnings: DesiredWarning[] } {
   const desired: DesiredService[] = [];
   const failures: RenderFailure[] = [];
+  const warnings: DesiredWarning[] = [];
   const refusals = options.policy
     ? checkManifestPolicy(manifest, options.policy.rules, { ...options.policy.context, host }).issues
     : [];
-  for (const service of servicesForHost(manifest, host)) {
-    const at = `services[${manifest.services.indexOf(service)}]`;
+  for (const written of servicesForHost(manifest, host)) {
+    const at = `services[${manifest.services.indexOf(written)}]`;
+    const fitted = options.policy ? fitUpdateToPolicy(written, options.policy.rules) : { service: written };
+    const service = fitted.service;
     const issues = refusals.filter((i) => i.path.startsWith(`${at}.`));
     if (issues.length) {
       const storePath = service.artifact.storePath;
       failures.push({ service: service.name, storePath, reason: policyReason(issues), issues });
       continue;
     }
+    if (fitted.reason !== undefined) warnings.push({ service: service.name, message: fitted.reason });
     try {
       const route = service.http;
       // Under blue/green the port variable is the deployer's: internalPort here, the second port beside it.
@@ -70,7 +82,7 @@ export function desiredServices(
       failures.push({ service: service.name, storePath: service.artifact.storePath, reason: error.message });
     }
   }
-  return { desired, failures };
+  return { desired, failures, warnings };
 }
 
 /** The candidate unit of a service that is not restarted in place (see {@link DesiredService.candidate}). */

@@ -37,6 +37,12 @@ export interface HostChecks {
   realPath(path: string): Promise<string | undefined>;
   /** The TCP sockets listening on `port` (any address), each with its process and unit when known. */
   listeners(port: number): Promise<PortListener[]>;
+  /**
+   * The names of the variables an environment file (systemd's `EnvironmentFile=` syntax: `NAME=value` lines,
+   * `#`/`;` comments) assigns, in file order; never their values, which stay in the file. Throws a
+   * `DeployError` when the file cannot be read.
+   */
+  envFileNames(path: string): Promise<string[]>;
 }
 
 const TIMEOUT = { timeoutMs: 10_000 };
@@ -109,6 +115,22 @@ export function createHostChecks(shell: Shell = createShell()): HostChecks {
           found.push({ name, gid: parseId(gid, `getent group ${name}`) });
       }
       return found;
+    },
+    async envFileNames(path) {
+      // sed prints only each assignment's name: the values (secrets) never reach the deployer.
+      const r = await shell.run(
+        'sed',
+        [
+          '-n',
+          '-E',
+          's/^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=.*/\\2/p',
+          '--',
+          path,
+        ],
+        { ...TIMEOUT, env: { LC_ALL: 'C' } },
+      );
+      if (r.exitCode !== 0) throw failure(`sed (names assigned in ${path})`, r);
+      return r.stdout.split('\n').filter(Boolean);
     },
     async realPath(path) {
       // -z: NUL-terminated, so no file name can fake a second line.

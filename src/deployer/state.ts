@@ -51,8 +51,13 @@ export type SwitchPhase = 'candidate' | 'switched' | 'main' | 'returning';
 export interface SwitchRecord {
   phase: SwitchPhase;
   strategy: 'blue-green' | 'overlap';
-  /** The unit the new version runs in beside the service's own, and (blue/green) the port it listens on. */
-  candidate: { unitName: string; port?: number };
+  /**
+   * The unit the new version runs in beside the service's own, (blue/green) the port it listens on, and its unit
+   * file's text (absent in state written before it was kept): the candidate has no `[Install]` and its file
+   * lives under `/run`, so after a reboot in the middle the next tick writes it again from here and starts it
+   * while it is the live instance.
+   */
+  candidate: { unitName: string; port?: number; unitText?: string };
   /** The version the switch installs; it becomes the service's record when the switch completes. */
   target: VersionRecord;
   /**
@@ -229,7 +234,7 @@ const ServiceRecordSchema = v.object({
     v.object({
       phase: v.picklist(['candidate', 'switched', 'main', 'returning']),
       strategy: v.picklist(['blue-green', 'overlap']),
-      candidate: v.object({ unitName: text, port: v.optional(v.number()) }),
+      candidate: v.object({ unitName: text, port: v.optional(v.number()), unitText: v.optional(text) }),
       target: v.object({
         storePath: text,
         unitText: text,

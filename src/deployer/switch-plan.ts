@@ -10,6 +10,7 @@ import type { ServiceRecord, SwitchRecord } from './state.js';
 export type UpdateRoute =
   | { kind: 'restart' }
   | { kind: 'switch'; candidate: CandidateUnit }
+  | { kind: 'replace' }
   | { kind: 'blocked'; reason: string };
 
 /**
@@ -17,18 +18,26 @@ export type UpdateRoute =
  * or overlap and a switch can keep something serving (an update that needs a new process, of a healthy service;
  * blue/green also needs Caddy, a route to switch, and a second port the old version does not listen on),
  * `blocked` while an earlier switch of the service is not finished, else a restart in place (installs, route-only
- * changes, a service that is down anyway). Pure.
+ * changes, a service that is down anyway). One unfinished switch does not block: one whose undo failed (the
+ * previous version does not come back in the service's own unit, so its candidate keeps serving) gives way to a
+ * version other than the one its candidate runs (`replace`: the new version goes into the service's own unit,
+ * and once it passes its gate the switch ends with it), so a fixed version can always get out of it. Pure.
  */
 export function routeUpdate(
   plan: ServicePlan,
   current: ServiceRecord | undefined,
   options: { caddy: boolean },
 ): UpdateRoute {
-  if (current?.switch)
+  if (current?.switch) {
+    const s = current.switch;
+    const live = s.phase === 'switched' || s.phase === 'main';
+    if (s.undo && live && plan.action === 'update' && plan.desired?.specHash !== s.target.specHash)
+      return { kind: 'replace' };
     return {
       kind: 'blocked',
       reason: `an interrupted switch of this service (step ${current.switch.phase}) is not finished yet; retried next tick`,
     };
+  }
   const candidate = plan.desired?.candidate;
   if (plan.action !== 'update' || !candidate || !current) return { kind: 'restart' };
   if (current.unitText === plan.desired?.unitText || current.health !== 'healthy') return { kind: 'restart' };
@@ -52,12 +61,20 @@ export interface MainUnitSeen {
  * - `discard`: nothing was switched yet (`candidate`): stop the candidate; the service's own unit never changed.
  * - `finish`: the service's own unit already runs the version the switch ends with and is up (`returning`):
  *   point Caddy at it, drain and stop the candidate, record the version.
+ * - `forward`: the new version passed its gates (`returning`) or was being installed in the service's own unit
+ *   (`main`, its file already the new version's), but that unit is not up with it (a reboot, a kill in the
+ *   middle of its restart): restart it with the new version and gate it, the candidate serving meanwhile, then
+ *   as `finish`; only if that gate fails, `undo` (and the new version is held).
  * - `undo`: anything else: put the record's version back in the service's own unit (restarting it when it may
  *   run something else, is down or missing), point Caddy at it, drain and stop the candidate. The poll then
  *   starts the update again (or holds it, when the version was recorded as failed).
  * Pure.
  */
-export type RecoveryPlan = { kind: 'discard' } | { kind: 'finish' } | { kind: 'undo'; restartMain: boolean };
+export type RecoveryPlan =
+  | { kind: 'discard' }
+  | { kind: 'finish' }
+  | { kind: 'forward' }
+  | { kind: 'undo'; restartMain: boolean };
 
 /** Chooses the {@link RecoveryPlan} for `record`'s switch `s`, given its own unit as seen now. Pure. */
 export function planRecovery(record: ServiceRecord, s: SwitchRecord, main: MainUnitSeen): RecoveryPlan {
@@ -69,10 +86,13 @@ export function planRecovery(record: ServiceRecord, s: SwitchRecord, main: MainU
       // The service's own unit was never touched: it still runs the record's version unless it went down.
       return { kind: 'undo', restartMain: !runs(record.unitText) };
     case 'main':
-      // It may have been restarted with either version, whatever its file says now.
+      // Its file already says the new version: the restart with it was under way; otherwise (its file still the
+      // record's) it may have been restarted with either version.
+      if (!s.undo && main.text === s.target.unitText) return { kind: 'forward' };
       return { kind: 'undo', restartMain: true };
     case 'returning':
       if (s.undo) return { kind: 'undo', restartMain: !runs(record.unitText) };
-      return runs(s.target.unitText) ? { kind: 'finish' } : { kind: 'undo', restartMain: true };
+      // The new version passed both gates: only the candidate's cleanup was left. Never back to the old one.
+      return runs(s.target.unitText) ? { kind: 'finish' } : { kind: 'forward' };
   }
 }

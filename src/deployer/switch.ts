@@ -29,6 +29,13 @@ const DRAIN_POLL_MS = 100;
 interface Run {
   ctx: DeployerContext;
   next: DeployerState;
+  /**
+   * The state as last saved (at first: as given): what Caddy's routes are computed from, so that Caddy is never
+   * ahead of the saved state. `next` can be: another switch of the same tick may have taken its next step in
+   * memory while its save is still on its way, and a deployer killed then would leave Caddy sending traffic to
+   * an instance the next tick, reading the saved state, would stop.
+   */
+  saved: DeployerState;
   results: ServiceResult[];
   /** The last save (saves go one after the other: a later snapshot never loses to an earlier one). */
   saving: Promise<void>;
@@ -37,8 +44,9 @@ interface Run {
 }
 
 /**
- * Splits the plans that passed pre-flight into those done as a switch, the rest (restarts in place, installs,
- * route-only changes: {@link applyServices}) and the refusals of services whose earlier switch is unfinished.
+ * Splits the plans that passed pre-flight into those done as a switch, those that replace a switch whose undo
+ * failed (see {@link routeUpdate}), the rest (restarts in place, installs, route-only changes:
+ * {@link applyServices}) and the refusals of services whose earlier switch is unfinished.
  */
 export function splitSwitches(
   ctx: DeployerContext,
@@ -46,16 +54,19 @@ export function splitSwitches(
   state: DeployerState,
 ): {
   switching: { plan: ServicePlan; candidate: CandidateUnit }[];
+  replacing: ServicePlan[];
   others: ServicePlan[];
   blocked: ServiceResult[];
 } {
   const switching: { plan: ServicePlan; candidate: CandidateUnit }[] = [];
+  const replacing: ServicePlan[] = [];
   const others: ServicePlan[] = [];
   const blocked: ServiceResult[] = [];
   for (const plan of plans) {
     const route = routeUpdate(plan, state.services[plan.name], { caddy: ctx.adapters.caddy !== undefined });
     if (route.kind === 'switch') switching.push({ plan, candidate: route.candidate });
     else if (route.kind === 'restart') others.push(plan);
+    else if (route.kind === 'replace') replacing.push(plan);
     else {
       ctx.onEvent({ level: 'error', type: 'service.refused', service: plan.name, message: route.reason });
       blocked.push({
@@ -67,20 +78,25 @@ export function splitSwitches(
       });
     }
   }
-  return { switching, others, blocked };
+  return { switching, replacing, others, blocked };
 }
 
 /**
- * Carries out the switches (all at once: each touches its own units; saves and Caddy changes queue up). Returns
- * the results and the new state; `state` itself is not modified.
+ * Carries out the switches, and the new versions that replace a switch whose undo failed (`replacing`), all at
+ * once: each touches its own units; saves and Caddy changes queue up. Returns the results and the new state;
+ * `state` itself is not modified.
  */
 export async function applySwitches(
   ctx: DeployerContext,
   switching: readonly { plan: ServicePlan; candidate: CandidateUnit }[],
   state: DeployerState,
+  replacing: readonly ServicePlan[] = [],
 ): Promise<{ results: ServiceResult[]; state: DeployerState }> {
   const run = startRun(ctx, state);
-  await Promise.all(switching.map(({ plan, candidate }) => switchService(run, plan, candidate, state)));
+  await Promise.all([
+    ...switching.map(({ plan, candidate }) => switchService(run, plan, candidate, state)),
+    ...replacing.map((plan) => replaceSwitch(run, plan)),
+  ]);
   await run.saving;
   return { results: run.results, state: run.next };
 }
@@ -99,9 +115,17 @@ export async function recoverSwitches(
   if (pending.length === 0) return { state, recovered: [] };
   const run = startRun(ctx, state);
   const recovered: string[] = [];
+  // Caddy as the saved state says, before any unit is stopped or restarted: a killed deployer may have left it
+  // behind (or, before this was so, ahead of) the step it saved. Unreachable: each settle's own change fails.
+  if (pending.some(([, r]) => r.switch?.strategy === 'blue-green'))
+    await moveTraffic(run).catch((error: unknown) => {
+      if (!isDeployError(error)) throw error;
+    });
   for (const [name, record] of pending) {
     const s = record.switch as SwitchRecord;
     try {
+      // While the saved state says the candidate serves, it must run (after a reboot nothing started it).
+      if (s.phase === 'switched' || s.phase === 'main') await keepCandidate(run, name, s);
       const main = await seeMainUnit(ctx, record.unitName);
       const plan = planRecovery(record, s, main);
       event(
@@ -130,6 +154,7 @@ export async function recoverSwitches(
 function describeRecovery(plan: RecoveryPlan): string {
   if (plan.kind === 'discard') return 'discarding';
   if (plan.kind === 'finish') return 'finishing';
+  if (plan.kind === 'forward') return 'finishing (restarting the new version in its own unit)';
   return plan.restartMain ? 'undoing (restarting the previous version in its own unit)' : 'undoing';
 }
 
@@ -137,6 +162,7 @@ function startRun(ctx: DeployerContext, state: DeployerState): Run {
   return {
     ctx,
     next: structuredClone(state),
+    saved: state,
     results: [],
     saving: Promise.resolve(),
     routing: Promise.resolve(),
@@ -146,14 +172,20 @@ function startRun(ctx: DeployerContext, state: DeployerState): Run {
 /** Saves the state being built, after every earlier save. Throws when the save fails. */
 function persist(run: Run): Promise<void> {
   const snapshot = structuredClone(run.next);
-  const saved = run.saving.then(() => run.ctx.adapters.state.save(snapshot));
+  const saved = run.saving.then(async () => {
+    await run.ctx.adapters.state.save(snapshot);
+    run.saved = snapshot;
+  });
   run.saving = saved.catch(() => {});
   return saved;
 }
 
-/** Points Caddy at each service's live instance (as the state being built says), after every earlier change. */
-function moveTraffic(run: Run): Promise<unknown> {
-  const moved = run.routing.then(() => reconcileCaddy(run.ctx, run.next));
+/**
+ * Points Caddy at each service's live instance as the last saved state says (never as `run.next` says: see
+ * {@link Run.saved}), after every earlier change. Callers save the step first.
+ */
+function moveTraffic(run: Run): Promise<{ mutations: number }> {
+  const moved = run.routing.then(() => reconcileCaddy(run.ctx, run.saved));
   run.routing = moved.catch(() => {});
   return moved;
 }
@@ -202,6 +234,7 @@ async function switchService(
     candidate: {
       unitName: candidate.unitName,
       ...(candidate.port === undefined ? {} : { port: candidate.port }),
+      unitText: candidate.unitText,
     },
     target,
     startedAt: now(run),
@@ -278,6 +311,103 @@ async function switchService(
   }
 }
 
+/**
+ * A new version for a service whose switch could not be undone (its previous version does not come back in its
+ * own unit; the candidate serves the switch's version meanwhile): the new version goes into the service's own
+ * unit and is gated while the candidate keeps serving; if it passes, the switch ends with it (Caddy back to the
+ * service's own unit, the candidate drained and stopped). If it fails, it is recorded as failed (held) and the
+ * switch stays as it was, the candidate serving; a crash in the middle is the same stuck switch to the next
+ * tick (step `main`, being undone).
+ */
+async function replaceSwitch(run: Run, plan: ServicePlan): Promise<void> {
+  const { ctx, next } = run;
+  const name = plan.name;
+  const record = next.services[name] as ServiceRecord;
+  const s = record.switch as SwitchRecord;
+  const result = (outcome: ServiceResult['outcome'], reason?: string) =>
+    run.results.push({
+      name,
+      action: 'update',
+      outcome,
+      storePath: plan.storePath,
+      ...(reason === undefined ? {} : { reason }),
+    });
+  const target = versionOf(plan);
+  try {
+    const pinned = await pinServiceVersion(ctx.adapters.nix, {
+      layout: layout(ctx, name),
+      storePath: plan.storePath,
+      keep: ctx.settings.keep,
+    });
+    target.profileGeneration = pinned.generation.number;
+    event(
+      run,
+      'warn',
+      'switch.replace',
+      name,
+      `${record.storePath} did not come back in ${record.unitName}; trying ${plan.storePath} there while ${s.candidate.unitName} keeps serving ${s.target.storePath}`,
+    );
+    s.phase = 'main';
+    await persist(run);
+    const verdict = await restartMain(run, record.unitName, target.unitText, plan.desired?.service.http, {
+      enable: true,
+      fullSettle: true,
+    });
+    if (!verdict.healthy) {
+      const reason = `${verdict.reason} (in ${record.unitName}; ${s.candidate.unitName} keeps serving ${s.target.storePath})`;
+      event(run, 'error', 'service.unhealthy', name, `${plan.storePath} failed its health gate: ${reason}`);
+      next.failures = next.failures.filter((f) => f.service !== name || f.specHash !== target.specHash);
+      next.failures.push({
+        service: name,
+        storePath: plan.storePath,
+        specHash: target.specHash,
+        at: now(run),
+        reason,
+      });
+      next.rollbacks += 1;
+      await persist(run);
+      return void result('rolled-back', reason);
+    }
+    s.target = target;
+    delete s.undo;
+    s.phase = 'returning';
+    await persist(run);
+    await settle(run, name, { kind: 'finish' });
+    result('updated');
+  } catch (error) {
+    if (!isDeployError(error)) throw error;
+    const reason = `${plan.storePath} could not replace the switch left at step ${s.phase} (retried next tick): ${error.message}`;
+    event(run, 'error', 'service.refused', name, reason);
+    result('refused', reason);
+  }
+}
+
+/**
+ * Makes sure the candidate of a switch whose saved state says it serves is installed and running: after a
+ * reboot its unit file (under `/run`, no `[Install]`) is gone. Written again from the switch record (state
+ * written before the record kept the text: nothing to do). Throws a `DeployError` when systemd fails.
+ */
+async function keepCandidate(run: Run, name: string, s: SwitchRecord): Promise<void> {
+  const { systemd } = run.ctx.adapters;
+  const { unitName, unitText } = s.candidate;
+  if (unitText === undefined) return;
+  const text = await systemd.readUnit(unitName);
+  if (text !== unitText) {
+    await systemd.installUnit({ name: unitName, text: unitText });
+    await systemd.daemonReload();
+  }
+  // Running already (its file was only changed): not restarted, it may be serving.
+  if ((await systemd.status(unitName)).activeState === 'active') return;
+  await systemd.restart(unitName);
+  event(
+    run,
+    'warn',
+    'switch.candidate-restored',
+    name,
+    `${unitName} was ${text === undefined ? 'missing (reboot?)' : 'not running'}; started again with ${s.target.storePath}: it is the live instance until the switch is settled`,
+  );
+}
+
 /** Undoes a switch after an unexpected error, as the next tick would; errors leave it for that tick. */
 async function settleAfterError(run: Run, name: string): Promise<void> {
   const record = run.next.services[name] as ServiceRecord;
@@ -285,15 +415,7 @@ async function settleAfterError(run: Run, name: string): Promise<void> {
   try {
     const main = await seeMainUnit(run.ctx, record.unitName);
     const plan = planRecovery(record, record.switch, main);
-    await settle(
-      run,
-      name,
-      plan.kind === 'finish'
-        ? plan
-        : plan.kind === 'discard'
-          ? plan
-          : { kind: 'undo', restartMain: plan.restartMain },
-    );
+    await settle(run, name, plan);
   } catch (error) {
     if (!isDeployError(error)) throw error;
     await persist(run).catch((failed: unknown) => {
@@ -364,6 +486,10 @@ async function settle(run: Run, name: string, plan: RecoveryPlan): Promise<boole
   const { next } = run;
   const record = next.services[name] as ServiceRecord;
   const s = record.switch as SwitchRecord;
+  if (plan.kind === 'forward') {
+    if (!(await goForward(run, name, s))) return settle(run, name, { kind: 'undo', restartMain: true });
+    return settle(run, name, { kind: 'finish' });
+  }
   if (plan.kind === 'undo') {
     s.undo = true;
     await persist(run);
@@ -394,6 +520,10 @@ async function settle(run: Run, name: string, plan: RecoveryPlan): Promise<boole
       await moveTraffic(run);
       if (s.candidate.port !== undefined) await drain(run, name, s.candidate.port);
     }
+  } else if (s.strategy === 'blue-green') {
+    // Nothing was switched as far as the saved state knows, but make sure of it before the candidate stops.
+    const moved = await moveTraffic(run);
+    if (moved.mutations > 0 && s.candidate.port !== undefined) await drain(run, name, s.candidate.port);
   }
   await stopCandidate(run, s.candidate.unitName);
   if (plan.kind === 'finish') {
@@ -406,6 +536,49 @@ async function settle(run: Run, name: string, plan: RecoveryPlan): Promise<boole
     delete record.switch;
     await repin(run, name, record.storePath);
   }
+  await persist(run);
+  return true;
+}
+
+/**
+ * The new version back into the service's own unit after an interrupted end of a switch (see
+ * {@link RecoveryPlan} `forward`): the candidate serves meanwhile when it runs (Caddy pointed at it, step
+ * `main`), the unit is restarted with the new version and gated. True when it passed (step `returning` saved);
+ * false when it failed (the version recorded as failed: held).
+ */
+async function goForward(run: Run, name: string, s: SwitchRecord): Promise<boolean> {
+  const { systemd } = run.ctx.adapters;
+  const record = run.next.services[name] as ServiceRecord;
+  if (s.phase !== 'main') {
+    await keepCandidate(run, name, s);
+    if ((await systemd.status(s.candidate.unitName)).activeState === 'active') {
+      s.phase = 'main';
+      await persist(run);
+      if (s.strategy === 'blue-green') await moveTraffic(run);
+    }
+  }
+  const verdict = await restartMain(
+    run,
+    record.unitName,
+    s.target.unitText,
+    s.target.route as ServiceHttp | undefined,
+    { enable: true },
+  );
+  if (!verdict.healthy) {
+    const reason = `${verdict.reason} (in ${record.unitName}, finishing an interrupted switch)`;
+    event(run, 'error', 'service.unhealthy', name, `${s.target.storePath} failed its health gate: ${reason}`);
+    run.next.failures = run.next.failures.filter((f) => f.service !== name);
+    run.next.failures.push({
+      service: name,
+      storePath: s.target.storePath,
+      specHash: s.target.specHash,
+      at: now(run),
+      reason,
+    });
+    run.next.rollbacks += 1;
+    return false;
+  }
+  s.phase = 'returning';
   await persist(run);
   return true;
 }

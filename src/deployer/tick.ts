@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { readCaddyConfig } from '../caddy/reconcile.js';
 import { DEFAULT_CADDY_ID_PREFIX } from '../caddy/routes.js';
 import { DeployError, isDeployError } from '../errors.js';
+import { portEnvOf } from '../manifest/ports.js';
 import type { Manifest, ServiceHttp } from '../manifest/schema.js';
 import { type ForeignRoute, foreignRoutes } from '../policy/routes.js';
 import { servicePorts } from '../policy/service.js';
@@ -145,13 +146,13 @@ async function poll(
   const { plans, desired, pulls } = planManifest(ctx, manifest, accepted, report);
   if (!(await pullClosures(ctx, pulls, report))) return accepted;
   const ready = await preflightServices(ctx, plans, { manifest, state: accepted }, report);
-  const { switching, others, blocked } = splitSwitches(ctx, ready, accepted);
+  const { switching, replacing, others, blocked } = splitSwitches(ctx, ready, accepted);
   const applied = await applyServices(
     ctx,
     [...others, ...plans.filter((p) => p.action === 'remove')],
     accepted,
   );
-  const switched = await applySwitches(ctx, switching, applied.state);
+  const switched = await applySwitches(ctx, switching, applied.state, replacing);
   report.results.push(...blocked, ...applied.results, ...switched.results);
   reportUntouched(ctx, plans, report);
   return settle(ctx, switched.state, { etag: read.etag, manifest, digest, desired }, report);
@@ -278,10 +279,21 @@ function validateManifest(
  */
 function planManifest(ctx: DeployerContext, manifest: Manifest, state: DeployerState, report: TickReport) {
   const { settings, onEvent } = ctx;
-  const { desired, failures: renderFailures } = desiredServices(manifest, settings.host, {
+  const {
+    desired,
+    failures: renderFailures,
+    warnings,
+  } = desiredServices(manifest, settings.host, {
     secretsDir: settings.secretsDir,
     policy: { rules: tickPolicy(settings), context: policyContext(settings, Object.keys(state.services)) },
   });
+  for (const warning of warnings)
+    onEvent({
+      level: 'warn',
+      type: 'service.restart-in-place',
+      service: warning.service,
+      message: warning.message,
+    });
   const plan = planDeploy({ host: settings.host, generation: manifest.generation, desired, state });
   report.plan = plan;
   for (const failure of renderFailures) {
@@ -359,13 +371,19 @@ async function preflightServices(
   const ready: ServicePlan[] = [];
   for (const p of changing) {
     const at = `services[${p.desired ? manifest.services.indexOf(p.desired.service) : -1}]`;
+    let fitted = p;
     // A check that cannot be made (getent failing, a permission error) refuses that service, not the tick.
-    const refusal = await preflight(ctx, p, { ...shared, at }).catch((error: unknown) => {
-      if (!isDeployError(error)) throw error;
-      const message = `could not check: ${error.message}`;
-      return { reason: `pre-flight: ${message}`, refusals: [{ rule: 'pre-flight', message }] };
-    });
-    if (refusal === undefined) ready.push(p);
+    const refusal = await preflight(ctx, p, { ...shared, at })
+      .then(async (refused) => {
+        if (refused === undefined) fitted = await fitToEnvFile(ctx, p);
+        return refused;
+      })
+      .catch((error: unknown) => {
+        if (!isDeployError(error)) throw error;
+        const message = `could not check: ${error.message}`;
+        return { reason: `pre-flight: ${message}`, refusals: [{ rule: 'pre-flight', message }] };
+      });
+    if (refusal === undefined) ready.push(fitted);
     else {
       ctx.onEvent({
         level: 'error',
@@ -385,6 +403,28 @@ async function preflightServices(
     }
   }
   return ready;
+}
+
+/**
+ * The plan as this host can carry it out: a blue/green update of a service whose env file assigns its port
+ * variable is a restart in place (with a warning), because systemd lets `EnvironmentFile=` override
+ * `Environment=`: the new version would listen on the port the file says, not on the second port. Only the
+ * names of the file's variables are read (see `HostChecks.envFileNames`).
+ */
+async function fitToEnvFile(ctx: DeployerContext, plan: ServicePlan): Promise<ServicePlan> {
+  const desired = plan.desired;
+  const service = desired?.service;
+  if (!desired || !service?.envFile || desired.candidate?.strategy !== 'blue-green') return plan;
+  const variable = portEnvOf(service);
+  if (!(await ctx.adapters.checks.envFileNames(service.envFile)).includes(variable)) return plan;
+  ctx.onEvent({
+    level: 'warn',
+    type: 'service.restart-in-place',
+    service: plan.name,
+    message: `updates restart in place: envFile ${service.envFile} assigns ${variable}, which overrides the port the deployer sets for each instance (systemd: EnvironmentFile= wins over Environment=); remove ${variable} from the file for blue/green updates`,
+  });
+  const { candidate: _restart, ...rest } = desired;
+  return { ...plan, desired: rest };
 }
 
 /**

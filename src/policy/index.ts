@@ -48,6 +48,7 @@ export {
   credentialAllowed,
   domainAllowed,
   envFileAllowed,
+  fitUpdateToPolicy,
   serviceDependencyUnit,
   servicePorts,
 } from './service.js';

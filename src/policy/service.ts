@@ -1,5 +1,5 @@
 import { describeValue, formatPath } from '../manifest/describe.js';
-import { servicePorts } from '../manifest/ports.js';
+import { SECOND_PORT_OFFSET, secondPortOf, servicePorts, updateStrategy } from '../manifest/ports.js';
 import type { Service } from '../manifest/schema.js';
 import { unitNameFor } from '../systemd/unit-name.js';
 import {
@@ -26,6 +26,30 @@ export function serviceDependencyUnit(name: string, unitPrefix?: string): string
 
 /** Every port a service of ours gets on its host: `http.internalPort`, and its second port under blue/green. */
 export { servicePorts } from '../manifest/ports.js';
+
+/**
+ * The service as a host with `policy` updates it. A service that gets blue/green updates automatically (no
+ * `update` written) with a derived second port (no `http.secondPort` written) outside the host's `policy.ports`
+ * restarts in place there instead (`update: "restart"`), and `reason` says why: an existing manifest must not
+ * become refused by a host only because a newer deployer would use a port it never asked for. A second port
+ * the manifest declares, or one that `update: "blue-green"` asks for, stays checked (rule `port.range`). Pure.
+ */
+export function fitUpdateToPolicy(
+  service: Service,
+  policy: HostPolicy,
+): { service: Service; reason?: string } {
+  const range = policy.ports;
+  const http = service.http;
+  if (!range || !http || http.secondPort !== undefined || service.update !== undefined) return { service };
+  if (updateStrategy(service) !== 'blue-green') return { service };
+  const second = secondPortOf(service) as number;
+  if (second >= range.min && second <= range.max) return { service };
+  const sign = second > http.internalPort ? '+' : '-';
+  return {
+    service: { ...service, update: 'restart' },
+    reason: `updates restart in place on this host: the derived second port ${second} (http.internalPort ${sign} ${SECOND_PORT_OFFSET}) is outside the ports it gives services (policy.ports: ${range.min}-${range.max}); set http.secondPort to a port inside that range for blue/green updates`,
+  };
+}
 
 /** True when `domain` (lower case) is allowed by one of the allowlist `entries`. */
 export function domainAllowed(domain: string, entries: readonly string[]): boolean {
@@ -193,8 +217,9 @@ export function checkServicePolicy(
         `${describeValue(service.http.domain)} is not one of the domains this host serves (policy.domains: ${policy.domains.join(', ')})`,
       );
     const range = policy.ports;
-    // The second port of a blue/green update is bound as much as the first.
-    for (const [k, port] of servicePorts(service).entries()) {
+    // The second port of a blue/green update is bound as much as the first; a derived one outside the range
+    // makes the service restart in place instead (fitUpdateToPolicy), so it is not refused for it.
+    for (const [k, port] of servicePorts(fitUpdateToPolicy(service, policy).service).entries()) {
       if (!range || (port >= range.min && port <= range.max)) continue;
       const field = k === 0 ? 'http.internalPort' : 'http.secondPort';
       const what = k === 0 ? `${port}` : `${port} (the second port of blue/green updates)`;

@@ -21,7 +21,8 @@ export interface RenderUnitOptions {
   /**
    * `candidate`: the unit a new version runs in beside the service's own unit during a blue/green or overlap
    * update (`deploy-web@next.service`): same program and sandbox, the dynamic user of the service's own unit
-   * (so both share one uid and its state directories), and no `[Install]` section (never started at boot).
+   * (systemd derives it from the unit name's prefix before `@`, the same for both, so they share one uid and its
+   * state directories), and no `[Install]` section (never started at boot).
    * Default `main`: the service's own unit.
    */
   instance?: 'main' | 'candidate';
@@ -121,10 +122,11 @@ export function renderUnit(service: Service, options: RenderUnitOptions = {}): U
       { details: { where: `hardening.${ineffective[0]}` } },
     );
   const svc: string[] = ['Type=exec', `ExecStart=${argv.join(' ')}`];
+  // No User= on a dynamic user's candidate either: systemd derives a dynamic user's name from the unit name's
+  // prefix (the part before `@`, or a `_du<hash>` of it when that is no valid user name, e.g. over 31
+  // characters), so `deploy-web@next.service` and `deploy-web.service` get the same user and uid. An explicit
+  // `User=deploy-web` would differ from the derived one once the prefix is too long to be a user name.
   if (exec.user !== undefined) svc.push(`User=${word(exec.user, 'exec.user')}`);
-  // systemd names a dynamic user after its unit: the candidate takes the service unit's, so both share one uid.
-  else if (candidate && hardening.dynamicUser)
-    svc.push(`User=${unitNameFor(service.name, prefix).slice(0, -8)}`);
   if (exec.group !== undefined) svc.push(`Group=${word(exec.group, 'exec.group')}`);
   for (const key of Object.keys(env).sort()) {
     svc.push(`Environment=${quoteEnvironmentAssignment(key, env[key] as string)}`);

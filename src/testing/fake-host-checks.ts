@@ -28,6 +28,8 @@ export interface FakeHostChecks extends HostChecks {
   links: Map<string, string>;
   /** Listeners by port. */
   ports: Map<number, PortListener[]>;
+  /** The variable names each env file assigns (default for a file not listed: none). */
+  envFiles: Map<string, string[]>;
 }
 
 /** Options of {@link createFakeHostChecks}. */
@@ -41,6 +43,8 @@ export interface FakeHostChecksInit {
   gids?: Record<string, number>;
   links?: Record<string, string>;
   ports?: Record<number, PortListener[]>;
+  /** The variable names each env file assigns. */
+  envFiles?: Record<string, string[]>;
 }
 
 /** Creates a {@link FakeHostChecks}; user and group `root` (ids 0) exist from the start. */
@@ -55,6 +59,7 @@ export function createFakeHostChecks(init: FakeHostChecksInit = {}): FakeHostChe
   const paths = new Map(Object.entries(init.paths ?? {}));
   const links = new Map(Object.entries(init.links ?? {}));
   const ports = new Map(Object.entries(init.ports ?? {}).map(([port, l]) => [Number(port), l]));
+  const envFiles = new Map(Object.entries(init.envFiles ?? {}));
   let nextId = 1000;
   const freeId = () => {
     const taken = new Set([...[...accounts.values()].flatMap((a) => [a.uid, a.gid]), ...gids.values()]);
@@ -113,5 +118,7 @@ export function createFakeHostChecks(init: FakeHostChecksInit = {}): FakeHostChe
     },
     realPath: async (path) => resolve(path),
     listeners: async (port) => (ports.get(port) ?? []).map((l) => ({ ...l })),
+    envFiles,
+    envFileNames: async (path) => [...(envFiles.get(path) ?? [])],
   };
 }

@@ -4,8 +4,10 @@ import {
   busyConnections,
   type Connections,
   createConnections,
+  isLoopbackAddress,
   parseSsConnections,
   type UpstreamConnection,
+  upstreamConnections,
 } from '../../src/deployer/connections.js';
 import { createFakeShell } from '../../src/testing/fake-shell.js';
 import { createFakeConnections } from '../../src/testing/index.js';
@@ -39,6 +41,49 @@ describe('parseSsConnections', () => {
     ]);
     expect(parseSsConnections('')).toEqual([]);
     expect(parseSsConnections('garbage line\n\tlastsnd:1')).toEqual([]);
+  });
+});
+
+describe('upstreamConnections', () => {
+  // Real `ss -H -t -n -i state established ( dport = :47123 )` output on this machine, with a listener on
+  // 127.0.0.1:47123 and one on the machine's other address 192.0.2.2:47123, each with a request in flight; then
+  // the same connection as if to a remote machine (198.51.100.7) and the IPv6 forms.
+  const real = [
+    '0      0      127.0.0.1:48630 127.0.0.1:47123',
+    '\t bbr wscale:10,10 rto:204 rtt:0.05/0.019 mss:32768 pmtu:65535 rcvmss:536 advmss:65483 cwnd:11 bytes_sent:18 bytes_acked:19 segs_out:3 segs_in:2 data_segs_out:1 bbr:(bw:4854515624bps,mrtt:0.05,pacing_gain:2.88672,cwnd_gain:2.88672) send 57671680000bps lastsnd:104 lastrcv:404 lastack:104 pacing_rate 149710259888bps delivery_rate 4854518512bps delivered:2 app_limited rcv_space:65495 rcv_ssthresh:65495 minrtt:0.05 snd_wnd:65536',
+    '0      0      192.0.2.2:60996 192.0.2.2:47123',
+    '\t bbr wscale:10,10 rto:204 rtt:0.007/0.003 mss:32768 pmtu:65535 rcvmss:536 advmss:65483 cwnd:11 bytes_sent:18 bytes_acked:19 segs_out:3 segs_in:2 data_segs_out:1 bbr:(bw:26214390624bps,mrtt:0.007,pacing_gain:2.88672,cwnd_gain:2.88672) send 411940571429bps lastsnd:104 lastrcv:404 lastack:104 pacing_rate 1069359043824bps delivery_rate 26214400000bps delivered:2 app_limited rcv_space:65495 rcv_ssthresh:65495 minrtt:0.007 snd_wnd:65536',
+    '0      0      192.0.2.2:60998 198.51.100.7:47123',
+    '\t bbr wscale:10,10 rto:204 bytes_sent:18 segs_out:3 segs_in:2 data_segs_out:1 lastsnd:104 lastrcv:404 lastack:104',
+    '0      0      [::1]:48700 [::1]:47123',
+    '\t bbr wscale:10,10 rto:204 bytes_sent:18 segs_out:3 segs_in:2 data_segs_out:1 lastsnd:104 lastrcv:404 lastack:104',
+    '0      0      [2001:db8::2]:48702 [2001:db8::7]:47123',
+    '\t bbr wscale:10,10 rto:204 bytes_sent:18 segs_out:3 segs_in:2 data_segs_out:1 lastsnd:104 lastrcv:404 lastack:104',
+    '',
+  ].join('\n');
+
+  it('keeps only the connections to the port on a loopback address (where Caddy dials an upstream)', () => {
+    expect(parseSsConnections(real)).toHaveLength(5);
+    const kept = upstreamConnections(real, 47123);
+    expect(kept.map((c) => c.remote)).toEqual(['127.0.0.1:47123', '[::1]:47123']);
+    // Busy (a request in flight) like the others: only the address decides.
+    expect(busyConnections(parseSsConnections(real))).toHaveLength(5);
+    expect(busyConnections(kept)).toHaveLength(2);
+    expect(upstreamConnections(real, 4712)).toEqual([]);
+  });
+
+  it.each([
+    ['127.0.0.1:8000', true],
+    ['127.1.2.3:8000', true],
+    ['127.0.0.1%lo:8000', true],
+    ['[::1]:8000', true],
+    ['[::ffff:127.0.0.1]:8000', true],
+    ['192.0.2.2:8000', false],
+    ['10.127.0.1:8000', false],
+    ['[2001:db8::1]:8000', false],
+    ['[::ffff:10.0.0.1]:8000', false],
+  ])('isLoopbackAddress(%s) is %s', (address, loopback) => {
+    expect(isLoopbackAddress(address)).toBe(loopback);
   });
 });
 

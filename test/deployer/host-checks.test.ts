@@ -14,7 +14,8 @@ import { createFakeHostChecks } from '../../src/testing/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'omni-checks-'));
 const secret = join(dir, 'web.env');
-writeFileSync(secret, 'TOKEN=x\n');
+// Only names count: comments, and a value that looks like an assignment, do not.
+writeFileSync(secret, 'TOKEN=x\n# PORT=1\n; NOPE=1\n  export PORT = 9000\nEMPTY=\nA="B=1"\n');
 chmodSync(secret, 0o640);
 mkdirSync(join(dir, 'data'));
 chmodSync(join(dir, 'data'), 0o750);
@@ -94,6 +95,11 @@ function contract(name: string, make: () => HostChecks) {
       expect(await checks.listeners(freePort)).toEqual([]);
     });
 
+    it('reads the names an env file assigns, never a value', async () => {
+      const checks = make();
+      expect(await checks.envFileNames(secret)).toEqual(['TOKEN', 'PORT', 'EMPTY', 'A']);
+    });
+
     it('gathers the facts of one service', async () => {
       const facts = await gatherHostFacts(
         {
@@ -127,6 +133,7 @@ contract('createFakeHostChecks', () =>
     },
     links: { [join(dir, 'link')]: join(dir, 'data') },
     ports: { [port]: [{ address: `127.0.0.1:${port}`, pid: process.pid, process: 'node' }] },
+    envFiles: { [secret]: ['TOKEN', 'PORT', 'EMPTY', 'A'] },
   }),
 );
 

@@ -5,9 +5,15 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { desiredServices } from '../../src/deployer/desired.js';
 import { resolveSettings } from '../../src/deployer/settings.js';
 import { type Manifest, parseManifest, validateManifest } from '../../src/manifest/index.js';
-import { checkManifestPolicy, DEFAULT_HOST_POLICY, type PolicyContext } from '../../src/policy/index.js';
+import {
+  checkManifestPolicy,
+  DEFAULT_HOST_POLICY,
+  type PolicyContext,
+  parseHostPolicy,
+} from '../../src/policy/index.js';
 import { applyServiceChange, parseServiceSpec } from '../../src/push/spec.js';
 import { storePath } from '../builders.js';
 
@@ -81,5 +87,50 @@ describe('the examples under the default policy', () => {
         refused: ['podcastitlater-web'],
       },
     );
+  });
+});
+
+/** The example policy of docs/security.md ("## Configuration"): the JSON block with a `policy` key. */
+function securityDocPolicy() {
+  const doc = read('docs/security.md');
+  const block = [...doc.matchAll(/```json\n([\s\S]*?)\n```/g)]
+    .map((m) => m[1] as string)
+    .find((text) => text.includes('"policy"'));
+  if (!block) throw new Error('docs/security.md: no json block with a "policy" key');
+  const parsed = parseHostPolicy((JSON.parse(block) as { policy: unknown }).policy);
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+  return parsed.policy;
+}
+
+describe('examples/manifest.json under the example policy of docs/security.md', () => {
+  it('refuses nothing: podcastitlater-web, whose derived second port 18000 is outside ports 8000-8999, restarts in place there', () => {
+    const policy = securityDocPolicy();
+    expect(policy.ports).toEqual({ min: 8000, max: 8999 });
+    const manifest = valid(read('examples/manifest.json'));
+    const ctx = exampleContext();
+    expect(checkManifestPolicy(manifest, policy, { ...ctx, host: 'biz' }).issues).toEqual([]);
+    const { desired, failures, warnings } = desiredServices(manifest, 'biz', {
+      secretsDir: ctx.secretsDir,
+      policy: { rules: policy, context: ctx },
+    });
+    expect(failures).toEqual([]);
+    const web = desired.find((d) => d.service.name === 'podcastitlater-web');
+    expect(web?.candidate).toBeUndefined();
+    expect(web?.unitText).toContain('\nEnvironment="PORT=8000"\n');
+    expect(warnings).toEqual([
+      {
+        service: 'podcastitlater-web',
+        message: expect.stringContaining(
+          'the derived second port 18000 (http.internalPort + 10000) is outside the ports it gives services (policy.ports: 8000-8999)',
+        ),
+      },
+    ]);
+    // Under the default policy it still gets blue/green updates.
+    const open = desiredServices(manifest, 'biz', {
+      secretsDir: ctx.secretsDir,
+      policy: { rules: DEFAULT_HOST_POLICY, context: ctx },
+    });
+    expect(open.desired.find((d) => d.service.name === 'podcastitlater-web')?.candidate?.port).toBe(18000);
+    expect(open.warnings).toEqual([]);
   });
 });

@@ -467,8 +467,23 @@ describe('http.internalPort: an optional range', () => {
     { name: 'above', service: port(9100), policy: range, refused: [['http.internalPort', 'port.range']] },
     { name: 'below', service: port(7999), policy: range, refused: [['http.internalPort', 'port.range']] },
     {
-      name: 'the second port of a blue/green service, outside',
+      // Not refused: the service restarts in place on this host instead (fitUpdateToPolicy).
+      name: 'a derived second port of an automatic blue/green service, outside',
       service: { ...port(8000), env: { PORT: '8000' } },
+      policy: range,
+    },
+    {
+      name: 'a declared second port, outside',
+      service: {
+        env: { PORT: '8000' },
+        http: { domain: 'example.com', path: '/', internalPort: 8000, secondPort: 9500 },
+      },
+      policy: range,
+      refused: [['http.secondPort', 'port.range']],
+    },
+    {
+      name: 'a derived second port of a declared blue/green service, outside',
+      service: { ...port(8000), env: { PORT: '8000' }, update: 'blue-green' },
       policy: range,
       refused: [['http.secondPort', 'port.range']],
     },

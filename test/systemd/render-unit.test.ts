@@ -257,17 +257,21 @@ WantedBy=multi-user.target
     expect(unit.text).toContain('\nEnvironmentFile=/etc/secrets/web.env\n');
   });
 
-  it('renders the candidate instance: same program and sandbox, the dynamic user of the service unit, no [Install]', () => {
+  it('renders the candidate instance: same program and sandbox, no User= (the dynamic user systemd derives for the service unit), no [Install]', () => {
     const service = makeService({ env: { PORT: '18000' }, revision: 'abc' });
     const main = renderUnit(service);
     const next = renderUnit(service, { instance: 'candidate' });
     expect(next.name).toBe('deploy-web@next.service');
     expect(next.text).toContain('\nDescription=web (revision abc), next instance\n');
-    expect(next.text).toContain('\nUser=deploy-web\n');
+    // No User=: systemd derives the dynamic user from the prefix before "@", the same as the service unit's
+    // (an explicit User=deploy-<name> would differ from the derived `_du<hash>` name of a long service name).
+    expect(next.text).not.toMatch(/^User=/m);
     expect(next.text).not.toContain('[Install]');
     const same = (text: string) =>
-      text.split('\n').filter((l) => l !== '' && !/^(Description|User)=|^\[Install\]$|^WantedBy=/.test(l));
+      text.split('\n').filter((l) => l !== '' && !/^Description=|^\[Install\]$|^WantedBy=/.test(l));
     expect(same(next.text)).toEqual(same(main.text));
+    const long = makeService({ name: 'a-service-name-of-thirty-characters' });
+    expect(renderUnit(long, { instance: 'candidate' }).text).not.toMatch(/^User=/m);
     // A static user stays as written.
     const pil = makeService({ exec: { command: 'web', user: 'pil-web' }, hardening: { dynamicUser: false } });
     const pilNext = renderUnit(pil, { instance: 'candidate', unitPrefix: 'biz-' });

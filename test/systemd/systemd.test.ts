@@ -104,6 +104,41 @@ describe('round trip through a real systemd', () => {
   });
 });
 
+describe('the candidate unit of a blue/green update', () => {
+  // systemd derives a dynamic user from the unit name's prefix (before "@"); a prefix over 31 characters is no
+  // valid user name and becomes `_du<hash of the prefix>`: the candidate must get the same one either way.
+  it.each([
+    ['a short name', 'uid-web'],
+    ['a name too long to be a user name', 'uid-a-service-name-of-thirty-six-chars'],
+  ])('runs as the dynamic user of the service unit (%s)', async (_label, name) => {
+    const [service] = assertManifest(
+      makeManifest([
+        makeService({
+          name,
+          artifact: { type: 'nix-closure', storePath: closures.programs },
+          exec: { command: 'runs' },
+          systemd: { restart: 'no' },
+        }),
+      ]),
+    ).services as [Service];
+    const uids: string[] = [];
+    for (const unit of [renderUnit(service), renderUnit(service, { instance: 'candidate' })]) {
+      await systemd.installUnit(unit);
+      await systemd.daemonReload();
+      await systemd.start(unit.name);
+      const { mainPid } = await waitForStatus(systemd, unit.name, (s) => s.activeState === 'active');
+      const uid = /^Uid:\s+(\d+)\s/m.exec(await host.readFile(`/proc/${mainPid}/status`))?.[1];
+      expect(uid, await host.journal(unit.name)).toMatch(/^[1-9]\d*$/);
+      uids.push(uid as string);
+    }
+    expect(uids[1]).toBe(uids[0]);
+    for (const unit of [`deploy-${name}@next.service`, `deploy-${name}.service`]) {
+      await systemd.stop(unit);
+      await systemd.removeUnit(unit);
+    }
+  });
+});
+
 /** Starts an HTTP service and returns its answer, or why it never answered. */
 async function serve(
   service: Service,
