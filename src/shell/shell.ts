@@ -39,7 +39,7 @@ export function createShell(options: ShellOptions = {}): Shell {
         const stderr: Buffer[] = [];
         child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
         child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-        let failed: Error | undefined;
+        let failed: NodeJS.ErrnoException | undefined;
         child.on('error', (error) => {
           failed = error;
         });
@@ -51,7 +51,7 @@ export function createShell(options: ShellOptions = {}): Shell {
               exitCode: NOT_RUNNABLE,
               signal: null,
               stdout: text(stdout),
-              stderr: `cannot run ${program}${run.cwd === undefined ? '' : ` in ${run.cwd}`}: ${(failed as NodeJS.ErrnoException).code ?? failed.message}\n`,
+              stderr: `${text(stderr)}${notRunnable(program, failed, run.cwd)}\n`,
             });
             return;
           }
@@ -65,6 +65,14 @@ export function createShell(options: ShellOptions = {}): Shell {
       });
     },
   };
+}
+
+/** Why a program could not be started, in a shell's words (adapters recognise `command not found`). */
+function notRunnable(program: string, error: NodeJS.ErrnoException, cwd: string | undefined): string {
+  if (error.code === 'ENOENT')
+    return `${program}: command not found${cwd === undefined ? '' : `, or no working directory ${cwd}`}`;
+  if (error.code === 'EACCES') return `${program}: permission denied`;
+  return `${program}: cannot run (${error.code ?? error.message})`;
 }
 
 /**

@@ -82,12 +82,12 @@ describe('createShell', () => {
       exitCode: 127,
       signal: null,
       stdout: '',
-      stderr: 'cannot run /nonexistent/program: ENOENT\n',
+      stderr: '/nonexistent/program: command not found\n',
     });
     const inMissingDir = await createShell().run(process.execPath, ['-e', '0'], { cwd: '/nonexistent/dir' });
     expect(inMissingDir).toMatchObject({
       exitCode: 127,
-      stderr: 'cannot run '.concat(process.execPath, ' in /nonexistent/dir: ENOENT\n'),
+      stderr: `${process.execPath}: command not found, or no working directory /nonexistent/dir\n`,
     });
   });
 
