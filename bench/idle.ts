@@ -9,8 +9,10 @@
  *    and per interval while idle. Goal: one conditional GET answered 304 (no body) per interval, nothing else.
  * Caddy is real (its admin API answers the deployers' drift check every tick); systemd and Nix are not needed:
  * the host's state and units say the services already run, so an idle tick never starts a program.
- * Every process runs at once; BENCH_IDLE_WARMUP (default 20) seconds of warm-up, then BENCH_IDLE_SECONDS
- * (default 60) measured.
+ * "own" is RssAnon, the process's private memory (RSS also counts the pages of the node binary it touched,
+ * shared with every Node process). Every process runs at once; BENCH_IDLE_WARMUP (default 30) seconds of
+ * warm-up, then BENCH_IDLE_SECONDS (default 60) measured; BENCH_IDLE_VERBOSE=1 prints each process's output
+ * (with NODE_OPTIONS=--import=<a module that logs process.memoryUsage()>, where its memory goes).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -33,7 +35,8 @@ const { signManifest } = (await import(
 )) as typeof import('../src/manifest/index.js');
 
 const SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
-const WARMUP_SECONDS = Number(process.env.BENCH_IDLE_WARMUP ?? 20);
+// V8 shrinks the heap that start-up grew (its memory reducer) within 10-25 s of the first quiet moment.
+const WARMUP_SECONDS = Number(process.env.BENCH_IDLE_WARMUP ?? 30);
 const GOAL_MB = 15;
 const HOST = 'bench';
 const BUCKET = 'omni-idle';
@@ -43,13 +46,16 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** RSS (kB) and CPU time (clock ticks, user + system) of a process, from /proc. */
-function sample(pid: number): { rssKb: number; ticks: number } {
+function sample(pid: number): { rssKb: number; anonKb: number; ticks: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  // RSS counts the pages of the node binary a process touched (RssFile), shared by every Node process on the
+  // machine; RssAnon is the process's own memory.
+  const anonKb = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1]);
   // The fields after the command name (which may hold spaces: hence the last ')'); utime and stime are 14, 15.
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { rssKb, ticks: Number(fields[11]) + Number(fields[12]) };
+  return { rssKb, anonKb, ticks: Number(fields[11]) + Number(fields[12]) };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'omni-bench-idle-'));
@@ -60,7 +66,7 @@ const cleanups: (() => Promise<void> | void)[] = [];
 /** Starts a measured Node process; one that exits early is reported with its stderr. */
 function start(label: string, args: string[]) {
   const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
       AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
@@ -71,9 +77,11 @@ function start(label: string, args: string[]) {
   });
   children.push(child);
   let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
+  // Both streams, for BENCH_IDLE_VERBOSE (V8's --trace-gc writes to standard output).
+  for (const stream of [child.stdout, child.stderr])
+    stream?.on('data', (chunk) => {
+      stderr += chunk;
+    });
   child.on('exit', (code) => {
     if (!stopping) console.error(`  ${label} exited early (${code}):\n${stderr}`);
   });
@@ -219,10 +227,13 @@ try {
   const startup = seen.splice(0);
   const first = processes.map((p) => sample(p.pid));
   const rss: number[][] = processes.map(() => []);
+  const anon: number[][] = processes.map(() => []);
   for (let second = 0; second < SECONDS; second++) {
     await sleep(1000);
     processes.forEach((p, i) => {
-      rss[i]?.push(sample(p.pid).rssKb / 1024);
+      const now = sample(p.pid);
+      rss[i]?.push(now.rssKb / 1024);
+      anon[i]?.push(now.anonKb / 1024);
     });
   }
   const last = processes.map((p) => sample(p.pid));
@@ -233,10 +244,12 @@ try {
   );
   const figures = processes.map((p, i) => {
     const series = [...(rss[i] as number[])].sort((a, b) => a - b);
+    const own = [...(anon[i] as number[])].sort((a, b) => a - b);
     const ticks = (last[i]?.ticks ?? 0) - (first[i]?.ticks ?? 0);
     return {
       p,
       median: series[Math.floor(series.length / 2)] as number,
+      anon: own[Math.floor(own.length / 2)] as number,
       max: series.at(-1) as number,
       cpu: (100 * ticks) / CLK_TCK / SECONDS,
     };
@@ -245,11 +258,12 @@ try {
   for (const f of figures) {
     const deployer = deployers.includes(f.p);
     const over = f.median - base.median;
+    const signed = (n: number) => `${n >= 0 ? '+' : ''}${n.toFixed(1)}`;
     const goals = deployer
-      ? `  ${over >= 0 ? '+' : ''}${over.toFixed(1)} MB (goal <= ${GOAL_MB}: ${over <= GOAL_MB ? 'met' : 'MISSED'}), CPU goal < 1 %: ${f.cpu < 1 ? 'met' : 'MISSED'}`
+      ? `  ${signed(over)} MB (goal <= ${GOAL_MB}: ${over <= GOAL_MB ? 'met' : 'MISSED'}; own ${signed(f.anon - base.anon)} MB), CPU < 1 %: ${f.cpu < 1 ? 'met' : 'MISSED'}`
       : '';
     console.log(
-      `  ${f.p.label.padEnd(42)} RSS median ${f.median.toFixed(1).padStart(5)} MB  max ${f.max.toFixed(1).padStart(5)} MB  CPU ${f.cpu.toFixed(2).padStart(5)} %${goals}`,
+      `  ${f.p.label.padEnd(42)} RSS median ${f.median.toFixed(1).padStart(5)} MB  max ${f.max.toFixed(1).padStart(5)}  own ${f.anon.toFixed(1).padStart(5)}  CPU ${f.cpu.toFixed(2).padStart(5)} %${goals}`,
     );
   }
   if (!baselineProcess) throw new Error('no baseline');
@@ -285,6 +299,8 @@ try {
   console.log(
     `  goal: one conditional GET (304, no body) per ${interval / 1000} s at most, nothing else: ${extra.length === 0 && idle.length > 0 && !(shortest < interval) ? 'met' : 'MISSED'} (shortest gap ${(shortest / 1000).toFixed(1)} s)`,
   );
+  if (process.env.BENCH_IDLE_VERBOSE)
+    for (const p of processes) console.log(`\n--- ${p.label}: stderr ---\n${p.stderr()}`);
 } finally {
   stopping = true;
   for (const child of children) child.kill('SIGTERM');
