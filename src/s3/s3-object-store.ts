@@ -57,8 +57,8 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
   const prefix = options.prefix ?? '';
   if (prefix !== '' && !prefix.endsWith('/')) checkKeyPrefix(`${prefix}/`);
   const root = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
-  // The SDK is loaded when the first request is made, not when the store is created: it is a third of the idle
-  // deployer's memory and most of a bin's start-up, and a deployer with a file manifest never needs it.
+  // The SDK is loaded when the first request is made, not when the store is created: it costs a process ~20 MB
+  // and most of a bin's start-up, and a deployer with a file manifest never sends a request through it.
   let connection: Promise<{ s3: typeof import('@aws-sdk/client-s3'); client: S3Client }> | undefined;
   const connect = () =>
     (connection ??= import('@aws-sdk/client-s3').then((s3) => {
