@@ -12,6 +12,8 @@
  *  - the deployer's resident memory after all those deploys, next to a bare Node process in the same host that
  *    loaded the same S3 client and did one GetObject (the idle figures before any deploy are in bench/idle.ts).
  * BENCH_LATENCY_SAMPLES (default 10) sets the number of pushes; `npm run bench:latency` takes 30.
+ * BENCH_LATENCY_NODE_ARGS adds Node flags to the deployer (e.g. `--trace-gc`), and BENCH_LATENCY_VERBOSE=1
+ * prints its journal at the end.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -122,6 +124,7 @@ try {
     ...Object.entries(environment).map(([k, v]) => `--setenv=${k}=${v}`),
     '--',
     '/usr/bin/node',
+    ...(process.env.BENCH_LATENCY_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
     join(REPO, 'dist/bin/deployer.js'),
     'watch',
     '--config',
@@ -232,6 +235,7 @@ try {
   console.log(
     `  ${`deployer watch after ${SAMPLES + 1} deploys`.padEnd(58)} ${deployerRss.toFixed(1).padStart(5)} MB  ${(deployerRss - baselineRss).toFixed(1)} MB over baseline (goal <= 15: ${deployerRss - baselineRss <= 15 ? 'met' : 'MISSED'})`,
   );
+  if (process.env.BENCH_LATENCY_VERBOSE) console.log(await h.journal('bench-deployer.service'));
 } catch (error) {
   if (!host) console.log(`  not measured: ${(error as Error).message.split('\n')[0]}`);
   else throw error;
