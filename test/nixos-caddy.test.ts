@@ -4,7 +4,9 @@
  * evaluation snapshot: without the module's RuntimeDirectory Caddy does not start (the reported failure); with
  * it, Caddy's admin API listens on /run/caddy/admin.sock, and a start and a reload of Caddy each start a tick of
  * omni-deployer.service. And the pitfall of `resume` on a host whose Caddy ran before. The server name line
- * is left out of the Caddyfile: it needs Caddy 2.6.3.
+ * is left out of the Caddyfile: it needs Caddy 2.6.3. The deployer's unit is the one of `timer = true` (one
+ * tick per start): the default's long-running watch is already running when Caddy starts, so the start is a
+ * no-op there, and the watch's next poll (within one interval) restores the routes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BootedHost, bootHost } from './host/index.js';
@@ -17,7 +19,7 @@ import {
   type UnitValue,
 } from './support/nixos-eval.js';
 
-const { biz } = readSnapshot().hosts;
+const { biz, timer } = readSnapshot().hosts;
 const TICKS = '/var/lib/omni-ticks';
 const RECORDER = '/usr/local/libexec/omni-tick';
 const AUTOSAVE = '/var/lib/caddy/.config/caddy/autosave.json';
@@ -46,7 +48,7 @@ beforeAll(async () => {
     '/etc/omni-deploy/deployer.env',
     '# no S3 credentials: the deployer is a recorder here\n',
   );
-  const unit = renderNixosUnit(biz.services['omni-deployer'] as NixosUnit, 'Service');
+  const unit = renderNixosUnit(timer.services['omni-deployer'] as NixosUnit, 'Service');
   await host.writeFile('/etc/systemd/system/omni-deployer.service', onDebian(unit));
 }, 120_000);
 

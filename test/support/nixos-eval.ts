@@ -42,12 +42,12 @@ export interface HostEvaluation {
   warnings: string[];
 }
 
-/** The whole snapshot: the files it was made from, the nixpkgs lib, package.nix's arguments, two hosts. */
+/** The whole snapshot: the files it was made from, the nixpkgs lib, package.nix's arguments, three hosts. */
 export interface NixosSnapshot {
   sources: Record<string, string>;
   lib: { rev: string; version: string };
   package: Record<string, unknown>;
-  hosts: Record<'biz' | 'without-caddy', HostEvaluation>;
+  hosts: Record<'biz' | 'without-caddy' | 'timer', HostEvaluation>;
 }
 
 export function readSnapshot(): NixosSnapshot {
