@@ -1,8 +1,9 @@
 /**
  * push → serving on the default settings, in a booted host (systemd, Nix, Caddy, s3rver as the bucket and the
  * binary cache), each figure next to a baseline:
- *  - `deployer watch` (the built bin, as installed) with nothing set but what an install must set (manifest,
- *    substituter, trusted key, Caddy's admin address and server): the default --interval and --health-settle.
+ *  - the default install: examples/omni-deployer.service (`deployer watch`) as shipped, its ExecStart pointed at
+ *    the built bin, with nothing set but what an install must set (manifest, substituter, trusted key, Caddy's
+ *    admin address and server): the default --interval and --health-settle.
  *    `push deploy web` (the built bin, no --wait) returns; the time until the new version answers through Caddy
  *    is one sample. Goal: p50 <= 15 s. Before each push a random pause of up to one interval, so pushes land
  *    at every point of the poll cycle, as real ones do;
@@ -34,6 +35,7 @@ const { SETTINGS } = (await import(
 )) as typeof import('../src/deployer/index.js');
 
 const SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 10);
+const UNIT = 'omni-deployer.service';
 const BUCKET = 'omni-latency';
 const MANIFEST = `s3://${BUCKET}/manifest.json?endpoint=${S3}&region=us-east-1`;
 const defaultOf = (key: string) => SETTINGS.find((s) => s.key === key)?.default as number;
@@ -118,18 +120,29 @@ try {
     return r;
   };
   await push(['init'], '0');
-  const environment = { ...AWS, ...NIX_ENV, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-  await h.run('systemd-run', [
-    '--unit=bench-deployer',
-    ...Object.entries(environment).map(([k, v]) => `--setenv=${k}=${v}`),
-    '--',
+  // The shipped unit, as an install copies it; only the program differs (the built bin, run by the host's node).
+  const unit = readFileSync(join(REPO, 'examples/omni-deployer.service'), 'utf8');
+  const program = [
     '/usr/bin/node',
     ...(process.env.BENCH_LATENCY_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
     join(REPO, 'dist/bin/deployer.js'),
-    'watch',
-    '--config',
-    '/etc/omni-deploy/deployer.json',
-  ]);
+  ].join(' ');
+  if (!/^ExecStart=\/usr\/local\/bin\/deployer watch /m.test(unit))
+    throw new Error('examples/omni-deployer.service no longer runs /usr/local/bin/deployer watch');
+  await h.writeFile(
+    `/etc/systemd/system/${UNIT}`,
+    unit.replace('ExecStart=/usr/local/bin/deployer', `ExecStart=${program}`),
+  );
+  // The bucket's credentials and Nix's test settings (NIX_CONFIG spans lines: systemd unescapes the \n).
+  const environment = { ...AWS, ...NIX_ENV, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  await h.writeFile(
+    `/etc/systemd/system/${UNIT}.d/bench.conf`,
+    `[Service]\n${Object.entries(environment)
+      .map(([k, v]) => `Environment="${k}=${v.replaceAll('\\', '\\\\').replaceAll('\n', '\\n')}"\n`)
+      .join('')}`,
+  );
+  await h.run('systemctl', ['daemon-reload']);
+  await h.run('systemctl', ['start', UNIT]);
   const body = async () =>
     (
       await h.exec('curl', ['-s', '-m', '2', '-H', 'Host: example.com', `http://127.0.0.1:${CADDY_PORT}/`])
@@ -140,16 +153,16 @@ try {
       if ((await body()) === expected) return Date.now();
       await sleep(100);
     }
-    throw new Error(`web ${version} not served in time:\n${await h.journal('bench-deployer.service')}`);
+    throw new Error(`web ${version} not served in time:\n${await h.journal(UNIT)}`);
   };
   const untilTrue = async (condition: () => Promise<boolean>) => {
     for (const deadline = Date.now() + 120_000; !(await condition()); await sleep(200))
       if (Date.now() > deadline)
-        throw new Error(`the deployer's tick did not end:\n${await h.journal('bench-deployer.service')}`);
+        throw new Error(`the deployer's tick did not end:\n${await h.journal(UNIT)}`);
   };
   /** Times of the deployer's events of `type` (its JSON log lines in the journal), in ms. */
   const eventTimes = async (type: string) =>
-    (await h.journal('bench-deployer.service'))
+    (await h.journal(UNIT))
       .split('\n')
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as { time: string; type: string })
@@ -227,7 +240,7 @@ try {
     const status = await h.run('cat', [`/proc/${pid}/status`]);
     return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
   };
-  const [deployerRss, baselineRss] = [await rss('bench-deployer'), await rss('bench-baseline')];
+  const [deployerRss, baselineRss] = [await rss(UNIT), await rss('bench-baseline')];
   console.log(`\nresident memory in the host, ${2 * (interval / 1000)} s after the last deploy:`);
   console.log(
     `  ${'baseline: Node + S3 client, one GetObject'.padEnd(58)} ${baselineRss.toFixed(1).padStart(5)} MB`,
@@ -235,7 +248,7 @@ try {
   console.log(
     `  ${`deployer watch after ${SAMPLES + 1} deploys`.padEnd(58)} ${deployerRss.toFixed(1).padStart(5)} MB  ${(deployerRss - baselineRss).toFixed(1)} MB over baseline (goal <= 15: ${deployerRss - baselineRss <= 15 ? 'met' : 'MISSED'})`,
   );
-  if (process.env.BENCH_LATENCY_VERBOSE) console.log(await h.journal('bench-deployer.service'));
+  if (process.env.BENCH_LATENCY_VERBOSE) console.log(await h.journal(UNIT));
 } catch (error) {
   if (!host) console.log(`  not measured: ${(error as Error).message.split('\n')[0]}`);
   else throw error;
