@@ -128,11 +128,11 @@ try {
     ...(process.env.BENCH_LATENCY_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
     join(REPO, 'dist/bin/deployer.js'),
   ].join(' ');
-  if (!/^ExecStart=\/usr\/local\/bin\/deployer watch /m.test(unit))
-    throw new Error('examples/omni-deployer.service no longer runs /usr/local/bin/deployer watch');
+  if (!/^ExecStart=deployer watch /m.test(unit))
+    throw new Error('examples/omni-deployer.service no longer runs deployer watch');
   await h.writeFile(
     `/etc/systemd/system/${UNIT}`,
-    unit.replace('ExecStart=/usr/local/bin/deployer', `ExecStart=${program}`),
+    unit.replace('ExecStart=deployer', `ExecStart=${program}`),
   );
   // The bucket's credentials and Nix's test settings (NIX_CONFIG spans lines: systemd unescapes the \n).
   const environment = { ...AWS, ...NIX_ENV, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
