@@ -70,19 +70,38 @@ describe('examples/', () => {
     expect(() => execFileSync('nix-instantiate', ['--parse', file], { stdio: 'pipe' })).not.toThrow();
   });
 
-  it('omni-deployer.service and omni-deployer.timer pass systemd-analyze verify', () => {
+  it('omni-deployer.service (deployer watch), and with its timer drop-in omni-deployer.timer, pass systemd-analyze verify', () => {
     requireBinary('systemd-analyze', 'systemd');
-    const dir = mkdtempSync(join(tmpdir(), 'omni-units-'));
     // The installed bin's path differs per machine: verify every other line against a program that exists.
-    writeFileSync(join(dir, 'omni-deployer.service'), withProgram(example('omni-deployer.service')));
-    writeFileSync(join(dir, 'omni-deployer.timer'), example('omni-deployer.timer'));
-    const r = spawnSync(
-      'systemd-analyze',
-      ['verify', join(dir, 'omni-deployer.service'), join(dir, 'omni-deployer.timer')],
-      { encoding: 'utf8' },
+    const local = withProgram;
+    const verify = (dir: string, ...units: string[]) =>
+      spawnSync('systemd-analyze', ['verify', '--man=no', ...units.map((u) => join(dir, u))], {
+        encoding: 'utf8',
+      });
+    const service = example('omni-deployer.service');
+    expect(service).toMatch(/^ExecStart=deployer watch --config /m);
+    expect(service).toMatch(/^Restart=always$/m);
+    const watch = mkdtempSync(join(tmpdir(), 'omni-units-'));
+    writeFileSync(join(watch, 'omni-deployer.service'), local(service));
+    const w = verify(watch, 'omni-deployer.service');
+    expect({ status: w.status, stderr: w.stderr }).toEqual({ status: 0, stderr: '' });
+
+    // The timer instead: the drop-in turns the same unit into one tick, which systemd-analyze reads with it.
+    const timer = mkdtempSync(join(tmpdir(), 'omni-units-'));
+    mkdirSync(join(timer, 'omni-deployer.service.d'));
+    writeFileSync(join(timer, 'omni-deployer.service'), local(service));
+    const dropIn = example('omni-deployer.service.d/timer.conf');
+    expect(dropIn).toMatch(/^ExecStart=deployer apply --config /m);
+    writeFileSync(join(timer, 'omni-deployer.service.d/timer.conf'), local(dropIn));
+    writeFileSync(join(timer, 'omni-deployer.timer'), example('omni-deployer.timer'));
+    const t = verify(timer, 'omni-deployer.service', 'omni-deployer.timer');
+    expect({ status: t.status, stderr: t.stderr }).toEqual({ status: 0, stderr: '' });
+    // The drop-in really was read: a oneshot that restarts itself is refused.
+    writeFileSync(
+      join(timer, 'omni-deployer.service.d/timer.conf'),
+      local(dropIn).replace('Restart=no', 'Restart=always'),
     );
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
+    expect(verify(timer, 'omni-deployer.service').stderr).toMatch(/Restart=/);
   });
 
   it("caddy/omni-deploy.conf passes systemd-analyze verify as a drop-in of Debian's caddy.service", () => {

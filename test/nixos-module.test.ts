@@ -41,7 +41,7 @@ const NIX_ENV = {
 };
 
 const snapshot = readSnapshot();
-const { biz, 'without-caddy': withoutCaddy } = snapshot.hosts;
+const { biz, 'without-caddy': withoutCaddy, timer } = snapshot.hosts;
 const dir = mkdtempSync(join(tmpdir(), 'omni-nixos-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -117,6 +117,7 @@ describe('what the module generates', () => {
   it.each([
     ['biz', biz],
     ['without-caddy', withoutCaddy],
+    ['timer', timer],
   ] as const)(
     '%s: the deployer accepts its config file (every setting resolved, no unknown key)',
     (_, host) => {
@@ -139,7 +140,7 @@ describe('what the module generates', () => {
         deployTimeoutMs: 30_000,
         keep: 5,
       });
-      expect(r.settings.caddyAdmin).toBe(host === biz ? 'unix//run/caddy/admin.sock' : 'off');
+      expect(r.settings.caddyAdmin).toBe(host === withoutCaddy ? 'off' : 'unix//run/caddy/admin.sock');
       // extraSettings passes the host policy through (eval/host.nix).
       expect(r.settings.policy).toMatchObject({
         users: ['pil-web', 'pil-worker'],
@@ -174,19 +175,45 @@ describe('what the module generates', () => {
     expect(r.stdout).toContain('deploy-podcastitlater-web.service');
   });
 
-  it('runs omni-deployer.service from omni-deployer.timer, reading /etc/omni-deploy/deployer.json', () => {
+  it('runs omni-deployer.service as a long-running deployer watch every 10 s by default, reading /etc/omni-deploy/deployer.json', () => {
     const service = biz.services['omni-deployer'];
-    expect(service?.serviceConfig).toMatchObject({
+    expect(service?.serviceConfig).toEqual({
+      Type: 'exec',
+      ExecStart: expect.stringMatching(
+        /^\/nix\/store\/\w{32}-omni-deploy-0\.1\.0\/bin\/deployer watch --config \/etc\/omni-deploy\/deployer\.json --interval 10s$/,
+      ),
+      Restart: 'always',
+      RestartSec: '10s',
+      KillMode: 'mixed',
+      TimeoutStopSec: '5min',
+      EnvironmentFile: '/etc/omni-deploy/deployer.env',
+    });
+    expect(service?.wantedBy).toEqual(['multi-user.target']);
+    expect(service?.after).toContain('caddy.service');
+    expect(withoutCaddy.services['omni-deployer']?.after).not.toContain('caddy.service');
+    expect(biz.timers).toEqual({});
+    expect(biz.tmpfiles).toContain('d /var/lib/biz-secrets 0700 root root -');
+  });
+
+  it('with timer = true: omni-deployer.service is one tick (deployer apply), at boot and from omni-deployer.timer every interval', () => {
+    const service = timer.services['omni-deployer'];
+    expect(service?.serviceConfig).toEqual({
       Type: 'oneshot',
       ExecStart: expect.stringMatching(
         /^\/nix\/store\/\w{32}-omni-deploy-0\.1\.0\/bin\/deployer apply --config \/etc\/omni-deploy\/deployer\.json$/,
       ),
+      TimeoutStartSec: '15min',
+      KillMode: 'mixed',
+      TimeoutStopSec: '5min',
       EnvironmentFile: '/etc/omni-deploy/deployer.env',
     });
-    expect(service?.after).toContain('caddy.service');
-    expect(withoutCaddy.services['omni-deployer']?.after).not.toContain('caddy.service');
-    expect(Object.keys(biz.timers)).toEqual(['omni-deployer']);
-    expect(biz.tmpfiles).toContain('d /var/lib/biz-secrets 0700 root root -');
+    expect(service?.wantedBy).toEqual(['multi-user.target']);
+    expect(Object.keys(timer.timers)).toEqual(['omni-deployer']);
+    expect(timer.timers['omni-deployer']?.timerConfig).toEqual({
+      OnBootSec: '30s',
+      OnUnitActiveSec: '5m',
+      RandomizedDelaySec: '30s',
+    });
   });
 
   it("gives Caddy its admin socket directory, tcp_migrate_req, and a start and reload from its config with the deployer's routes", () => {
@@ -236,14 +263,27 @@ describe('what the module generates', () => {
     expect(withoutCaddy.caddy.enable).toBe(false);
   });
 
-  it('passes systemd-analyze verify: omni-deployer.service, omni-deployer.timer, and its drop-in on a real caddy.service', () => {
+  it('passes systemd-analyze verify: omni-deployer.service (the watch, and with the timer one tick and omni-deployer.timer), and its drop-in on a real caddy.service', () => {
     const units = join(dir, 'units');
     mkdirSync(join(units, 'caddy.service.d'), { recursive: true });
     const store = join(dir, 'store');
     const write = (name: string, text: string) =>
       writeFileSync(join(units, name), replaceStorePaths(text, stubStore(store)));
+    // The timer's variant in a directory of its own: the same unit names.
+    const timerUnits = join(dir, 'timer-units');
+    mkdirSync(timerUnits);
+    for (const [file, unit, kind] of [
+      ['omni-deployer.service', timer.services['omni-deployer'], 'Service'],
+      ['omni-deployer.timer', timer.timers['omni-deployer'], 'Timer'],
+    ] as const)
+      writeFileSync(
+        join(timerUnits, file),
+        replaceStorePaths(renderNixosUnit(unit as NixosUnit, kind), stubStore(store)),
+      );
+    const timerFiles = ['omni-deployer.service', 'omni-deployer.timer'].map((f) => join(timerUnits, f));
+    const t = spawnSync('systemd-analyze', ['verify', '--man=no', ...timerFiles], { encoding: 'utf8' });
+    expect({ status: t.status, stderr: t.stderr }).toEqual({ status: 0, stderr: '' });
     write('omni-deployer.service', renderNixosUnit(biz.services['omni-deployer'] as NixosUnit, 'Service'));
-    write('omni-deployer.timer', renderNixosUnit(biz.timers['omni-deployer'] as NixosUnit, 'Timer'));
     // NixOS puts the module's lines in an override of the caddy package's own unit; Debian's unit stands in.
     const packaged = ['/lib/systemd/system/caddy.service', '/usr/lib/systemd/system/caddy.service'].find(
       existsSync,
@@ -251,6 +291,7 @@ describe('what the module generates', () => {
     if (!packaged) throw new Error('caddy.service not found: install the Debian package caddy');
     writeFileSync(join(units, 'caddy.service'), readFileSync(packaged, 'utf8'));
     const { serviceConfig = {} } = biz.services.caddy as NixosUnit;
+
     // The system profile's deployer is the package's, as NixOS links it.
     const profile = `${SYSTEM_BIN}deployer`;
     const [packagePath = ''] = biz.systemPackages;
@@ -258,9 +299,7 @@ describe('what the module generates', () => {
       'caddy.service.d/overrides.conf',
       `[Service]\n${renderSection(serviceConfig)}`.replaceAll(profile, `${packagePath}/bin/deployer`),
     );
-    const files = ['omni-deployer.service', 'omni-deployer.timer', 'caddy.service'].map((f) =>
-      join(units, f),
-    );
+    const files = ['omni-deployer.service', 'caddy.service'].map((f) => join(units, f));
     const r = spawnSync('systemd-analyze', ['verify', '--man=no', ...files], { encoding: 'utf8' });
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     // The drop-in really was read: the same check fails when the programs it names do not exist.

@@ -60,6 +60,7 @@ describe('the packed package', { timeout: 180_000 }, () => {
     for (const example of [
       'omni-deployer.service',
       'omni-deployer.timer',
+      'omni-deployer.service.d/timer.conf',
       'deployer.json',
       'caddy/omni-deploy.conf',
     ])

@@ -10,8 +10,10 @@
 #     trustedPublicKeys = [ "omni-cache:..." ];
 #   };
 #
-# Units: omni-deployer.service (one tick) and omni-deployer.timer, the names the Debian examples use too. The
-# settings are written to /etc/omni-deploy/deployer.json, where `deployer status` run by hand finds them.
+# Unit: omni-deployer.service, a long-running `deployer watch` that polls every `interval` (10 s), so a push
+# serves within seconds; with `timer = true` it is one tick (`deployer apply`) started by omni-deployer.timer
+# instead. The names the Debian examples use too. The settings are written to /etc/omni-deploy/deployer.json,
+# where `deployer status` run by hand finds them.
 # Caddy starts and reloads from its NixOS config with the deployer's routes already in it (`deployer
 # caddy-config`, as examples/caddy/omni-deploy.conf does on Debian), so neither drops a deployed site.
 # eval/ evaluates this module under nixpkgs' lib (lib.evalModules) without NixOS; after changing it, refresh
@@ -107,9 +109,25 @@ in
     };
 
     interval = lib.mkOption {
-      type = lib.types.str;
-      default = "5min";
-      description = "How often to poll the manifest (systemd time span).";
+      # Read by the deployer (--interval) and by systemd (the timer): units both read alike.
+      type = lib.types.strMatching "([0-9]+(\\.[0-9]+)?(ms|s|m|h))+|[0-9]+";
+      default = "10s";
+      example = "5m";
+      description = ''
+        How often to poll the manifest (`10s`, `1m30s`, `5m`; at least 1 s): the watch's --interval (plus up to
+        10 % jitter), or with `timer` the timer's period. Every poll of an unchanged manifest is one conditional
+        GET without a body (docs/operations.md, poll interval and request cost).
+      '';
+    };
+
+    timer = lib.mkOption {
+      type = lib.types.bool;
+      default = false;
+      description = ''
+        Run omni-deployer.service as one tick (`deployer apply`, Type=oneshot) at boot and from
+        omni-deployer.timer every `interval` (set it to minutes, e.g. `5m`), instead of the long-running
+        `deployer watch`: nothing stays resident between ticks, but a push waits up to one interval.
+      '';
     };
 
     deployTimeout = lib.mkOption {
@@ -216,7 +234,7 @@ in
         ];
 
         systemd.services.${name} = {
-          description = "@omni/deploy deployer (one tick)";
+          description = "@omni/deploy deployer" + lib.optionalString cfg.timer " (one tick)";
           wants = [ "network-online.target" ];
           after = [
             "network-online.target"
@@ -234,17 +252,33 @@ in
             pkgs.iproute2
           ];
           serviceConfig = {
-            Type = "oneshot";
-            ExecStart = "${cfg.package}/bin/deployer apply --config ${configPath}";
-            # A tick waits for health gates; give it room, but never let one hang forever.
-            TimeoutStartSec = "15min";
-            # SIGTERM lets the running tick finish its current step and save state.
+            # SIGTERM lets the running tick finish its current step and save state (the deployer alone gets
+            # it, not the nix processes it runs); room for a health gate and a rollback, never forever.
             KillMode = "mixed";
+            TimeoutStopSec = "5min";
           }
+          // (
+            if cfg.timer then
+              {
+                Type = "oneshot";
+                ExecStart = "${cfg.package}/bin/deployer apply --config ${configPath}";
+                # A tick waits for health gates; give it room, but never let one hang forever.
+                TimeoutStartSec = "15min";
+              }
+            else
+              {
+                Type = "exec";
+                ExecStart = "${cfg.package}/bin/deployer watch --config ${configPath} --interval ${cfg.interval}";
+                # A failed tick is logged and the next one runs anyway; this covers the process ending (a bad
+                # setting, a crash): started again after the pause of a poll.
+                Restart = "always";
+                RestartSec = "10s";
+              }
+          )
           // lib.optionalAttrs (cfg.environmentFile != null) { EnvironmentFile = cfg.environmentFile; };
         };
 
-        systemd.timers.${name} = {
+        systemd.timers.${name} = lib.mkIf cfg.timer {
           wantedBy = [ "timers.target" ];
           timerConfig = {
             OnBootSec = "30s";

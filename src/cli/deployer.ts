@@ -234,7 +234,7 @@ const watchCommand = defineCommand({
   name: 'watch',
   summary: 'tick forever, every --interval with a little random jitter',
   description:
-    'Ticks forever, every --interval plus a little random jitter, for a long-running service instead of a timer. SIGTERM or SIGINT lets the tick in progress finish, then exits 0; a second signal exits at once.',
+    'Ticks forever, every --interval (default 10 s) plus a random 0-10 %, as a long-running service instead of a timer: a push lands within seconds, and an idle host costs one conditional GET of the manifest (304, no body) per interval. SIGTERM or SIGINT lets the tick in progress finish, then exits 0; a second signal exits at once.',
   flags: { verbose },
   settings: [...TICK_SETTINGS, 'intervalMs'],
   async run(input, deps: DeployerRunDeps) {

@@ -296,9 +296,10 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     flag: 'interval',
     env: 'DEPLOYER_INTERVAL',
     kind: 'duration',
-    default: 300_000,
+    default: 10_000,
     value: 'DURATION',
-    description: 'time between polls of the manifest (a little random jitter is added)',
+    description:
+      'time between polls of the manifest, plus a random 0-10 % so a fleet does not poll in lockstep; an unchanged manifest costs one conditional GET (304, no body)',
   },
   {
     key: 'onSuccess',

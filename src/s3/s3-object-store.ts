@@ -1,16 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { DeployError } from '../errors.js';
 import { checkKeyPrefix, checkObjectKey } from './keys.js';
 import type { ObjectInfo, ObjectStore, StoreRequest } from './object-store.js';
@@ -66,25 +57,32 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
   const prefix = options.prefix ?? '';
   if (prefix !== '' && !prefix.endsWith('/')) checkKeyPrefix(`${prefix}/`);
   const root = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
-  const client = new S3Client({
-    ...(options.region === undefined
-      ? options.endpoint
-        ? { region: 'us-east-1' }
-        : {}
-      : { region: options.region }),
-    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint, forcePathStyle: true }),
-    ...(options.profile === undefined ? {} : { profile: options.profile }),
-    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-    maxAttempts: options.maxAttempts ?? 3,
-    // S3-compatible servers reject or store verbatim the SDK's default aws-chunked checksum trailers.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  // The SDK is loaded when the first request is made, not when the store is created: it costs a process ~20 MB
+  // and most of a bin's start-up, and a deployer with a file manifest never sends a request through it.
+  let connection: Promise<{ s3: typeof import('@aws-sdk/client-s3'); client: S3Client }> | undefined;
+  const connect = () =>
+    (connection ??= import('@aws-sdk/client-s3').then((s3) => {
+      const client = new s3.S3Client({
+        ...(options.region === undefined
+          ? options.endpoint
+            ? { region: 'us-east-1' }
+            : {}
+          : { region: options.region }),
+        ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint, forcePathStyle: true }),
+        ...(options.profile === undefined ? {} : { profile: options.profile }),
+        ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+        maxAttempts: options.maxAttempts ?? 3,
+        // S3-compatible servers reject or store verbatim the SDK's default aws-chunked checksum trailers.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      if (options.onRequest) addRequestHook(client, bucket, root, options.onRequest);
+      skipPartHashing(client);
+      return { s3, client };
+    }));
   const url = `s3://${bucket}/${root}`;
   const multipartThreshold = options.multipartThreshold ?? 200 * MIB;
   const partSize = Math.max(5 * MIB, options.partSize ?? 16 * MIB);
-  if (options.onRequest) addRequestHook(client, bucket, root, options.onRequest);
-  skipPartHashing(client);
 
   const fullKey = (key: string) => `${root}${checkObjectKey(key)}`;
 
@@ -93,9 +91,10 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
 
     async get(key, get = {}) {
       const Key = fullKey(key);
+      const { s3, client } = await connect();
       try {
         const out = await client.send(
-          new GetObjectCommand({
+          new s3.GetObjectCommand({
             Bucket: bucket,
             Key,
             ...(get.ifNoneMatch ? { IfNoneMatch: get.ifNoneMatch } : {}),
@@ -118,8 +117,9 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
 
     async head(key) {
       const Key = fullKey(key);
+      const { s3, client } = await connect();
       try {
-        const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key }));
+        const out = await client.send(new s3.HeadObjectCommand({ Bucket: bucket, Key }));
         return { size: out.ContentLength ?? 0, etag: out.ETag ?? '' };
       } catch (error) {
         if (httpStatus(error) === 404) return undefined;
@@ -129,9 +129,10 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
 
     async put(key, body, put = {}) {
       const Key = fullKey(key);
+      const { s3, client } = await connect();
       try {
         const out = await client.send(
-          new PutObjectCommand({
+          new s3.PutObjectCommand({
             Bucket: bucket,
             Key,
             Body: body,
@@ -149,6 +150,9 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
     async upload(key, file, upload = {}) {
       const Key = fullKey(key);
       const size = (await stat(file)).size;
+      const { s3, client } = await connect();
+      // Multipart uploads only: lib-storage stays unloaded in a process that never sends a large file.
+      const Upload = size > multipartThreshold ? (await import('@aws-sdk/lib-storage')).Upload : undefined;
       let loaded = 0;
       // Counts bytes as the SDK pulls them: a 'data' listener on the file stream would start it flowing early.
       const counted = createReadStream(file, { highWaterMark: MIB }).pipe(
@@ -167,9 +171,9 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
         ...(upload.contentType ? { ContentType: upload.contentType } : {}),
       };
       try {
-        if (size <= multipartThreshold) {
+        if (!Upload) {
           // One streamed request, nothing buffered: what rclone does below its 200 MiB cutoff.
-          const out = await client.send(new PutObjectCommand({ ...params, ContentLength: size }));
+          const out = await client.send(new s3.PutObjectCommand({ ...params, ContentLength: size }));
           return { etag: out.ETag ?? '' };
         }
         const uploader = new Upload({
@@ -194,12 +198,13 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
     async list(listPrefix, listOptions = {}) {
       const Prefix = `${root}${checkKeyPrefix(listPrefix)}`;
       const objects: ObjectInfo[] = [];
+      const { s3, client } = await connect();
       let ContinuationToken: string | undefined;
       do {
         let out: ListObjectsV2CommandOutput;
         try {
           out = await client.send(
-            new ListObjectsV2Command({
+            new s3.ListObjectsV2Command({
               Bucket: bucket,
               Prefix,
               ContinuationToken,
@@ -225,8 +230,9 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
 
     async delete(key) {
       const Key = fullKey(key);
+      const { s3, client } = await connect();
       try {
-        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
+        await client.send(new s3.DeleteObjectCommand({ Bucket: bucket, Key }));
       } catch (error) {
         if (httpStatus(error) === 404) return;
         throw s3Error(error, 'DELETE', url + key);

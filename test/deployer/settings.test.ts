@@ -47,7 +47,7 @@ describe('resolveSettings', () => {
         healthIntervalMs: 1000,
         healthTimeoutMs: 5000,
         deployTimeoutMs: 30_000,
-        intervalMs: 300_000,
+        intervalMs: 10_000,
         trustedPublicKeys: [KEY],
         insecureAllowUnsigned: false,
       });

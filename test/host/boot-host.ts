@@ -81,8 +81,8 @@ const CLEAN_ENV = {
   PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
   LANG: 'C.UTF-8',
   HOME: '/root',
-  // zx runs commands through bash with a socket as stdin; without SHLVL bash takes itself for an rsh session
-  // and sources ~/.bashrc (here: pyenv init, 250 ms, and a different PATH) before every command.
+  // A bash started without SHLVL and with a socket as stdin takes itself for an rsh session and sources
+  // ~/.bashrc (here: pyenv init, 250 ms, and a different PATH) before every command.
   SHLVL: '1',
 };
 const DIR_PREFIX = 'omni-host.';

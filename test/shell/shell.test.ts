@@ -76,6 +76,33 @@ describe('createShell', () => {
     expect(r.exitCode).not.toBe(0);
   });
 
+  it('answers a program that cannot be started with exit 127 and the reason on stderr', async () => {
+    const r = await createShell().run('/nonexistent/program', ['x']);
+    expect(r).toEqual({
+      exitCode: 127,
+      signal: null,
+      stdout: '',
+      stderr: '/nonexistent/program: command not found\n',
+    });
+    const inMissingDir = await createShell().run(process.execPath, ['-e', '0'], { cwd: '/nonexistent/dir' });
+    expect(inMissingDir).toMatchObject({
+      exitCode: 127,
+      stderr: `${process.execPath}: command not found, or no working directory /nonexistent/dir\n`,
+    });
+  });
+
+  it('gives a command without input an empty standard input (it never waits for one)', async () => {
+    const r = await createShell().run(process.execPath, ['-e', 'process.stdin.pipe(process.stdout)'], {
+      timeoutMs: 10_000,
+    });
+    expect(r).toMatchObject({ exitCode: 0, stdout: '' });
+  });
+
+  it('ignores input a command does not read', async () => {
+    const r = await createShell().run(process.execPath, ['-e', '0'], { input: 'x'.repeat(1 << 20) });
+    expect(r).toMatchObject({ exitCode: 0, signal: null });
+  });
+
   it('runs every command behind a prefix (e.g. nsenter into a test host)', async () => {
     const r = await createShell({ prefix: ['env', 'PREFIXED=1'] }).run(process.execPath, [
       '-e',

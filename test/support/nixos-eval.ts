@@ -47,14 +47,14 @@ export interface HostEvaluation {
 }
 
 /**
- * The whole snapshot: the files it was made from, the nixpkgs lib, package.nix's arguments, two hosts, and
- * what differs in variations of the first (eval/default.nix).
+ * The whole snapshot: the files it was made from, the nixpkgs lib, package.nix's arguments, three hosts (the
+ * example, without Caddy, with the timer), and what differs in variations of the first (eval/default.nix).
  */
 export interface NixosSnapshot {
   sources: Record<string, string>;
   lib: { rev: string; version: string };
   package: Record<string, unknown>;
-  hosts: Record<'biz' | 'without-caddy', HostEvaluation>;
+  hosts: Record<'biz' | 'without-caddy' | 'timer', HostEvaluation>;
   variants: {
     /** caddy.service's ExecStartPre with services.caddy.adapter = null (a JSON config). */
     jsonCaddyConfig: string[];

@@ -1,6 +1,6 @@
 # Evaluates ../deployer.nix with nixpkgs' module system (lib.evalModules), without nixpkgs or NixOS: ./stubs.nix
-# declares the NixOS options it uses, ./host.nix is the host (as is, and with caddy.enable = false). Prints
-# what NixOS would get, as JSON:
+# declares the NixOS options it uses, ./host.nix is the host (as is, with caddy.enable = false, and with the
+# timer instead of the watch). Prints what NixOS would get, as JSON:
 #   nix-instantiate --eval --strict --json --read-write-mode examples/nixos/eval \
 #     --arg lib 'import /path/to/nixpkgs.lib/lib' --argstr libRev <git revision of that checkout>
 # scripts/eval-nixos-module.sh runs this and writes ./snapshot.json, which the tests check.
@@ -75,6 +75,15 @@ in
     without-caddy = evaluate [
       ./host.nix
       { services.omni-deployer.caddy.enable = false; }
+    ];
+    timer = evaluate [
+      ./host.nix
+      {
+        services.omni-deployer = {
+          timer = true;
+          interval = "5m";
+        };
+      }
     ];
   };
   # Variations of biz, as far as they differ.
