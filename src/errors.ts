@@ -75,7 +75,12 @@ export type DeployerErrorCode =
   | 'STATUS_INVALID';
 
 /** Codes of `src/push`. */
-export type PushErrorCode = 'BUILD_FAILED' | 'CACHE_MISSING' | 'ROLLBACK_UNCHANGED' | 'SPEC_INVALID';
+export type PushErrorCode =
+  | 'BUILD_FAILED'
+  | 'CACHE_MISSING'
+  | 'ROLLBACK_UNCHANGED'
+  | 'ROLLOUT_CONFLICT'
+  | 'SPEC_INVALID';
 
 /** Codes of `src/cli` (the bins map every code to an exit status; they add only the common ones). */
 export type CliErrorCode = CommonErrorCode;
