@@ -1,6 +1,11 @@
 import { isObject } from '../runtime/json.js';
 import { describeValue } from './describe.js';
-import type { ManifestIssue } from './validate.js';
+
+/** One issue, as the validator collects them (`ManifestIssue`; declared here so the two files do not import each other). */
+interface Issue {
+  path: string;
+  message: string;
+}
 
 /** Rollout states in which a service may appear twice (one version per host): the rollout is not over. */
 export const OPEN_ROLLOUT_STATES: readonly string[] = ['in-progress', 'halted'];
@@ -18,7 +23,7 @@ export function checkServiceEntries(
   services: readonly unknown[],
   entries: ReadonlyMap<string, readonly number[]>,
   label: (index: number) => string,
-  issues: ManifestIssue[],
+  issues: Issue[],
 ): void {
   const rollout = isObject(input.rollout) ? input.rollout : undefined;
   const open = rollout !== undefined && OPEN_ROLLOUT_STATES.includes(rollout.state as string);
@@ -64,7 +69,7 @@ function checkRolloutRecord(
   services: readonly unknown[],
   entries: ReadonlyMap<string, readonly number[]>,
   label: (index: number) => string,
-  issues: ManifestIssue[],
+  issues: Issue[],
 ): void {
   const name = rollout.service;
   const waved = new Map<string, string>();

@@ -271,7 +271,7 @@ async function chooseArchive(
 ): Promise<ReadArchive> {
   if (target.to !== undefined) {
     const read = await readVerifiedArchive(ctx, (await ctx.manifests.readArchive(target.to)).entry, signing);
-    if (isWave(read.manifest))
+    if (isWave(read.manifest, target.service))
       throw new DeployError(
         'USAGE',
         `--to ${read.entry.id}: that manifest is a wave of the rollout of ${read.manifest.rollout?.service} (${read.manifest.rollout?.state}), not a rollback point; ${rollbackPointHint(read.manifest)}; nothing written`,
@@ -289,7 +289,7 @@ async function chooseArchive(
   for (const entry of archives) {
     const manifest = parse((await ctx.manifests.readArchive(entry.id)).text);
     // An archive that does not parse counts as a step: verifying it below says what is wrong with it.
-    if (manifest && isWave(manifest)) {
+    if (manifest && isWave(manifest, target.service)) {
       skipped++;
       continue;
     }

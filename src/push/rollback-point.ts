@@ -16,12 +16,13 @@ export interface ReadArchive {
 }
 
 /**
- * True when an archived manifest is a wave of a rollout (its `rollout` is open): not a rollback point. Returning
- * to the middle of a rollout would leave the service on two versions with nothing driving it; the manifest
- * before the rollout is its rollback point.
+ * True when an archived manifest is a wave of a rollout (its `rollout` is open), of `service`'s rollout when one
+ * is given: not a rollback point (of that service). Returning to the middle of a rollout would leave the service
+ * on two versions with nothing driving it; the manifest before the rollout is its rollback point. For another
+ * service the same manifest is an ordinary one.
  */
-export function isWave(manifest: Manifest): boolean {
-  return isOpenRollout(manifest.rollout);
+export function isWave(manifest: Manifest, service?: string): boolean {
+  return isOpenRollout(manifest.rollout) && (service === undefined || manifest.rollout?.service === service);
 }
 
 /**

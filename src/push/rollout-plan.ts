@@ -132,6 +132,25 @@ export function applyRollout(
   };
 }
 
+/**
+ * The first step of a new rollout of `to` on `current`: the previous version (the service's entry now, if any),
+ * the waves, the record and the manifest with the first wave switched. `undefined` when the service already runs
+ * exactly `to` (nothing to roll out). Throws `USAGE` for wave parameters that do not fit the service's hosts. Pure.
+ */
+export function planRollout(
+  current: Manifest | undefined,
+  to: Service,
+  parameters: RolloutParameters,
+  now: Date,
+): { target: RolloutTarget; record: Rollout; manifest: Manifest } | undefined {
+  const entries = current?.services.filter((s) => s.name === to.name) ?? [];
+  const from = entries[0];
+  if (from && entries.length === 1 && isDeepStrictEqual(from, to)) return undefined;
+  const target = { to, from };
+  const record = startRecord(current, target, planWaves(to.hosts, parameters), parameters, now);
+  return { target, record, manifest: applyRollout(current, target, record, now) };
+}
+
 /** The same rollout: the same service, target store path and start. */
 export function sameRollout(a: Rollout | undefined, b: Rollout | undefined): boolean {
   return (

@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { DeployError } from '../errors.js';
 import type { Manifest, Rollout, RolloutState, Service } from '../manifest/schema.js';
 import { signManifest } from '../manifest/signature.js';
-import { formatIssues, validateManifest } from '../manifest/validate.js';
+import { formatIssues, parseManifest, validateManifest } from '../manifest/validate.js';
 import { renderTable } from '../render-table.js';
 import type { LeaseOptions } from '../s3/lease.js';
 import { updateManifest } from '../s3/update-manifest.js';
@@ -28,18 +28,17 @@ import {
   describeRollout,
   hostsOfWaves,
   isOpenRollout,
-  planWaves,
+  planRollout,
   type RolloutRequest,
   type RolloutTarget,
   rolloutParameters,
   sameButHosts,
   sameRollout,
-  startRecord,
   stepRecord,
   storeName,
   wavesSwitched,
 } from './rollout-plan.js';
-import type { ManifestSigning } from './signing.js';
+import { type ManifestSigning, openPushedManifest } from './signing.js';
 import { type ServiceChange, serviceOfChange } from './spec.js';
 
 /** What the driver needs: the bucket, the clock, the event sink and the secrets directory (for validation). */
@@ -271,18 +270,10 @@ async function beginRollout(ctx: RolloutContext, options: RolloutOptions): Promi
           `a rollout of ${to.name} to ${to.artifact.storePath} was started by another push meanwhile; run push deploy again to follow it`,
         );
       }
-      const entries = current?.services.filter((s) => s.name === to.name) ?? [];
-      const from = entries[0];
-      if (from && entries.length === 1 && isDeepStrictEqual(from, to)) {
-        begun = undefined;
-        return text as string;
-      }
-      const target = { to, from };
-      const waves = planWaves(to.hosts, parameters);
-      const now = new Date(ctx.clock.now());
-      const record = startRecord(current, target, waves, parameters, now);
-      begun = { record, target };
-      return signed(applyRollout(current, target, record, now), ctx.secretsDir, signing);
+      const planned = planRollout(current, to, parameters, new Date(ctx.clock.now()));
+      begun = planned;
+      if (!planned) return text as string;
+      return signed(planned.manifest, ctx.secretsDir, signing);
     },
     manifestUpdateOptions(ctx, options.lease),
   );
@@ -552,4 +543,16 @@ export function renderRolloutResult(result: RolloutResult): string {
       ),
     );
   return lines.join('\n');
+}
+
+/**
+ * The rollout the current manifest records (open or over), for `push status`: read without verifying the
+ * signature (display only; every write verifies what it builds on). `undefined` when there is none, or no
+ * manifest, or one that does not parse.
+ */
+export async function readRollout(ctx: Pick<PushContext, 'manifests'>): Promise<Rollout | undefined> {
+  const read = await ctx.manifests.read();
+  if (read.status !== 'found') return undefined;
+  const parsed = parseManifest(openPushedManifest(read.text, 'manifest', 'unverified').payload);
+  return parsed.ok ? parsed.manifest.rollout : undefined;
 }
