@@ -16,6 +16,7 @@ export type { PushContext } from './context.js';
 export {
   type HistoryEntry,
   type RollbackResult,
+  type RollbackTarget,
   readHistory,
   renderHistory,
   rollbackManifest,
@@ -30,6 +31,41 @@ export {
   writeServiceChange,
 } from './manifest-change.js';
 export { type HostPlan, type PushPlan, planManifestChange, renderPushPlan } from './plan.js';
+export {
+  findRollbackPoint,
+  isWave,
+  type ReadArchive,
+  readVerifiedArchive,
+} from './rollback-point.js';
+export {
+  type RolloutContext,
+  type RolloutHostRow,
+  type RolloutOptions,
+  type RolloutResult,
+  readRollout,
+  renderRolloutResult,
+  runRollout,
+} from './rollout.js';
+export {
+  judgeRollout,
+  judgeRolloutHost,
+  type RolloutHostVerdict,
+  type RolloutJudgement,
+  type RolloutObservation,
+  type RolloutVerdict,
+  type RolloutWant,
+} from './rollout-judge.js';
+export {
+  applyRollout,
+  describeRollout,
+  isOpenRollout,
+  planRollout,
+  planWaves,
+  ROLLOUT_DEFAULTS,
+  type RolloutRequest,
+  type RolloutTarget,
+  rolloutParameters,
+} from './rollout-plan.js';
 export { PUSH_SETTINGS, type PushSettings, resolvePushSettings } from './settings.js';
 export { type ManifestSigning, type ManifestTrust, openPushedManifest, trustedKeysOf } from './signing.js';
 export {
@@ -38,6 +74,7 @@ export {
   parseServiceSpec,
   type ServiceChange,
   type ServiceSpec,
+  serviceOfChange,
 } from './spec.js';
 export { type PublishResult, publishClosure } from './upload.js';
 export { type HostWait, judgeHost, waitForHosts } from './wait.js';
