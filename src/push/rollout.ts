@@ -112,21 +112,15 @@ export async function runRollout(ctx: RolloutContext, options: RolloutOptions): 
   const { target } = begun;
   const name = target.to.name;
   const parameters = record.parameters;
-  const want = (
-    storePath: string | undefined,
-    since: number,
-  ): Omit<RolloutWant, 'etag'> & { since: number } => ({
-    service: name,
-    storePath,
-    since,
-  });
+  const newVersion = target.to.artifact.storePath;
+  // When the manifest the hosts should follow was written: a failed tick before it is old news.
   let since = begun.since;
   let wave = Math.max(0, wavesSwitched(record) - 1);
   let observations = new Map<string, RolloutObservation>();
   let waveStartedAt = ctx.clock.now();
   let lastReason = '';
   for (;;) {
-    const seen = await observe(ctx, record.switched, { ...want(target.to.artifact.storePath, since), etag });
+    const seen = await observe(ctx, record.switched, { service: name, storePath: newVersion, etag, since });
     const now = ctx.clock.now();
     observations = track(observations, seen, now, (h) =>
       ctx.onEvent({
@@ -185,10 +179,11 @@ export async function runRollout(ctx: RolloutContext, options: RolloutOptions): 
     ({ record, etag } = await writeStep(ctx, options, target, record, { state, message: reason }));
     if (state === 'halted')
       return { outcome: 'halted', record, reason, resumed: begun.resumed, hosts: rows(record, observations) };
+    const previous = target.from?.artifact.storePath;
     const back = await confirmRevert(
       ctx,
       record,
-      { ...want(target.from?.artifact.storePath, since), etag },
+      { service: name, storePath: previous, etag, since },
       pollMs,
     );
     return {
@@ -232,8 +227,9 @@ async function beginRollout(ctx: RolloutContext, options: RolloutOptions): Promi
   if (open) refuseOther(open, to);
   if (open && first) {
     // Resuming: the version recorded at the start (its revision too), and the previous version as it ran before.
+    const { revision: _now, ...spec } = to;
     const target: RolloutTarget = {
-      to: { ...to, ...revisionOf(open.to.revision) } as Service,
+      to: { ...spec, ...revisionOf(open.to.revision) } as Service,
       from: await previousVersion(ctx, first, open, signing),
     };
     const problems = resumeProblems(first, open, target.to, options.request);

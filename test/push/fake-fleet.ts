@@ -13,11 +13,14 @@ import {
   createFakeWorld,
   createMemoryManifestStore,
   type FakeWorld,
+  type MemoryManifestStore,
 } from '../../src/testing/index.js';
 
 export interface FakeFleet {
   hosts: string[];
   worlds: Map<string, FakeWorld>;
+  /** The bucket every host and push share. */
+  manifests: MemoryManifestStore;
   ctx: RolloutContext;
   signing: ManifestSigning;
   /** Push's events. */
@@ -61,6 +64,7 @@ export async function createFakeFleet(hosts = ['a', 'b', 'c']): Promise<FakeFlee
   const fleet: FakeFleet = {
     hosts,
     worlds,
+    manifests,
     events,
     down: new Set(),
     // Every world's developer key is the same deterministic key: the hosts trust what push signs with it.

@@ -232,6 +232,26 @@ describe('runRollout: a staged rollout over a fleet of fake hosts', () => {
     expect(fleet.events.some((e) => e.type === 'rollout.resume')).toBe(true);
   });
 
+  it('resuming keeps the revision recorded at the start, also when there was none', async () => {
+    const { fleet } = await fleetOnV1();
+    const v2 = await fleet.build('web-2');
+    fleet.beforeTicks = (round) => {
+      if (round === 1) throw new Error('killed');
+    };
+    const options = { request: { canary: 1, ...quick }, signing: fleet.signing, pollMs: 1000 };
+    await expect(runRollout(fleet.ctx, { ...options, change: { spec, storePath: v2 } })).rejects.toThrow(
+      'killed',
+    );
+    fleet.beforeTicks = undefined;
+    const resumed = await runRollout(fleet.ctx, {
+      ...options,
+      request: {},
+      change: { spec, storePath: v2, revision: 'r9' },
+    });
+    expect(resumed).toMatchObject({ outcome: 'done', resumed: true });
+    expect((await current(fleet)).services[0]?.revision).toBeUndefined();
+  });
+
   it('a push of another service during a rollout lands, and the rollout goes on', async () => {
     const { fleet } = await fleetOnV1();
     const v2 = await fleet.build('web-2');
@@ -258,6 +278,38 @@ describe('runRollout: a staged rollout over a fleet of fake hosts', () => {
     expect(
       (await writes(fleet)).filter((m) => m.services.some((s) => s.name === 'api')).every((m) => m.rollout),
     ).toBe(true);
+  });
+
+  it('a push of another service landing between the read and the write of a wave: the wave is re-applied on top, both land', async () => {
+    const { fleet } = await fleetOnV1();
+    const v2 = await fleet.build('web-2');
+    const api = await fleet.build('api-1');
+    let puts = 0;
+    fleet.manifests.objects.beforeRequest = async ({ method, key }) => {
+      // The second wave's write: someone else's write gets in first.
+      if (method === 'PUT' && key === 'manifest.json' && ++puts === 2) {
+        fleet.manifests.objects.beforeRequest = undefined;
+        await writeServiceChange(
+          pushCtx(fleet),
+          { spec: { name: 'api', hosts: ['c'], exec: { command: 'api' } }, storePath: api },
+          fleet,
+        );
+      }
+    };
+    const result = await runRollout(fleet.ctx, {
+      change: { spec, storePath: v2 },
+      request: { canary: 1, ...quick },
+      signing: fleet.signing,
+      pollMs: 1000,
+    });
+    expect(result.outcome).toBe('done');
+    expect(fleet.events.filter((e) => e.type === 'push.conflict')).toHaveLength(1);
+    expect((await current(fleet)).services.map((s) => [s.name, s.hosts])).toEqual([
+      ['web', ['a', 'b', 'c']],
+      ['api', ['c']],
+    ]);
+    expect(fleet.running('web')).toEqual({ a: v2, b: v2, c: v2 });
+    expect(fleet.running('api').c).toBe(api);
   });
 
   it('refuses what would break an open rollout, and writes nothing', async () => {
