@@ -68,8 +68,12 @@ export function judgeRolloutHost(host: string, reported: unknown, want: RolloutW
         state: 'failed',
         message: `tried ${wanted} and rolled back at ${failure.at}: ${failure.reason}`,
       };
+    // A refused route leaves the service running (and says nothing of this version): not a failure of it.
     const refusal = status.refused?.find(
-      (r) => r.service === want.service && (r.storePath === undefined || r.storePath === want.storePath),
+      (r) =>
+        r.service === want.service &&
+        r.scope === 'service' &&
+        (r.storePath === undefined || r.storePath === want.storePath),
     );
     if (refusal) return { host, state: 'failed', message: `refused ${wanted}: ${refusal.message}` };
   }

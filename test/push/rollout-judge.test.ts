@@ -127,6 +127,18 @@ describe('judgeRolloutHost: one report against the version the host should run',
       /refused web-2: root is not allowed/,
     ],
     [
+      'a refused route is not a failure of the version',
+      report({
+        ...after,
+        refused: [
+          { service: 'web', scope: 'route', rule: 'domains', message: 'domain not allowed', since: 'x' },
+        ],
+      }),
+      want,
+      'pending',
+      /waiting for web-2/,
+    ],
+    [
       'refused the manifest itself',
       report({ rejected: { etag: '"e2"', at: 'x', reason: 'bad_signature', message: 'bad signature' } }),
       want,
