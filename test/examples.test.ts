@@ -45,18 +45,18 @@ describe('examples/', () => {
     expect(() => execFileSync('nix-instantiate', ['--parse', file], { stdio: 'pipe' })).not.toThrow();
   });
 
-  it('deployer.service and deployer.timer pass systemd-analyze verify', () => {
+  it('omni-deployer.service and omni-deployer.timer pass systemd-analyze verify', () => {
     requireBinary('systemd-analyze', 'systemd');
     const dir = mkdtempSync(join(tmpdir(), 'omni-units-'));
     // The installed bin's path differs per machine: verify every other line against a program that exists.
     writeFileSync(
-      join(dir, 'deployer.service'),
-      example('deployer.service').replace('/usr/local/bin/deployer', process.execPath),
+      join(dir, 'omni-deployer.service'),
+      example('omni-deployer.service').replace('/usr/local/bin/deployer', process.execPath),
     );
-    writeFileSync(join(dir, 'deployer.timer'), example('deployer.timer'));
+    writeFileSync(join(dir, 'omni-deployer.timer'), example('omni-deployer.timer'));
     const r = spawnSync(
       'systemd-analyze',
-      ['verify', join(dir, 'deployer.service'), join(dir, 'deployer.timer')],
+      ['verify', join(dir, 'omni-deployer.service'), join(dir, 'omni-deployer.timer')],
       { encoding: 'utf8' },
     );
     expect(r.stderr).toBe('');

@@ -45,7 +45,9 @@ beforeAll(() => {
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-describe('the packed package', () => {
+// Each case runs tsc, vitest or npx in a scratch project: seconds alone, much more on a loaded machine (a watchdog, not a time
+// assertion).
+describe('the packed package', { timeout: 180_000 }, () => {
   it('ships dist and the JSON Schema, not sources or tests', () => {
     const files = JSON.parse(sh('npm', ['pack', '--dry-run', '--json'], root))[0].files.map(
       (f: { path: string }) => f.path,

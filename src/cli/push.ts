@@ -7,6 +7,11 @@ import { isHostname } from '../manifest/patterns.js';
 import { formatIssues, validateManifest } from '../manifest/validate.js';
 import { type KeySource, looksLikeNixKey } from '../options.js';
 import {
+  applyArchiveRetention,
+  DEFAULT_KEEP_ARCHIVES,
+  planArchiveRetention,
+} from '../push/archive-retention.js';
+import {
   applyCacheGc,
   initBucket,
   planCacheGc,
@@ -369,23 +374,35 @@ const init = defineCommand({
 
 const gc = defineCommand({
   name: 'gc',
-  summary: 'cache objects not reachable from the last N manifests: listed, or deleted with --apply',
+  summary:
+    'cache objects not reachable from the last N manifests, and old archived manifests: listed, or deleted with --apply',
   description:
-    "Lists the binary cache's objects that no closure of the current manifest or of the newest archived ones needs; --apply deletes them. nix-cache-info, the manifest, its archives and the hosts' status are never candidates.",
+    "Lists the binary cache's objects that no closure of the current manifest or of the newest archived ones needs, and the archived manifests beyond the newest --keep-archives; --apply deletes them. nix-cache-info, the manifest, the archives kept and the hosts' status are never candidates.",
   flags: {
     keep: {
       kind: 'count',
       value: 'N',
       description: 'keep the closures of the current manifest and the N-1 newest archives (default 5)',
     },
+    'keep-archives': {
+      kind: 'count',
+      value: 'N',
+      description: `keep the N newest archived manifests, delete older ones (default ${DEFAULT_KEEP_ARCHIVES}, and at least --keep minus 1)`,
+    },
     apply: { kind: 'boolean', description: 'delete the objects (default: only list them)' },
   },
   settings: ['manifest', 'cache'],
   async run(input, deps: PushCliDeps) {
     const { flags } = input;
+    const keep = flags.keep ?? 5;
+    const keepArchives = flags['keep-archives'] ?? Math.max(DEFAULT_KEEP_ARCHIVES, keep - 1);
+    if (keepArchives < keep - 1)
+      throw usageError(
+        `--keep-archives ${keepArchives}: expected at least --keep minus 1 (${keep - 1}): the closures of that many archives are kept`,
+      );
     const { ctx, say } = await open(input, deps);
     if (!ctx.cache) throw usageError('gc needs --cache (or PUSH_CACHE, or "cache" in the config file)');
-    const plan = await planCacheGc(ctx, flags.keep ?? 5);
+    const plan = await planCacheGc(ctx, keep);
     const bytes = plan.delete.reduce((sum, o) => sum + o.size, 0);
     say(
       `kept the closures of ${plan.manifests.length} manifest(s): ${plan.reachable.length} store path(s), ${plan.keep.length} object(s)`,
@@ -397,6 +414,14 @@ const gc = defineCommand({
     );
     for (const o of plan.delete) say(`  ${o.key}`);
     if (flags.apply) await applyCacheGc(ctx, plan);
+    const archives = planArchiveRetention(await ctx.manifests.listArchives(), keepArchives);
+    const [newest, oldest] = [archives.delete[0], archives.delete[archives.delete.length - 1]];
+    say(
+      newest && oldest
+        ? `archived manifests: keeping the newest ${archives.keep.length}; ${flags.apply ? 'deleting' : 'would delete'} ${archives.delete.length} older, ${oldest.id} to ${newest.id}${flags.apply ? '' : ' (run with --apply to delete)'}`
+        : `archived manifests: keeping all ${archives.keep.length} (--keep-archives ${keepArchives})`,
+    );
+    if (flags.apply) await applyArchiveRetention(ctx, archives);
     return EXIT.ok;
   },
 });

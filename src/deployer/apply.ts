@@ -9,7 +9,7 @@ import { resolveHardening } from '../systemd/hardening.js';
 import type { DeployerContext } from './context.js';
 import { policyReason } from './desired.js';
 import { type HealthVerdict, waitHealthy } from './health-gate.js';
-import { gatherHostFacts } from './host-checks.js';
+import { gatherHostFacts, type HostPathInfo } from './host-checks.js';
 import { tickPolicy } from './host-policy.js';
 import type { ServiceAction, ServicePlan } from './plan.js';
 import type { DeployerState, Refusal, ServiceRecord } from './state.js';
@@ -64,10 +64,11 @@ const refuse = (reason: string): PreflightRefusal => ({
 
 /**
  * Checks, before anything is touched, what would make a service fail for reasons of this host rather than of
- * its version: its user and group exist, its env file is there, owned by root and private, its writable
- * paths exist. Then what the host policy can judge only here (see `checkHostFacts`): the numeric ids of its
- * account and groups, where its paths really lead, who owns its state directory, who listens on its port, and
- * whether a route of someone else's in Caddy names its domain. Returns why not, or `undefined`.
+ * its version: its user and group exist, its env file and credential files are there, owned by root and
+ * private, its writable paths exist. Then what the host policy can judge only here (see `checkHostFacts`): the
+ * numeric ids of its account and groups, where its paths really lead, who owns its state directory, who
+ * listens on its port, and whether a route of someone else's in Caddy names its domain. Returns why not, or
+ * `undefined`.
  */
 export async function preflight(
   ctx: DeployerContext,
@@ -98,6 +99,10 @@ export async function preflight(
       );
     }
   }
+  for (const [name, file] of Object.entries(service.credentials ?? {})) {
+    const problem = secretFileProblem(await checks.pathInfo(file));
+    if (problem) return refuse(`pre-flight: credentials.${name} ${file} ${problem}`);
+  }
   for (const path of service.hardening?.readWritePaths ?? []) {
     if (!(await ctx.adapters.checks.pathInfo(path))) {
       return refuse(
@@ -119,6 +124,16 @@ export async function preflight(
   if (conflict)
     issues.push({ path: `${pre.at}.http.domain`, rule: 'route.foreign-host', message: conflict.message });
   return issues.length ? { reason: `pre-flight: ${policyReason(issues)}`, refusals: issues } : undefined;
+}
+
+/** Why a secret file (root's, handed to the service by systemd) is not fit to use, or `undefined`. */
+function secretFileProblem(info: HostPathInfo | undefined): string | undefined {
+  if (!info) return 'does not exist';
+  if (info.type !== 'file') return 'is not a regular file';
+  if (info.uid !== 0) return `is owned by uid ${info.uid}, expected root (0)`;
+  if (info.mode & 0o007)
+    return `has mode ${info.mode.toString(8).padStart(4, '0')}, expected no access for others (chmod o-rwx)`;
+  return undefined;
 }
 
 /** The health gate of one started unit (and its HTTP health check, if any), with the deployer's timing. */

@@ -180,7 +180,7 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     kind: 'path',
     default: DEFAULT_SECRETS_DIR,
     value: 'DIR',
-    description: "the directory every service's envFile must be inside",
+    description: "the directory every service's envFile and credentials must be inside",
   },
   {
     key: 'caddyAdmin',

@@ -18,13 +18,20 @@ export interface WatchOptions {
 }
 
 /**
- * Runs ticks forever: tick, sleep `interval + random jitter`, repeat, until `signal` aborts. A SIGTERM
+ * Runs ticks forever: tick at once, then every `interval + random jitter`, until `signal` aborts. A SIGTERM
  * (mapped to the signal by the bin) lets the running tick finish, so a host is never left half-applied.
+ *
+ * The first pause is drawn from the whole `interval + jitter` window rather than from the jitter alone: hosts
+ * that start together (a fleet rebooted, or the deployer upgraded everywhere at once) would otherwise keep
+ * polling within the same tenth of an interval for about a hundred rounds (the jitter widens their spread
+ * only with the square root of the rounds), a burst of the whole fleet at the bucket every interval. From
+ * the second poll on they are spread over the interval, as hosts started at different times are.
  */
 export async function watch(options: WatchOptions): Promise<void> {
   const { tick, clock, intervalMs, signal, onEvent } = options;
   const jitter = options.jitter ?? 0.1;
   const random = options.random ?? Math.random;
+  let first = true;
   while (!signal.aborted) {
     try {
       await tick();
@@ -32,7 +39,10 @@ export async function watch(options: WatchOptions): Promise<void> {
       onEvent({ level: 'error', type: 'tick.error', message: `tick failed: ${(error as Error).message}` });
     }
     if (signal.aborted) break;
-    const wait = Math.round(intervalMs * (1 + jitter * random()));
+    const wait = Math.round(
+      first ? intervalMs * (1 + jitter) * random() : intervalMs * (1 + jitter * random()),
+    );
+    first = false;
     onEvent({
       level: 'debug',
       type: 'watch.sleep',

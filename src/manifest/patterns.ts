@@ -64,6 +64,14 @@ export const RELATIVE_PATH_RE = new RegExp(`^${NOT_DOTS}[A-Za-z0-9._+-]+(?:/${NO
 export const ABSOLUTE_PATH_RE = new RegExp(`^(?:/${NOT_DOTS}[A-Za-z0-9._+-]+)+$`);
 
 /**
+ * A systemd credential name (`LoadCredential=NAME:PATH`, then `$CREDENTIALS_DIRECTORY/NAME`): letters, digits,
+ * `_`, `-` and `.`, not starting with `-` or `.` (never `.`, `..` or an option-like name), at most 64
+ * characters. systemd allows more (printable ASCII but `/` and `:`, up to 255); this subset needs no quoting in
+ * a unit file or a shell.
+ */
+export const CREDENTIAL_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
+
+/**
  * An archive id: the archive time in compact ISO 8601 UTC with milliseconds, `20250115T123456.789Z`. Compact
  * because colons are awkward in file names and command lines; milliseconds so two pushes in one second get
  * distinct names; fixed width so names sort in time order. (Archives are the S3 module's; a manifest names one

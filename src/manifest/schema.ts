@@ -4,6 +4,7 @@ import { describeValue } from './describe.js';
 import {
   ABSOLUTE_PATH_RE,
   ARCHIVE_ID_RE,
+  CREDENTIAL_NAME_RE,
   DOMAIN_RE,
   ENV_KEY_RE,
   HEALTH_PATH_RE,
@@ -132,6 +133,21 @@ export const EnvSchema = v.pipe(
   ),
 );
 
+/**
+ * `credentials`: secret files systemd hands to this service alone (`LoadCredential=`), by credential name. The
+ * service reads `$CREDENTIALS_DIRECTORY/<name>`; unlike `envFile`, no child process inherits the secret.
+ */
+export const CredentialsSchema = v.pipe(
+  jsonObject('an object of credentials (name: absolute path of a file in the secrets directory)'),
+  v.record(
+    pattern(
+      CREDENTIAL_NAME_RE,
+      'a credential name: letters, digits, "_", "-" and ".", not starting with "-" or ".", at most 64 characters',
+    ),
+    pattern(ABSOLUTE_PATH_RE, `an absolute path to a file in the secrets directory (${ABSOLUTE_PATH})`),
+  ),
+);
+
 /** `http`: the route Caddy serves for this service, and the loopback port the service listens on. */
 export const HttpSchema = strict(
   {
@@ -238,6 +254,7 @@ export const ServiceSchema = strict(
     envFile: v.optional(
       pattern(ABSOLUTE_PATH_RE, `an absolute path to a file in the secrets directory (${ABSOLUTE_PATH})`),
     ),
+    credentials: v.optional(CredentialsSchema),
     http: v.optional(HttpSchema),
     systemd: v.optional(SystemdSchema),
     hardening: v.optional(HardeningSchema),

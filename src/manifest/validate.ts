@@ -166,6 +166,7 @@ function checkServices(
       }
     }
     checkEnvFile(service.envFile, i, secretsDir, issues);
+    if (isObject(service.credentials)) checkCredentials(service.credentials, i, secretsDir, issues);
     checkDynamicUserRelaxations(service, i, issues);
     checkAbsoluteCommand(service, i, issues);
     if (isObject(service.env)) checkEnv(service, service.env, i, issues, warnings);
@@ -175,19 +176,20 @@ function checkServices(
 
 /** The service's host names, lowercased and de-duplicated; a repeated host is an issue. */
 function uniqueHosts(hosts: unknown[], i: number, issues: ManifestIssue[]): string[] {
-  const seen: string[] = [];
+  // A set, not a list: a service on 10,000 hosts took 0.9 s to check with Array.includes (quadratic).
+  const seen = new Set<string>();
   for (let k = 0; k < hosts.length; k++) {
     const host = hosts[k];
     if (typeof host !== 'string') continue;
     const lower = host.toLowerCase();
-    if (seen.includes(lower))
+    if (seen.has(lower))
       issues.push({
         path: `services[${i}].hosts[${k}]`,
         message: `host ${describeValue(host)} is listed twice`,
       });
-    else seen.push(lower);
+    else seen.add(lower);
   }
-  return seen;
+  return [...seen];
 }
 
 /** `envFile` must be inside the secrets directory (its shape is the schema's job). */
@@ -198,6 +200,29 @@ function checkEnvFile(envFile: unknown, i: number, secretsDir: string, issues: M
     path: `services[${i}].envFile`,
     message: `expected a file inside the secrets directory ${secretsDir}/, found ${describeValue(envFile)}`,
   });
+}
+
+/**
+ * Every credential file must be inside the secrets directory (whose service may load which file is the host
+ * policy's job), and names JavaScript would drop are refused rather than lost.
+ */
+function checkCredentials(
+  credentials: Record<string, unknown>,
+  i: number,
+  secretsDir: string,
+  issues: ManifestIssue[],
+): void {
+  for (const name in credentials) {
+    const path = formatPath(['services', i, 'credentials', name]);
+    const file = credentials[name];
+    if (RESERVED_KEYS.has(name))
+      issues.push({ path, message: `credential name ${describeValue(name)} is not supported` });
+    else if (typeof file === 'string' && ABSOLUTE_PATH_RE.test(file) && !file.startsWith(`${secretsDir}/`))
+      issues.push({
+        path,
+        message: `expected a file inside the secrets directory ${secretsDir}/, found ${describeValue(file)}`,
+      });
+  }
 }
 
 /**

@@ -1,10 +1,10 @@
-import { describeValue } from '../manifest/describe.js';
+import { describeValue, formatPath } from '../manifest/describe.js';
 import type { Service } from '../manifest/schema.js';
 import { resolveHardening } from '../systemd/hardening.js';
 import { STATE_ROOT } from './paths.js';
 import { DYNAMIC_UID_RANGE, type HostPolicy, type PolicyContext } from './policy.js';
 import type { PolicyIssue, PolicyRule } from './rules.js';
-import { checkWritablePath, envFileAllowed, servicePorts } from './service.js';
+import { checkWritablePath, credentialAllowed, envFileAllowed, servicePorts } from './service.js';
 
 /** A user account as the host resolves it (NSS: /etc/passwd, LDAP, systemd-userdb, ...). */
 export interface HostAccount {
@@ -41,7 +41,7 @@ export interface HostFactsQuery {
   group?: string;
   /** Group names whose ids count as privileged (the policy's, and root). */
   privilegedGroups: readonly string[];
-  /** Paths whose real location matters: writable paths and the env file. */
+  /** Paths whose real location matters: writable paths, the env file and the credential files. */
   paths: readonly string[];
   /** State directory roots (`/var/lib/<name>`) whose owner matters. */
   stateDirectories: readonly string[];
@@ -94,7 +94,11 @@ export function hostFactsQuery(service: Service, policy: HostPolicy, unitName: s
   const query: HostFactsQuery = {
     user: accountName(service, unitName),
     privilegedGroups: [...new Set(['root', ...policy.privilegedGroups])],
-    paths: [...(service.hardening?.readWritePaths ?? []), ...(service.envFile ? [service.envFile] : [])],
+    paths: [
+      ...(service.hardening?.readWritePaths ?? []),
+      ...(service.envFile ? [service.envFile] : []),
+      ...Object.values(service.credentials ?? {}),
+    ],
     stateDirectories: [...new Set(tops)],
     ports: servicePorts(service),
   };
@@ -104,8 +108,8 @@ export function hostFactsQuery(service: Service, policy: HostPolicy, unitName: s
 
 /**
  * Checks what only the host can tell, at pre-flight: the numeric ids of the service's account and groups (uid
- * 0 under any name, gid 0, a privileged group by id or by one of the user's groups), where writable paths and
- * the env file really lead (the rules again on the resolved path), who owns an existing state directory, and
+ * 0 under any name, gid 0, a privileged group by id or by one of the user's groups), where writable paths, the
+ * env file and the credential files really lead (the rules again on the resolved path), who owns an existing state directory, and
  * who listens on the service's ports. Pure; `facts` come from `gatherHostFacts` (src/deployer/host-checks.ts).
  */
 export function checkHostFacts(
@@ -161,6 +165,20 @@ export function checkHostFacts(
         'envFile',
         'env-file.not-own',
         `${describeValue(service.envFile)} resolves to ${real}, which is not this service's env file`,
+      );
+  }
+
+  for (const [name, file] of Object.entries(service.credentials ?? {})) {
+    const real = facts.realPaths[file];
+    if (
+      real !== undefined &&
+      real !== file &&
+      !credentialAllowed(service.name, real, ctx.secretsDir, policy.credentialGrants)
+    )
+      add(
+        formatPath(['credentials', name]),
+        'credential.not-own',
+        `${describeValue(file)} resolves to ${real}, which is not this service's credential file`,
       );
   }
 

@@ -45,6 +45,7 @@ export { formatPolicyIssues, POLICY_RULES, type PolicyIssue, type PolicyRule } f
 export {
   checkServicePolicy,
   checkWritablePath,
+  credentialAllowed,
   domainAllowed,
   envFileAllowed,
   serviceDependencyUnit,

@@ -80,6 +80,20 @@ function strict<const T extends v.ObjectEntries>(entries: T, what: string) {
   );
 }
 
+/** Files shared on purpose (`envFileGrants`, `credentialGrants`): file path → the services that may load it. */
+function grants(what: string) {
+  return v.pipe(
+    v.custom<Record<string, unknown>>(
+      (input) => typeof input === 'object' && input !== null && !Array.isArray(input),
+      expected(`an object: ${what} path → list of service names`),
+    ),
+    v.record(
+      ABSOLUTE_PATH,
+      v.pipe(list(SERVICE_NAME, 'service names'), v.minLength(1, expected('at least one service name'))),
+    ),
+  );
+}
+
 /** The `policy` object of the deployer's config file, as written. */
 const PolicyConfigSchema = strict(
   {
@@ -90,18 +104,8 @@ const PolicyConfigSchema = strict(
     denyPaths: v.optional(list(ABSOLUTE_PATH, 'absolute paths')),
     allowPaths: v.optional(list(ABSOLUTE_PATH, 'absolute paths')),
     allowUnits: v.optional(list(UNIT_NAME, 'unit names')),
-    envFileGrants: v.optional(
-      v.pipe(
-        v.custom<Record<string, unknown>>(
-          (input) => typeof input === 'object' && input !== null && !Array.isArray(input),
-          expected('an object: env file path → list of service names'),
-        ),
-        v.record(
-          ABSOLUTE_PATH,
-          v.pipe(list(SERVICE_NAME, 'service names'), v.minLength(1, expected('at least one service name'))),
-        ),
-      ),
-    ),
+    envFileGrants: v.optional(grants('env file')),
+    credentialGrants: v.optional(grants('credential file')),
     wildcardDomains: v.optional(v.boolean(expected('true or false'))),
     domains: v.optional(list(DOMAIN, 'domains')),
     ports: v.optional(strict({ min: PORT, max: PORT }, 'an object { min, max } of ports')),
@@ -120,7 +124,7 @@ export type HostPolicyConfig = v.InferOutput<typeof PolicyConfigSchema>;
  * Keys: `denyGroups`/`allowGroups` (add to / remove from the privileged groups; gid 0 can never be allowed),
  * `users`/`groups` (allowlists of exec.user / exec.group), `denyPaths`/`allowPaths` (add / exempt prefixes of
  * the system locations writable paths keep out of), `allowUnits` (units wants/requires may name),
- * `envFileGrants` (file → services that may share it), `wildcardDomains`, `domains` (allowlist) and
+ * `envFileGrants` and `credentialGrants` (file → services that may share it), `wildcardDomains`, `domains` (allowlist) and
  * `ports: { min, max }`.
  */
 export function parseHostPolicy(raw: unknown, where = 'policy'): HostPolicyResult {
@@ -184,6 +188,7 @@ export function parseHostPolicy(raw: unknown, where = 'policy'): HostPolicyResul
     allowedPaths: config.allowPaths ?? [],
     allowedUnits: config.allowUnits ?? [],
     envFileGrants: config.envFileGrants ?? {},
+    credentialGrants: config.credentialGrants ?? {},
     wildcardDomains: config.wildcardDomains ?? false,
   };
   if (config.users) policy.users = config.users;

@@ -101,6 +101,8 @@ export interface HostPolicy {
   allowedUnits: readonly string[];
   /** Env files shared on purpose: absolute file path → the services that may load it. */
   envFileGrants: Readonly<Record<string, readonly string[]>>;
+  /** Credential files shared on purpose: absolute file path → the services that may load it. Absent: none. */
+  credentialGrants?: Readonly<Record<string, readonly string[]>>;
   /** Whether `http.domain` may be a wildcard (`*.example.com`). */
   wildcardDomains: boolean;
   /** When set, the only domains routed: `example.com` (that name), `*.example.com` (any name below it). */
@@ -116,6 +118,7 @@ export const DEFAULT_HOST_POLICY: Readonly<HostPolicy> = Object.freeze({
   allowedPaths: Object.freeze([]) as readonly string[],
   allowedUnits: Object.freeze([]) as readonly string[],
   envFileGrants: Object.freeze({}),
+  credentialGrants: Object.freeze({}),
   wildcardDomains: false,
 });
 

@@ -25,6 +25,8 @@ export const POLICY_RULES = {
     'wants/requires name only well-known targets, services of this deployer, or units the host allows',
   'env-file.not-own':
     'an envFile is <secretsDir>/<service>.env or under <secretsDir>/<service>/, or granted to the service by the host',
+  'credential.not-own':
+    'a credential file is under <secretsDir>/<service>/, or granted to the service by the host (credentialGrants)',
   'domain.wildcard': 'a wildcard domain needs the host\'s "wildcardDomains": true',
   'domain.not-allowed': 'the domain is not in the host\'s "domains" allowlist',
   'route.foreign-host':

@@ -1,4 +1,4 @@
-import { describeValue } from '../manifest/describe.js';
+import { describeValue, formatPath } from '../manifest/describe.js';
 import type { Service } from '../manifest/schema.js';
 import { unitNameFor } from '../systemd/unit-name.js';
 import {
@@ -51,9 +51,22 @@ export function envFileAllowed(
   return Object.hasOwn(grants, envFile) && (grants[envFile] ?? []).includes(service);
 }
 
+/** True when the service may load credential `file`: a file under `<secretsDir>/<service>/`, or a grant. */
+export function credentialAllowed(
+  service: string,
+  file: string,
+  secretsDir: string,
+  grants: HostPolicy['credentialGrants'] = {},
+): boolean {
+  const own = `${secretsDir.length > 1 ? secretsDir.replace(/\/+$/, '') : secretsDir}/${service}`;
+  if (file !== own && isUnder(file, own)) return true;
+  return Object.hasOwn(grants, file) && (grants[file] ?? []).includes(service);
+}
+
 /**
  * Checks one service against the host policy: everything that can be judged from the manifest and the policy
- * (user and group names, state directories, writable paths, dependencies, env file, domain, port range). Pure.
+ * (user and group names, state directories, writable paths, dependencies, env file, credentials, domain, port
+ * range). Pure.
  * `at` prefixes every issue's path (e.g. `services[2]`). What needs the host itself (numeric ids, listeners,
  * real paths, owners) is {@link checkHostFacts}'s job at pre-flight.
  */
@@ -152,6 +165,16 @@ export function checkServicePolicy(
       'envFile',
       'env-file.not-own',
       `${describeValue(service.envFile)} is not this service's; expected ${dir}/${service.name}.env or a file under ${dir}/${service.name}/, or a host grant (policy.envFileGrants)`,
+    );
+  }
+
+  for (const [name, file] of Object.entries(service.credentials ?? {})) {
+    if (credentialAllowed(service.name, file, ctx.secretsDir, policy.credentialGrants)) continue;
+    const dir = ctx.secretsDir.replace(/\/+$/, '');
+    add(
+      formatPath(['credentials', name]),
+      'credential.not-own',
+      `${describeValue(file)} is not this service's; expected a file under ${dir}/${service.name}/, or a host grant (policy.credentialGrants)`,
     );
   }
 

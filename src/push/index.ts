@@ -1,5 +1,11 @@
 export type { KeySource } from '../options.js';
 export {
+  type ArchiveRetentionPlan,
+  applyArchiveRetention,
+  DEFAULT_KEEP_ARCHIVES,
+  planArchiveRetention,
+} from './archive-retention.js';
+export {
   applyCacheGc,
   type BucketInit,
   type CacheGcPlan,
@@ -76,5 +82,6 @@ export {
   type ServiceSpec,
   serviceOfChange,
 } from './spec.js';
+export { createStatusReader, type StatusReader } from './status-reader.js';
 export { type PublishResult, publishClosure } from './upload.js';
 export { type HostWait, judgeHost, waitForHosts } from './wait.js';

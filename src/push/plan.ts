@@ -1,7 +1,7 @@
 import { desiredServices } from '../deployer/desired.js';
 import { assumeRunning, type DeployPlan, planDeploy, renderPlan } from '../deployer/plan.js';
 import { diffManifests, renderManifestDiff } from '../manifest/diff.js';
-import type { Manifest } from '../manifest/schema.js';
+import type { Manifest, Service } from '../manifest/schema.js';
 
 /** What one host would do after a manifest change. */
 export interface HostPlan {
@@ -34,19 +34,39 @@ export function planManifestChange(
       [...(before?.services ?? []), ...after.services].flatMap((s) => s.hosts.map((h) => h.toLowerCase())),
     ),
   ].sort();
+  const beforeOf = before && byHost(before);
+  const afterOf = byHost(after);
   return hosts.map((host) => {
     const state = assumeRunning(
       host,
-      before ? desiredServices(before, host, { secretsDir }).desired : [],
+      before && beforeOf ? desiredServices(beforeOf(host), host, { secretsDir }).desired : [],
       before?.generation ?? '',
     );
-    const { desired, failures } = desiredServices(after, host, { secretsDir });
+    const { desired, failures } = desiredServices(afterOf(host), host, { secretsDir });
     return {
       host,
       plan: planDeploy({ host, generation: after.generation, desired, state }),
       refused: failures,
     };
   });
+}
+
+/**
+ * The manifest as one host sees it (its services only, each naming just that host), from an index built in one
+ * pass: selecting each host's services from the whole manifest reads every host name once per host, which is
+ * quadratic in the fleet (1,000 hosts on three services: 3 million comparisons).
+ */
+function byHost(manifest: Manifest): (host: string) => Manifest {
+  const index = new Map<string, Service[]>();
+  for (const service of manifest.services) {
+    for (const name of service.hosts) {
+      const host = name.toLowerCase();
+      const list = index.get(host) ?? [];
+      if (list.length === 0) index.set(host, list);
+      list.push({ ...service, hosts: [host] });
+    }
+  }
+  return (host) => ({ ...manifest, services: index.get(host) ?? [] });
 }
 
 /** Bytes for people: KiB below one MiB, MiB above. */

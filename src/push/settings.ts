@@ -119,7 +119,7 @@ export const PUSH_SETTINGS: readonly (OptionSpec & { key: keyof PushSettings })[
     kind: 'path',
     default: DEFAULT_SECRETS_DIR,
     value: 'DIR',
-    description: "the directory every service's envFile must be inside (as on the hosts)",
+    description: "the directory every service's envFile and credentials must be inside (as on the hosts)",
   },
   {
     key: 'timeoutMs',

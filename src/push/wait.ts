@@ -2,6 +2,7 @@ import { parseHostStatus } from '../deployer/status.js';
 import { formatDuration } from '../runtime/duration.js';
 import { otherHost } from './bucket.js';
 import type { PushContext } from './context.js';
+import { createStatusReader } from './status-reader.js';
 
 /** Where one host stands after a push. */
 export interface HostWait {
@@ -67,7 +68,7 @@ export function judgeHost(
 /**
  * Follows `status/<host>.json` of every host until each reports the manifest written as `etag` applied and
  * healthy, one fails, or `timeoutMs` passes. Returns every host's state; the caller turns failures into an exit
- * code.
+ * code. Each round reads only the statuses that changed (see `createStatusReader`).
  */
 export async function waitForHosts(
   ctx: PushContext,
@@ -82,20 +83,16 @@ export async function waitForHosts(
 ): Promise<{ ok: boolean; timedOut: boolean; hosts: HostWait[] }> {
   const deadline = ctx.clock.now() + options.timeoutMs;
   const intervalMs = options.intervalMs ?? 2000;
+  const reader = createStatusReader(ctx.manifests);
   let hosts: HostWait[] = [];
   for (;;) {
-    hosts = await Promise.all(
-      options.hosts.map(async (host): Promise<HostWait> => {
-        const record = await ctx.manifests.readStatus(host);
-        if (record?.invalid !== undefined)
-          return {
-            host,
-            state: 'pending',
-            message: `untrusted status report, not counted: ${record.invalid}`,
-          };
-        return judgeHost(host, record?.status, options);
-      }),
-    );
+    const statuses = await reader.read(options.hosts);
+    hosts = options.hosts.map((host): HostWait => {
+      const read = statuses.get(host);
+      if (read?.invalid !== undefined)
+        return { host, state: 'pending', message: `untrusted status report, not counted: ${read.invalid}` };
+      return judgeHost(host, read?.status, options);
+    });
     const pending = hosts.filter((h) => h.state === 'pending');
     if (hosts.some((h) => h.state === 'failed') || pending.length === 0) break;
     if (ctx.clock.now() >= deadline) {

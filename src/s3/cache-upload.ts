@@ -3,6 +3,7 @@ import { DeployError, isDeployError } from '../errors.js';
 import { parseStorePath } from '../manifest/store-path.js';
 import { parseNarinfo } from '../nix/narinfo.js';
 import { parsePublicKey, signatureFingerprint, verifySignatures } from '../nix/signing.js';
+import { runPool } from '../runtime/pool.js';
 import {
   type CacheUploadPlan,
   type LocalCacheEntry,
@@ -350,24 +351,6 @@ async function runGraph(
   if (failure) throw failure.error;
   if (waiting.length > 0)
     throw new Error(`upload plan has unmet dependencies (${waiting[0]?.key}); this is a bug`);
-}
-
-/** Runs `fn` over `items` with at most `limit` at once; the first failure stops new starts and is rethrown. */
-async function runPool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failure) throw failure.error;
 }
 
 function sleep(ms: number) {

@@ -53,6 +53,8 @@ export {
   type ManifestStore,
   type ManifestStoreOptions,
   type ManifestWriteCondition,
+  STATUS_READ_CONCURRENCY,
+  type StatusObject,
 } from './manifest-store.js';
 export type {
   GetObjectResult,

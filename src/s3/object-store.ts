@@ -27,6 +27,11 @@ export interface ObjectInfo {
   key: string;
   size: number;
   lastModified?: Date;
+  /**
+   * The object's ETag as the listing gives it (S3 and memory stores; a directory store leaves it out, as it would
+   * have to read every file): a reader can tell from one listing which objects changed since it last read them.
+   */
+  etag?: string;
 }
 
 /** One request a store made (for S3: one HTTP request, retries and multipart parts included). */

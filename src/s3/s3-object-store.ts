@@ -215,6 +215,7 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
             key: item.Key.slice(root.length),
             size: item.Size ?? 0,
             ...(item.LastModified ? { lastModified: item.LastModified } : {}),
+            ...(item.ETag ? { etag: item.ETag } : {}),
           });
         }
         ContinuationToken = out.IsTruncated ? out.NextContinuationToken : undefined;

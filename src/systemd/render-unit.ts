@@ -1,5 +1,5 @@
 import { DeployError } from '../errors.js';
-import { RESTART_VALUES } from '../manifest/patterns.js';
+import { CREDENTIAL_NAME_RE, RESTART_VALUES } from '../manifest/patterns.js';
 import type { Service } from '../manifest/schema.js';
 import { DEFAULT_SECRETS_DIR } from '../manifest/validate.js';
 import {
@@ -16,7 +16,7 @@ import { DEFAULT_UNIT_PREFIX, unitNameFor } from './unit-name.js';
 export interface RenderUnitOptions {
   /** Prefix of the deployer's unit names. Default {@link DEFAULT_UNIT_PREFIX}. */
   unitPrefix?: string;
-  /** Directory every `envFile` must be inside (checked again here). Default `/var/lib/biz-secrets`. */
+  /** Directory every `envFile` and credential file must be inside (checked again here). Default `/var/lib/biz-secrets`. */
   secretsDir?: string;
 }
 
@@ -125,6 +125,23 @@ export function renderUnit(service: Service, options: RenderUnitOptions = {}): U
         `envFile: expected a file inside ${secretsDir}/, found ${JSON.stringify(service.envFile)}`,
       );
     svc.push(`EnvironmentFile=${file}`);
+  }
+  const credentials = service.credentials ?? {};
+  for (const name of Object.keys(credentials).sort()) {
+    if (!CREDENTIAL_NAME_RE.test(name))
+      throw new DeployError(
+        'SYSTEMD_UNIT_VALUE',
+        `credentials: expected a credential name of letters, digits, "_", "-" and ".", found ${JSON.stringify(name)}`,
+      );
+    const source = credentials[name] as string;
+    const file = word(source, `credentials.${name}`);
+    if (!source.startsWith(`${secretsDir}/`) || source.split('/').includes('..'))
+      throw new DeployError(
+        'SYSTEMD_UNIT_VALUE',
+        `credentials.${name}: expected a file inside ${secretsDir}/, found ${JSON.stringify(source)}`,
+      );
+    // systemd (as root) copies the file into /run/credentials/<unit>/, readable by this unit's user only.
+    svc.push(`LoadCredential=${name}:${file}`);
   }
   const restart = systemd.restart ?? DEFAULT_RESTART.restart;
   if (!(RESTART_VALUES as readonly string[]).includes(restart))

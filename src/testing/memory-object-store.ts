@@ -184,7 +184,12 @@ export function createMemoryObjectStore(options: MemoryObjectStoreOptions = {}):
           .filter(([key]) => key.startsWith(prefix))
           .filter(([key]) => listOptions.recursive !== false || !key.slice(prefix.length).includes('/'))
           .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-          .map(([key, object]) => ({ key, size: object.body.length, lastModified: object.lastModified })),
+          .map(([key, object]) => ({
+            key,
+            size: object.body.length,
+            lastModified: object.lastModified,
+            etag: object.etag,
+          })),
         status: 200,
       }));
     },

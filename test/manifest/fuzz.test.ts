@@ -26,6 +26,7 @@ const valid = makeManifest([
     name: 'worker',
     exec: { command: 'bin/w', args: ['x'] },
     hardening: { protectSystem: 'strict' },
+    credentials: { token: '/var/lib/biz-secrets/worker/token' },
   }),
 ]);
 

@@ -159,6 +159,82 @@ const serviceCases: Case[] = [
   ['envFile: relative', { envFile: 'web.env' }, 'services[0].envFile'],
   ['envFile: systemd optional prefix', { envFile: '-/var/lib/biz-secrets/web.env' }, 'services[0].envFile'],
   ['envFile: the directory itself', { envFile: '/var/lib/biz-secrets' }, 'services[0].envFile'],
+  // credentials
+  [
+    'credentials: files in the secrets dir',
+    {
+      credentials: {
+        'db-password': '/var/lib/biz-secrets/web/db',
+        'tls.key': '/var/lib/biz-secrets/web/tls',
+      },
+    },
+    null,
+  ],
+  ['credentials: empty', { credentials: {} }, null],
+  [
+    'credentials: 64-character name',
+    { credentials: { [`a${'b'.repeat(63)}`]: '/var/lib/biz-secrets/w/k' } },
+    null,
+  ],
+  [
+    'credentials: 65-character name',
+    { credentials: { [`a${'b'.repeat(64)}`]: '/var/lib/biz-secrets/w/k' } },
+    `services[0].credentials.a${'b'.repeat(64)}`,
+    'at most 64',
+  ],
+  ['credentials: not an object', { credentials: ['/var/lib/biz-secrets/web/db'] }, 'services[0].credentials'],
+  [
+    'credentials: name with ":" (systemd\'s separator)',
+    { credentials: { 'a:b': '/var/lib/biz-secrets/web/db' } },
+    'services[0].credentials["a:b"]',
+    'credential name',
+  ],
+  [
+    'credentials: name "..""',
+    { credentials: { '..': '/var/lib/biz-secrets/web/db' } },
+    'services[0].credentials[".."]',
+  ],
+  [
+    'credentials: name starting with "-"',
+    { credentials: { '-x': '/var/lib/biz-secrets/web/db' } },
+    'services[0].credentials["-x"]',
+  ],
+  [
+    'credentials: name with a newline',
+    { credentials: { 'a\nb': '/var/lib/biz-secrets/web/db' } },
+    'services[0].credentials["a\\nb"]',
+  ],
+  [
+    'credentials: reserved name',
+    { credentials: JSON.parse('{"constructor":"/etc/shadow"}') },
+    'services[0].credentials.constructor',
+    'not supported',
+  ],
+  [
+    'credentials: outside the secrets dir',
+    { credentials: { key: '/etc/shadow' } },
+    'services[0].credentials.key',
+    'secrets directory /var/lib/biz-secrets/',
+  ],
+  [
+    'credentials: prefix trick',
+    { credentials: { key: '/var/lib/biz-secrets-evil/key' } },
+    'services[0].credentials.key',
+    'secrets directory',
+  ],
+  [
+    'credentials: traversal',
+    { credentials: { key: '/var/lib/biz-secrets/web/../../../etc/shadow' } },
+    'services[0].credentials.key',
+    '".."',
+  ],
+  ['credentials: relative path', { credentials: { key: 'web/key' } }, 'services[0].credentials.key'],
+  [
+    'credentials: control character in the path',
+    { credentials: { key: '/var/lib/biz-secrets/web/k\u0000' } },
+    'services[0].credentials.key',
+  ],
+  ['credentials: number value', { credentials: { key: 1 } }, 'services[0].credentials.key', 'found 1'],
   // http
   [
     'http: valid',

@@ -17,6 +17,7 @@ describe('parseHostPolicy', () => {
       allowedPaths: [],
       allowedUnits: [],
       envFileGrants: {},
+      credentialGrants: {},
       wildcardDomains: false,
     });
     expect(Object.isFrozen(DEFAULT_HOST_POLICY.privilegedGroups)).toBe(true);
@@ -55,6 +56,7 @@ describe('parseHostPolicy', () => {
         allowPaths: ['/etc/myapp'],
         allowUnits: ['postgresql.service'],
         envFileGrants: { '/var/lib/biz-secrets/shared.env': ['web', 'api'] },
+        credentialGrants: { '/var/lib/biz-secrets/shared/db': ['web', 'worker'] },
         wildcardDomains: true,
         domains: ['Example.com', '*.shop.example'],
         ports: { min: 8000, max: 8999 },
@@ -74,6 +76,7 @@ describe('parseHostPolicy', () => {
         allowedPaths: ['/etc/myapp'],
         allowedUnits: ['postgresql.service'],
         envFileGrants: { '/var/lib/biz-secrets/shared.env': ['web', 'api'] },
+        credentialGrants: { '/var/lib/biz-secrets/shared/db': ['web', 'worker'] },
         wildcardDomains: true,
         domains: ['example.com', '*.shop.example'],
         ports: { min: 8000, max: 8999 },
@@ -134,6 +137,26 @@ describe('parseHostPolicy', () => {
       'a grant to nobody',
       { envFileGrants: { '/var/lib/biz-secrets/x.env': [] } },
       [[`${WHERE}.envFileGrants["/var/lib/biz-secrets/x.env"]`, expect.stringContaining('at least one')]],
+    ],
+    [
+      'a credential grant to nobody',
+      { credentialGrants: { '/var/lib/biz-secrets/shared/db': [] } },
+      [
+        [
+          `${WHERE}.credentialGrants["/var/lib/biz-secrets/shared/db"]`,
+          expect.stringContaining('at least one'),
+        ],
+      ],
+    ],
+    [
+      'a credential grant that is a list',
+      { credentialGrants: ['/var/lib/biz-secrets/shared/db'] },
+      [
+        [
+          `${WHERE}.credentialGrants`,
+          expect.stringContaining('credential file path → list of service names'),
+        ],
+      ],
     ],
     [
       'a grant of a relative file',

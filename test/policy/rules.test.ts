@@ -368,6 +368,61 @@ describe('envFile: its own file or directory in the secrets directory, or a gran
   ]);
 });
 
+describe('credentials: files under its own secrets directory, or a grant', () => {
+  const creds = (credentials: Record<string, string>, name = 'web') => ({
+    name,
+    exec: { command: name },
+    credentials,
+  });
+  runManifestRows([
+    { name: 'a file under <secretsDir>/<service>/', service: creds({ db: '/var/lib/biz-secrets/web/db' }) },
+    {
+      name: 'nested deeper, several names',
+      service: creds({ db: '/var/lib/biz-secrets/web/prod/db', tls: '/var/lib/biz-secrets/web/tls.pem' }),
+    },
+    ...[
+      '/var/lib/biz-secrets/web',
+      '/var/lib/biz-secrets/web.env',
+      '/var/lib/biz-secrets/webx/db',
+      '/var/lib/biz-secrets/payments/db',
+      '/var/lib/biz-secrets/shared-db',
+    ].map(
+      (file): Row => ({
+        name: `not its own: ${file}`,
+        service: creds({ db: file }),
+        refused: [['credentials.db', 'credential.not-own']],
+      }),
+    ),
+    {
+      name: 'each credential on its own (the path names it)',
+      service: creds({ ok: '/var/lib/biz-secrets/web/ok', 'db-password': '/var/lib/biz-secrets/api/db' }),
+      refused: [['credentials["db-password"]', 'credential.not-own']],
+    },
+    {
+      name: 'granted: a shared file for its services',
+      service: creds({ db: '/var/lib/biz-secrets/shared/db' }),
+      policy: { credentialGrants: { '/var/lib/biz-secrets/shared/db': ['web', 'api'] } },
+    },
+    {
+      name: 'granted to others: still refused',
+      service: creds({ db: '/var/lib/biz-secrets/shared/db' }, 'evil'),
+      policy: { credentialGrants: { '/var/lib/biz-secrets/shared/db': ['web', 'api'] } },
+      refused: [['credentials.db', 'credential.not-own']],
+    },
+    {
+      name: 'an env file grant does not grant a credential',
+      service: creds({ db: '/var/lib/biz-secrets/shared/db' }),
+      policy: { envFileGrants: { '/var/lib/biz-secrets/shared/db': ['web'] } },
+      refused: [['credentials.db', 'credential.not-own']],
+    },
+    {
+      name: 'another secrets directory',
+      service: creds({ db: '/etc/omni-secrets/web/db' }),
+      ctx: { secretsDir: '/etc/omni-secrets/' },
+    },
+  ]);
+});
+
 describe('http.domain: wildcards only where allowed, an optional allowlist', () => {
   const http = (domain: string) => ({ http: { domain, path: '/', internalPort: 8000 } });
   const allow = { domains: ['example.com', '*.shop.example'], wildcardDomains: true };
@@ -517,6 +572,20 @@ describe('pre-flight: what only the host can tell', () => {
         links: { '/var/lib/biz-secrets/web.env': '/var/lib/biz-secrets/payments.env' },
       },
       refused: [['envFile', 'env-file.not-own']],
+    },
+    {
+      name: 'its own credential file',
+      service: { credentials: { db: '/var/lib/biz-secrets/web/db' } },
+      host: { paths: { '/var/lib/biz-secrets/web/db': file } },
+    },
+    {
+      name: "a credential file that links to another service's",
+      service: { credentials: { db: '/var/lib/biz-secrets/web/db' } },
+      host: {
+        paths: { '/var/lib/biz-secrets/payments/db': file },
+        links: { '/var/lib/biz-secrets/web/db': '/var/lib/biz-secrets/payments/db' },
+      },
+      refused: [['credentials.db', 'credential.not-own']],
     },
     {
       name: 'a new state directory',

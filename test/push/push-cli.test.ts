@@ -472,6 +472,51 @@ describe('push init and gc', () => {
   });
 });
 
+describe('push gc: archive retention', () => {
+  it('keeps the newest --keep-archives archived manifests and lists (or deletes) the older ones', async () => {
+    const w = world();
+    for (let v = 1; v <= 7; v++) {
+      seed(w.cache, storePath(`web-${v}`));
+      w.clock.advance(1000);
+      await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath(`web-${v}`)]);
+    }
+    const archives = await w.manifests.listArchives();
+    expect(archives).toHaveLength(6);
+    const listed = await w.run([
+      'gc',
+      '--manifest',
+      'x',
+      '--cache',
+      'c',
+      '--keep',
+      '2',
+      '--keep-archives',
+      '4',
+    ]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(
+      `archived manifests: keeping the newest 4; would delete 2 older, ${archives[5]?.id} to ${archives[4]?.id} (run with --apply to delete)`,
+    );
+    expect(await w.manifests.listArchives()).toHaveLength(6);
+    await w.run(['gc', '--manifest', 'x', '--cache', 'c', '--keep', '2', '--keep-archives', '4', '--apply']);
+    expect((await w.manifests.listArchives()).map((a) => a.id)).toEqual(
+      archives.slice(0, 4).map((a) => a.id),
+    );
+    // The default keeps 100: nothing more to delete here.
+    expect((await w.run(['gc', '--manifest', 'x', '--cache', 'c'])).stdout).toContain(
+      'archived manifests: keeping all 4 (--keep-archives 100)',
+    );
+  });
+
+  it('refuses --keep-archives below --keep minus 1, before reading anything', async () => {
+    const w = world();
+    const r = await w.run(['gc', '--manifest', 'x', '--cache', 'c', '--keep', '5', '--keep-archives', '3']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--keep-archives 3: expected at least --keep minus 1 (4)');
+    expect(w.manifests.objects.requests).toEqual([]);
+  });
+});
+
 describe('waiting for hosts', () => {
   const status = (etag: string, outcome: string, services: object[] = [], extra: object = {}) => ({
     etag,

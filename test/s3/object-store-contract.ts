@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDeployError } from '../../src/errors.js';
+import { sameEtag } from '../../src/s3/etag.js';
 import {
   type ObjectStore,
   probeConditionalWrites,
@@ -129,6 +130,16 @@ export function objectStoreContract(name: string, make: () => Promise<StoreHarne
       ]);
       expect((await h.store.list('', { recursive: false })).map((o) => o.key)).toContain('l2.txt');
       expect((await h.store.list('', { recursive: false })).map((o) => o.key)).not.toContain('l/a.txt');
+    });
+
+    it("gives each listed object's ETag, where it gives one, as head gives it", async () => {
+      await h.store.put('e/one.json', '{"a":1}');
+      await h.store.put('e/two.json', '{"b":2}');
+      for (const object of await h.store.list('e/')) {
+        if (object.etag === undefined) continue; // a directory store leaves it out
+        const head = await h.store.head(object.key);
+        expect(sameEtag(object.etag, head?.etag ?? '')).toBe(true);
+      }
     });
 
     it('deletes, and deleting a missing object is not an error', async () => {

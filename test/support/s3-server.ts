@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -45,6 +45,8 @@ export interface TestS3Server {
   /** Every request s3rver answered (the proxy's own condition checks excluded). */
   readonly requests: ServerRequest[];
   faults: Fault[];
+  /** The HTTP servers of s3rver and of the proxy (to watch their connections, say, as the fleet bench does). */
+  httpServers: { s3rver: Server; proxy: Server };
   /** An S3 object store on this server (through the proxy with `proxy: true`). */
   objectStore(
     options?: Partial<S3ObjectStoreOptions> & { proxy?: boolean },
@@ -55,8 +57,35 @@ export interface TestS3Server {
 export const TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const CHECK_HEADER = 'x-omni-test-proxy-check';
 
+/**
+ * s3rver 3.7 encrypts its ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node >= 17) refuses
+ * without `--openssl-legacy-provider`: every listing of more than 1,000 keys failed with HTTP 500, so S3's
+ * paging could not be exercised at all. The token is opaque to clients; for `des` alone a pass-through cipher
+ * stands in (the token becomes the IV and the plain text), every other algorithm goes to OpenSSL unchanged.
+ */
+function letS3rverPage() {
+  const shimmed = crypto as typeof crypto & { omniDesShim?: true };
+  if (shimmed.omniDesShim) return;
+  shimmed.omniDesShim = true;
+  const passThrough = () => ({
+    update: (data: string | Buffer, encoding?: BufferEncoding) =>
+      Buffer.isBuffer(data) ? data : Buffer.from(data, encoding),
+    final: () => Buffer.alloc(0),
+  });
+  const { createCipheriv, createDecipheriv } = crypto;
+  crypto.createCipheriv = ((algorithm: string, ...rest: unknown[]) =>
+    algorithm === 'des'
+      ? passThrough()
+      : (createCipheriv as (...args: unknown[]) => unknown)(algorithm, ...rest)) as typeof createCipheriv;
+  crypto.createDecipheriv = ((algorithm: string, ...rest: unknown[]) =>
+    algorithm === 'des'
+      ? passThrough()
+      : (createDecipheriv as (...args: unknown[]) => unknown)(algorithm, ...rest)) as typeof createDecipheriv;
+}
+
 /** Starts s3rver (npm `s3rver`, a dev dependency) with one bucket, in a temporary directory removed by `close`. */
 export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server> {
+  letS3rverPage();
   const directory = mkdtempSync(join(tmpdir(), 'omni-s3rver-'));
   const s3rver = new S3rver({
     address: '127.0.0.1',
@@ -223,6 +252,7 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
     requests,
     faults,
     conditions: 'aws',
+    httpServers: { s3rver: s3rver.httpServer, proxy },
     objectStore(options = {}) {
       const { proxy: viaProxy, ...rest } = options;
       return createS3ObjectStore({

@@ -169,6 +169,21 @@ WantedBy=multi-user.target
     ['no After= when empty', { systemd: { after: [] } }, 'After', []],
     ['no envFile', {}, 'EnvironmentFile', []],
     [
+      'LoadCredential= per credential, sorted by name',
+      {
+        credentials: {
+          tls: '/var/lib/biz-secrets/web/tls.pem',
+          'db-password': '/var/lib/biz-secrets/web/db',
+        },
+      },
+      'LoadCredential',
+      [
+        'LoadCredential=db-password:/var/lib/biz-secrets/web/db',
+        'LoadCredential=tls:/var/lib/biz-secrets/web/tls.pem',
+      ],
+    ],
+    ['no credentials', {}, 'LoadCredential', []],
+    [
       'StateDirectory=',
       { hardening: { stateDirectory: ['web', 'web/cache'] } },
       'StateDirectory',
@@ -230,6 +245,7 @@ WantedBy=multi-user.target
       { ...seed, hardening: { ...seed.hardening, privateTmp: false } },
       { ...seed, systemd: { ...seed.systemd, restartSec: 6 } },
       { ...seed, envFile: '/var/lib/biz-secrets/other.env' },
+      { ...seed, credentials: { token: '/var/lib/biz-secrets/podcastitlater-web/token' } },
     ];
     for (const variant of variants) expect(renderUnit(variant).text).not.toBe(base);
   });
@@ -257,6 +273,24 @@ WantedBy=multi-user.target
     ['a command with a space', { exec: { command: 'bin/a b' } }, 'exec.command'],
     ['an envFile outside the secrets dir', { envFile: '/etc/shadow' }, 'envFile'],
     ['an envFile escaping it', { envFile: '/var/lib/biz-secrets/../../../etc/shadow' }, 'envFile'],
+    ['a credential outside the secrets dir', { credentials: { key: '/etc/shadow' } }, 'credentials.key'],
+    [
+      'a credential escaping it',
+      { credentials: { key: '/var/lib/biz-secrets/web/../../../../etc/shadow' } },
+      'credentials.key',
+    ],
+    ['a credential name with ":"', { credentials: { 'a:b': '/var/lib/biz-secrets/web/key' } }, 'credentials'],
+    [
+      'a credential name with a newline',
+      { credentials: { 'a\nExecStartPre=/bin/sh': '/var/lib/biz-secrets/web/key' } },
+      'credentials',
+    ],
+    ['a credential named ".."', { credentials: { '..': '/var/lib/biz-secrets/web/key' } }, 'credentials'],
+    [
+      'a newline in a credential path',
+      { credentials: { key: '/var/lib/biz-secrets/web/key\nUser=root' } },
+      'credentials.key',
+    ],
     [
       'a newline in a unit name',
       { systemd: { after: ['a.service\nExecStartPre=/bin/sh'] } },
