@@ -40,6 +40,7 @@ import {
 } from './rollout-plan.js';
 import { type ManifestSigning, openPushedManifest } from './signing.js';
 import { type ServiceChange, serviceOfChange } from './spec.js';
+import { createStatusReader, type StatusReader } from './status-reader.js';
 
 /** What the driver needs: the bucket, the clock, the event sink and the secrets directory (for validation). */
 export type RolloutContext = Pick<PushContext, 'manifests' | 'clock' | 'onEvent' | 'secretsDir'>;
@@ -119,8 +120,15 @@ export async function runRollout(ctx: RolloutContext, options: RolloutOptions): 
   let observations = new Map<string, RolloutObservation>();
   let waveStartedAt = ctx.clock.now();
   let lastReason = '';
+  // One reader for the whole run: past a few dozen hosts a round lists status/ and reads only what changed.
+  const reader = createStatusReader(ctx.manifests);
   for (;;) {
-    const seen = await observe(ctx, record.switched, { service: name, storePath: newVersion, etag, since });
+    const seen = await observe(reader, record.switched, {
+      service: name,
+      storePath: newVersion,
+      etag,
+      since,
+    });
     const now = ctx.clock.now();
     observations = track(observations, seen, now, (h) =>
       ctx.onEvent({
@@ -182,6 +190,7 @@ export async function runRollout(ctx: RolloutContext, options: RolloutOptions): 
     const previous = target.from?.artifact.storePath;
     const back = await confirmRevert(
       ctx,
+      reader,
       record,
       { service: name, storePath: previous, etag, since },
       pollMs,
@@ -427,20 +436,19 @@ function announceWave(ctx: RolloutContext, record: Rollout, wave: number, why: s
   });
 }
 
-/** Reads and judges the reports of `hosts` (all at once). */
+/** Reads (with a bounded number at once, only what changed since the last round) and judges the reports of `hosts`. */
 async function observe(
-  ctx: RolloutContext,
+  reader: StatusReader,
   hosts: readonly string[],
   want: RolloutWant,
 ): Promise<RolloutHostVerdict[]> {
-  return Promise.all(
-    hosts.map(async (host): Promise<RolloutHostVerdict> => {
-      const record = await ctx.manifests.readStatus(host);
-      if (record?.invalid !== undefined)
-        return { host, state: 'pending', message: `untrusted status report, not counted: ${record.invalid}` };
-      return judgeRolloutHost(host, record?.status, want);
-    }),
-  );
+  const reads = await reader.read(hosts);
+  return hosts.map((host): RolloutHostVerdict => {
+    const record = reads.get(host);
+    if (record?.invalid !== undefined)
+      return { host, state: 'pending', message: `untrusted status report, not counted: ${record.invalid}` };
+    return judgeRolloutHost(host, record?.status, want);
+  });
 }
 
 /**
@@ -466,6 +474,7 @@ function track(
 /** After a revert: waits (up to the healthy deadline) for the switched hosts to report the previous version. */
 async function confirmRevert(
   ctx: RolloutContext,
+  reader: StatusReader,
   record: Rollout,
   want: RolloutWant,
   pollMs: number,
@@ -473,7 +482,7 @@ async function confirmRevert(
   const hosts = record.switched;
   const deadline = ctx.clock.now() + record.parameters.healthyDeadlineMs;
   for (;;) {
-    const seen = await observe(ctx, hosts, want);
+    const seen = await observe(reader, hosts, want);
     if (seen.every((h) => h.state !== 'pending') || ctx.clock.now() >= deadline) {
       const back = new Map(seen.map((h) => [h.host, h]));
       ctx.onEvent({
