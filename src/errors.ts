@@ -78,6 +78,7 @@ export type DeployerErrorCode =
 export type PushErrorCode =
   | 'BUILD_FAILED'
   | 'CACHE_MISSING'
+  | 'MANIFEST_STALE'
   | 'ROLLBACK_UNCHANGED'
   | 'ROLLOUT_CONFLICT'
   | 'SPEC_INVALID';

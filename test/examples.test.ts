@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveSettings } from '../src/deployer/settings.js';
+import { servicePorts, updateStrategy } from '../src/manifest/ports.js';
 import { resolvePushSettings } from '../src/push/settings.js';
 import { parseServiceSpec } from '../src/push/spec.js';
 import { requireBinary } from './support/binaries.js';
@@ -37,6 +38,23 @@ describe('examples/', () => {
     expect(parseServiceSpec(example('deploy/podcastitlater-web.json'), 'podcastitlater-web.json').name).toBe(
       'podcastitlater-web',
     );
+  });
+
+  it('podcastitlater-web gets blue/green deploys unchanged; storybook restarts in place, or not once its port is in PORT', () => {
+    const manifest = JSON.parse(example('manifest.json')) as { services: { name: string }[] };
+    const byName = Object.fromEntries(manifest.services.map((s) => [s.name, s]));
+    expect(updateStrategy(byName['podcastitlater-web'] as Record<string, unknown>)).toBe('blue-green');
+    expect(servicePorts(byName['podcastitlater-web'] as Record<string, unknown>)).toEqual([8000, 18000]);
+    expect(updateStrategy(byName['podcastitlater-worker'] as Record<string, unknown>)).toBe('restart');
+    expect(updateStrategy(byName.storybook as Record<string, unknown>)).toBe('restart');
+    const restart = parseServiceSpec(example('deploy/storybook.json'), 'storybook.json');
+    const blueGreen = parseServiceSpec(
+      example('deploy/storybook.blue-green.json'),
+      'storybook.blue-green.json',
+    );
+    expect(updateStrategy(restart)).toBe('restart');
+    expect(updateStrategy(blueGreen)).toBe('blue-green');
+    expect(servicePorts(blueGreen)).toEqual([8010, 18010]);
   });
 
   it('the NixOS module parses (nix-instantiate --parse)', () => {

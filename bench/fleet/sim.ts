@@ -20,6 +20,7 @@ import type { DeployerEvent } from '../../src/runtime/events.js';
 import { createManifestStore, createS3ObjectStore, type StoreRequest } from '../../src/s3/index.js';
 import {
   createFakeCaddyAdmin,
+  createFakeConnections,
   createFakeHealthProbe,
   createFakeHostChecks,
   createFakeLock,
@@ -159,6 +160,8 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
     healthTimeoutMs: defaultOf('healthTimeoutMs'),
     healthIntervalMs: defaultOf('healthIntervalMs'),
     deployTimeoutMs: defaultOf('deployTimeoutMs'),
+    switchSettleMs: defaultOf('switchSettleMs'),
+    drainTimeoutMs: defaultOf('drainTimeoutMs'),
     caddyServer: 'omni',
     onSuccess: undefined,
     onFailure: undefined,
@@ -183,6 +186,7 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
         clock,
         checks: createFakeHostChecks({}),
         shell: createFakeShell(),
+        connections: createFakeConnections(),
       },
       onEvent: () => {},
       version: '0.0.0-fleet',

@@ -2,6 +2,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
+import { defaultHostPolicy } from '../deployer/host-policy.js';
 import { DeployError } from '../errors.js';
 import { isHostname } from '../manifest/patterns.js';
 import { formatIssues, validateManifest } from '../manifest/validate.js';
@@ -149,7 +150,11 @@ const deploy = defineCommand({
       description:
         "the source revision recorded with the service (default: the git checkout's commit, if any)",
     },
-    plan: { kind: 'boolean', description: 'print what would change on every host; upload and write nothing' },
+    plan: {
+      kind: 'boolean',
+      description:
+        'print what would change on every host (marking what a host with the default policy would refuse); upload and write nothing',
+    },
     wait,
     verbose,
     ...ROLLOUT_FLAGS,
@@ -224,7 +229,12 @@ const deploy = defineCommand({
         renderPushPlan({
           before,
           after,
-          hosts: planManifestChange(before, after, settings.secretsDir),
+          hosts: planManifestChange(
+            before,
+            after,
+            settings.secretsDir,
+            defaultHostPolicy(settings.secretsDir, before?.services.map((s) => s.name) ?? []),
+          ),
           closureSize: {
             service: spec.name,
             ...(sizes[0] === undefined ? {} : { before: sizes[0] }),

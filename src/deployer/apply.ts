@@ -11,8 +11,15 @@ import { policyReason } from './desired.js';
 import { type HealthVerdict, waitHealthy } from './health-gate.js';
 import { gatherHostFacts, type HostPathInfo } from './host-checks.js';
 import { tickPolicy } from './host-policy.js';
+import { planUnits } from './live.js';
 import type { ServiceAction, ServicePlan } from './plan.js';
-import type { DeployerState, Refusal, ServiceRecord } from './state.js';
+import {
+  activeRecord,
+  type DeployerState,
+  type Refusal,
+  type ServiceRecord,
+  type VersionRecord,
+} from './state.js';
 
 /** How one service ended up after a tick. */
 export type ServiceOutcome =
@@ -116,7 +123,8 @@ export async function preflight(
     service,
     facts,
     policy,
-    { ...pre.policy, ownUnits: [plan.unitName], deployerUnits: pre.deployerUnits },
+    // The candidate of a blue/green update is the service's own too (it listens on the second port).
+    { ...pre.policy, ownUnits: planUnits(plan), deployerUnits: pre.deployerUnits },
     pre.at,
   );
   const http = service.http;
@@ -136,14 +144,19 @@ function secretFileProblem(info: HostPathInfo | undefined): string | undefined {
   return undefined;
 }
 
-/** The health gate of one started unit (and its HTTP health check, if any), with the deployer's timing. */
+/**
+ * The health gate of one started unit (and its HTTP health check on `http.internalPort`, if any), with the
+ * deployer's timing; `settleMs` overrides `--health-settle` (the short gate before a blue/green switch).
+ */
 export async function gate(
   ctx: DeployerContext,
   unitName: string,
   http: ServiceHttp | undefined,
+  options: { settleMs?: number } = {},
 ): Promise<HealthVerdict> {
   const { systemd, probe, clock } = ctx.adapters;
   const s = ctx.settings;
+  const settleMs = options.settleMs ?? s.healthSettleMs;
   try {
     return await waitHealthy({
       status: () => systemd.status(unitName),
@@ -151,7 +164,7 @@ export async function gate(
         ? () => probe.check(http.internalPort, http.healthCheck as string, s.healthTimeoutMs)
         : undefined,
       clock,
-      timing: { settleMs: s.healthSettleMs, intervalMs: s.healthIntervalMs, deadlineMs: s.deployTimeoutMs },
+      timing: { settleMs, intervalMs: s.healthIntervalMs, deadlineMs: s.deployTimeoutMs },
     });
   } catch (error) {
     if (!isDeployError(error)) throw error;
@@ -160,6 +173,19 @@ export async function gate(
 }
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** The version a plan installs, as the state keeps it. Pure. */
+export function versionOf(plan: ServicePlan, profileGeneration?: number): VersionRecord {
+  const desired = plan.desired;
+  return {
+    storePath: plan.storePath,
+    unitText: desired?.unitText as string,
+    specHash: desired?.specHash as string,
+    ...(desired?.route === undefined ? {} : { route: desired.route }),
+    ...(desired?.service.revision === undefined ? {} : { revision: desired.service.revision }),
+    ...(profileGeneration === undefined ? {} : { profileGeneration }),
+  };
+}
 
 /** What every step of {@link applyServices} shares: the context, the state before and after, the results. */
 interface Batch {
@@ -371,30 +397,12 @@ function recordHealthy(
   verdict: Extract<HealthVerdict, { healthy: true }>,
 ): void {
   const { next, generations } = batch;
-  const current = batch.state.services[plan.name];
-  const service = plan.desired?.service;
-  next.services[plan.name] = {
-    storePath: plan.storePath,
-    unitName: plan.unitName,
-    unitText: plan.desired?.unitText as string,
-    specHash: plan.desired?.specHash as string,
-    ...(plan.desired?.route === undefined ? {} : { route: plan.desired.route }),
-    ...(service?.revision === undefined ? {} : { revision: service.revision }),
-    ...(generations.has(plan.name) ? { profileGeneration: generations.get(plan.name) as number } : {}),
-    ...(current
-      ? {
-          previous: {
-            storePath: current.storePath,
-            unitText: current.unitText,
-            specHash: current.specHash,
-            ...(current.route === undefined ? {} : { route: current.route }),
-            ...(current.revision === undefined ? {} : { revision: current.revision }),
-          },
-        }
-      : {}),
-    health: 'healthy',
-    since: now(batch),
-  };
+  next.services[plan.name] = activeRecord(
+    versionOf(plan, generations.get(plan.name)),
+    plan.unitName,
+    batch.state.services[plan.name],
+    now(batch),
+  );
   // A fixed version clears the service's old failures.
   next.failures = next.failures.filter((f) => f.service !== plan.name);
   event(

@@ -5,6 +5,7 @@ import type { EventSink } from '../runtime/events.js';
 import type { ManifestStore } from '../s3/manifest-store.js';
 import type { Shell } from '../shell/types.js';
 import type { Systemd } from '../systemd/types.js';
+import type { Connections } from './connections.js';
 import type { HostChecks } from './host-checks.js';
 import type { Lock } from './lock.js';
 import type { HealthProbe } from './probe.js';
@@ -23,6 +24,8 @@ export interface DeployerAdapters {
   probe: HealthProbe;
   clock: Clock;
   checks: HostChecks;
+  /** Caddy's connections to a local port: how a blue/green update sees the old instance drained. */
+  connections: Connections;
   /** Runs the success/failure hooks. */
   shell: Shell;
   /** Writes the Prometheus textfile (atomically); absent when no metrics file is configured. */
@@ -48,6 +51,8 @@ export type TickSettings = Pick<
   | 'healthTimeoutMs'
   | 'healthIntervalMs'
   | 'deployTimeoutMs'
+  | 'switchSettleMs'
+  | 'drainTimeoutMs'
   | 'caddyServer'
   | 'onSuccess'
   | 'onFailure'

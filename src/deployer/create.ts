@@ -7,6 +7,7 @@ import type { EventSink } from '../runtime/events.js';
 import { openManifestStore } from '../s3/open.js';
 import { createShell } from '../shell/shell.js';
 import { createSystemd } from '../systemd/systemd.js';
+import { createConnections } from './connections.js';
 import type { DeployerAdapters, DeployerContext } from './context.js';
 import { createFileStateStore } from './file-state-store.js';
 import { createHostChecks } from './host-checks.js';
@@ -31,6 +32,7 @@ export function createDeployerAdapters(settings: DeployerSettings): DeployerAdap
     probe: createHealthProbe(),
     clock: createClock(),
     checks: createHostChecks(shell),
+    connections: createConnections(shell),
     shell,
     ...(metricsFile
       ? {

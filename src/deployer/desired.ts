@@ -1,11 +1,12 @@
 import { isDeployError } from '../errors.js';
-import type { Manifest } from '../manifest/schema.js';
+import { instanceService, secondPortOf, updateStrategy } from '../manifest/ports.js';
+import type { Manifest, Service } from '../manifest/schema.js';
 import { servicesForHost } from '../manifest/select.js';
 import { checkManifestPolicy } from '../policy/manifest.js';
 import type { HostPolicy, PolicyContext } from '../policy/policy.js';
 import type { PolicyIssue } from '../policy/rules.js';
 import { renderUnit } from '../systemd/render-unit.js';
-import { type DesiredService, hashSpec } from './plan.js';
+import { type CandidateUnit, type DesiredService, hashSpec } from './plan.js';
 
 /** A service of this host that is refused (its unit cannot be rendered, or the host policy refuses it). */
 export interface RenderFailure {
@@ -53,14 +54,16 @@ export function desiredServices(
       continue;
     }
     try {
-      const unit = renderUnit(service, options);
       const route = service.http;
+      // Under blue/green the port variable is the deployer's: internalPort here, the second port beside it.
+      const unit = renderUnit(instanceService(service, route?.internalPort ?? 0), options);
       desired.push({
         service,
         unitName: unit.name,
         unitText: unit.text,
         route,
         specHash: hashSpec(unit.text, route),
+        ...candidateOf(service, options),
       });
     } catch (error) {
       if (!isDeployError(error)) throw error;
@@ -68,4 +71,26 @@ export function desiredServices(
     }
   }
   return { desired, failures };
+}
+
+/** The candidate unit of a service that is not restarted in place (see {@link DesiredService.candidate}). */
+function candidateOf(
+  service: Service,
+  options: { secretsDir: string; unitPrefix?: string },
+): { candidate?: CandidateUnit } {
+  const strategy = updateStrategy(service);
+  if (strategy === 'restart') return {};
+  const port = strategy === 'blue-green' ? secondPortOf(service) : undefined;
+  const unit = renderUnit(port === undefined ? service : instanceService(service, port), {
+    ...options,
+    instance: 'candidate',
+  });
+  return {
+    candidate: {
+      strategy,
+      unitName: unit.name,
+      unitText: unit.text,
+      ...(port === undefined ? {} : { port }),
+    },
+  };
 }

@@ -4,6 +4,7 @@ import { isDeployError } from '../errors.js';
 import type { ServiceHttp } from '../manifest/schema.js';
 import { gate } from './apply.js';
 import type { DeployerContext } from './context.js';
+import { liveInstance } from './live.js';
 import type { DeployerState, ServiceRecord } from './state.js';
 
 /**
@@ -34,6 +35,8 @@ export async function repairUnits(
     (next.services[name] as ServiceRecord).health = 'unhealthy';
   };
   for (const [name, record] of Object.entries(next.services)) {
+    // A switch under way is finished or undone by recoverSwitches, which knows what the unit must hold.
+    if (record.switch) continue;
     try {
       const text = await systemd.readUnit(record.unitName);
       if (text === record.unitText) continue;
@@ -53,7 +56,7 @@ export async function repairUnits(
     }
   }
   const recheck = Object.entries(next.services)
-    .filter(([name, r]) => r.health === 'unhealthy' && !repaired.includes(name))
+    .filter(([name, r]) => r.health === 'unhealthy' && !r.switch && !repaired.includes(name))
     .map(([name]) => name);
   if (repaired.length === 0 && recheck.length === 0) return { repaired, state: next };
   if (repaired.length) {
@@ -135,23 +138,31 @@ export async function removeOrphans(ctx: DeployerContext, known: ReadonlySet<str
  * manifest gave to a new one); the most recently activated wins and the other is returned as `shadowed`, so
  * one conflict never takes every route down.
  */
-export function routedServices(state: DeployerState): { services: RoutedService[]; shadowed: string[] } {
+export function routedServices(state: DeployerState): {
+  services: RoutedService[];
+  shadowed: string[];
+  /** The port each routed service's live instance listens on (a switch under way: its candidate's). */
+  ports: Record<string, number>;
+} {
   const candidates = Object.entries(state.services)
-    .filter(([, record]) => record.route !== undefined && record.health !== 'unhealthy')
+    .map(([name, record]) => [name, record, liveInstance(record)] as const)
+    .filter(([, record, live]) => live.http !== undefined && record.health !== 'unhealthy')
     .sort(([, a], [, b]) => (a.since < b.since ? 1 : a.since > b.since ? -1 : 0));
   const taken = new Set<string>();
   const services: RoutedService[] = [];
   const shadowed: string[] = [];
-  for (const [name, record] of candidates) {
-    const http = record.route as ServiceHttp;
+  const ports: Record<string, number> = {};
+  for (const [name, , live] of candidates) {
+    const http = live.http as ServiceHttp;
     const place = `${http.domain.toLowerCase()}${http.path}`;
     if (taken.has(place)) shadowed.push(name);
     else {
       taken.add(place);
       services.push({ name, http });
+      if (live.port !== undefined && live.port !== http.internalPort) ports[name] = live.port;
     }
   }
-  return { services: services.sort((a, b) => (a.name < b.name ? -1 : 1)), shadowed };
+  return { services: services.sort((a, b) => (a.name < b.name ? -1 : 1)), shadowed, ports };
 }
 
 /** A route of ours that Caddy was not given: a route of someone else's names its domain. */
@@ -173,7 +184,7 @@ export async function reconcileCaddy(
 ): Promise<{ requests: number; mutations: number; refused: RouteRefusal[] }> {
   const admin = ctx.adapters.caddy;
   if (!admin) return { requests: 0, mutations: 0, refused: [] };
-  const { services, shadowed } = routedServices(state);
+  const { services, shadowed, ports } = routedServices(state);
   for (const name of shadowed) {
     ctx.onEvent({
       level: 'warn',
@@ -182,7 +193,7 @@ export async function reconcileCaddy(
       message: 'not routed: a more recently activated service serves the same domain and path',
     });
   }
-  const result = await reconcileRoutes(admin, buildRoutes(services), {
+  const result = await reconcileRoutes(admin, buildRoutes(services, { ports }), {
     server: ctx.settings.caddyServer,
     onEvent: (e) => {
       if (e.type === 'caddy-request') {

@@ -35,3 +35,21 @@ export function policyContext(
   if (settings.metricsFile !== undefined) ctx.metricsFile = settings.metricsFile;
   return ctx;
 }
+
+/**
+ * The policy a host with the deployer's defaults applies (the default host policy, the default directories),
+ * for planning away from the host (`push deploy --plan`): a host whose own policy allows more (or less) may
+ * differ. `serviceNames` as in {@link policyContext}.
+ */
+export function defaultHostPolicy(
+  secretsDir: string,
+  serviceNames: readonly string[] = [],
+): { rules: HostPolicy; context: PolicyContext } {
+  return {
+    rules: DEFAULT_HOST_POLICY,
+    context: policyContext(
+      { secretsDir, profilesDir: defaultOf('profilesDir'), gcrootsDir: defaultOf('gcrootsDir') },
+      serviceNames,
+    ),
+  };
+}

@@ -6,6 +6,14 @@ export {
   trustFingerprint,
 } from './admit.js';
 export type { ServiceOutcome, ServiceResult } from './apply.js';
+export {
+  busyConnections,
+  type Connections,
+  createConnections,
+  parseSsConnections,
+  QUIET_MS,
+  type UpstreamConnection,
+} from './connections.js';
 export type { DeployerAdapters, DeployerContext, TickSettings } from './context.js';
 export { createDeployerAdapters, createDeployerContext } from './create.js';
 export { type DesiredPolicy, desiredServices, policyReason, type RenderFailure } from './desired.js';
@@ -25,11 +33,13 @@ export {
   parseSsListeners,
   unitFromCgroup,
 } from './host-checks.js';
-export { policyContext, tickPolicy } from './host-policy.js';
+export { defaultHostPolicy, policyContext, tickPolicy } from './host-policy.js';
+export { type LiveInstance, liveInstance, planUnits, recordPorts, serviceUnits } from './live.js';
 export { createFileLock, type FileLockOptions, type Lock, type LockHandle, type LockOwner } from './lock.js';
 export { renderMetrics } from './metrics.js';
 export {
   assumeRunning,
+  type CandidateUnit,
   type DeployPlan,
   type DesiredService,
   hashSpec,
@@ -47,6 +57,7 @@ export {
   type SettingsSources,
 } from './settings.js';
 export {
+  activeRecord,
   type DeployerState,
   emptyState,
   type FailureRecord,
@@ -58,7 +69,10 @@ export {
   RefusalRecordSchema,
   type ServiceRecord,
   type StateStore,
+  type SwitchPhase,
+  type SwitchRecord,
   type TickOutcome,
+  type VersionRecord,
 } from './state.js';
 export {
   assertHostStatus,
@@ -70,5 +84,13 @@ export {
   parseHostStatus,
   renderHostStatus,
 } from './status.js';
+export { applySwitches, recoverSwitches, splitSwitches } from './switch.js';
+export {
+  type MainUnitSeen,
+  planRecovery,
+  type RecoveryPlan,
+  routeUpdate,
+  type UpdateRoute,
+} from './switch-plan.js';
 export { runTick, type TickReport } from './tick.js';
 export { type WatchOptions, watch } from './watch.js';

@@ -1,3 +1,4 @@
+import { liveInstance } from './live.js';
 import { type DeployerState, MANIFEST_REFUSAL_REASONS } from './state.js';
 
 /** Escapes a Prometheus label value (backslash, double quote, newline). */
@@ -53,6 +54,24 @@ export function renderMetrics(state: DeployerState, version: string): string {
     '1 when the service passed its health gate.',
     'gauge',
     services.map(([name, s]) => [`{${host},service="${label(name)}"}`, s.health === 'healthy' ? 1 : 0]),
+  );
+  metric(
+    'omni_deployer_service_live',
+    'The instance that serves: the service unit at rest, its candidate during a blue/green switch.',
+    'gauge',
+    services.map(([name, s]) => {
+      const live = liveInstance(s);
+      return [`{${host},service="${label(name)}",unit="${label(live.unit)}",port="${live.port ?? ''}"}`, 1];
+    }),
+  );
+  metric(
+    'omni_deployer_service_switching',
+    '1 while a blue/green or overlap update of the service is under way (left by an interrupted tick).',
+    'gauge',
+    services.map(([name, s]) => [
+      `{${host},service="${label(name)}",step="${s.switch?.phase ?? ''}"}`,
+      s.switch ? 1 : 0,
+    ]),
   );
   metric(
     'omni_deployer_known_bad_versions',

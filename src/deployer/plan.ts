@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { describeUpdate } from '../manifest/ports.js';
 import type { Service } from '../manifest/schema.js';
 import { type DeployerState, emptyState } from './state.js';
 
@@ -11,6 +12,19 @@ export interface DesiredService {
   route: unknown;
   /** Hash of unit text and route: equal hash = nothing to do. */
   specHash: string;
+  /**
+   * Under a blue/green or overlap update: the unit the new version starts in beside the running one, and (blue/
+   * green) the port it listens on. Absent for a service that restarts in place.
+   */
+  candidate?: CandidateUnit;
+}
+
+/** The candidate instance of a service (see {@link DesiredService.candidate}). */
+export interface CandidateUnit {
+  strategy: 'blue-green' | 'overlap';
+  unitName: string;
+  unitText: string;
+  port?: number;
 }
 
 /** What one service needs. */
@@ -33,6 +47,11 @@ export interface ServicePlan {
   desired?: DesiredService;
   /** Human-readable differences: store path, unit lines, route. */
   changes: string[];
+  /**
+   * How an update that needs a new process replaces the running one, when not by a restart in place (e.g.
+   * `blue/green: the new version starts on port 18000 beside the running one, ...`).
+   */
+  update?: string;
 }
 
 /** The whole plan for one tick. Pure data: `renderPlan` prints it, `applyPlan` performs it. */
@@ -110,19 +129,20 @@ export function planDeploy(input: {
     } else if (!current) {
       services.push({ ...base, action: 'install', changes: [`new: ${storePath}`] });
     } else {
-      services.push({
-        ...base,
-        action: 'update',
-        currentStorePath: current.storePath,
-        changes: describeChanges(
-          current.storePath,
-          current.unitText,
-          current.route,
-          storePath,
-          desired.unitText,
-          desired.route,
-        ),
-      });
+      const changes = describeChanges(
+        current.storePath,
+        current.unitText,
+        current.route,
+        storePath,
+        desired.unitText,
+        desired.route,
+      );
+      // Only a new unit needs a new process; how it replaces the old one is the strategy's business.
+      const how =
+        current.unitText !== desired.unitText && desired.candidate
+          ? { update: describeUpdate(desired.service) }
+          : {};
+      services.push({ ...base, action: 'update', currentStorePath: current.storePath, changes, ...how });
     }
   }
   for (const [name, current] of Object.entries(state.services)) {
@@ -186,6 +206,7 @@ export function renderPlan(plan: DeployPlan, options: { verbose?: boolean } = {}
     if (s.action === 'unchanged' && !options.verbose) continue;
     lines.push(`  ${SYMBOL[s.action]} ${s.name} (${s.unitName})`);
     for (const change of s.changes) lines.push(`      ${change}`);
+    if (s.update) lines.push(`      ${s.update}`);
   }
   if (plan.pulls.length) lines.push(`  closures to pull: ${plan.pulls.length}`);
   return lines.join('\n');

@@ -45,6 +45,13 @@ export interface DeployerSettings {
   healthIntervalMs: number;
   /** Longest wait for one service to become healthy before it is rolled back. */
   deployTimeoutMs: number;
+  /**
+   * How long the new instance of a blue/green update must stay active, answering its health check, before
+   * Caddy switches to it (the rest of --health-settle is watched while it serves, the old one still running).
+   */
+  switchSettleMs: number;
+  /** After a switch, the longest wait for Caddy's requests in flight to the old instance before it stops. */
+  drainTimeoutMs: number;
   /** `watch`: time between polls (a little random jitter is added). */
   intervalMs: number;
   /** Commands run after a successful / failed tick, with the outcome in environment variables. */
@@ -245,6 +252,26 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     default: 30_000,
     value: 'DURATION',
     description: 'longest wait for one service to become healthy before it is rolled back',
+  },
+  {
+    key: 'switchSettleMs',
+    flag: 'switch-settle',
+    env: 'DEPLOYER_SWITCH_SETTLE',
+    kind: 'duration',
+    default: 1_000,
+    value: 'DURATION',
+    description:
+      'blue/green updates: how long the new instance must stay active, answering its health check, before Caddy switches to it; the rest of --health-settle is watched while it serves, with the old instance still running (a value above --health-settle counts as --health-settle)',
+  },
+  {
+    key: 'drainTimeoutMs',
+    flag: 'drain-timeout',
+    env: 'DEPLOYER_DRAIN_TIMEOUT',
+    kind: 'duration',
+    default: 30_000,
+    value: 'DURATION',
+    description:
+      'blue/green updates: after Caddy switched away from an instance, the longest wait for the requests it still serves before it is stopped',
   },
   {
     key: 'intervalMs',

@@ -20,6 +20,48 @@ export interface ServiceRecord {
   health: 'healthy' | 'unhealthy' | 'unknown';
   /** When this version was activated (ISO). */
   since: string;
+  /**
+   * A blue/green or overlap update under way (saved before each of its steps, so a deployer killed in the middle
+   * leaves the next tick enough to finish or undo it). Absent at rest: then the service's own unit runs this
+   * record's version and is the live instance.
+   */
+  switch?: SwitchRecord;
+}
+
+/** A version of a service as the state keeps it: what a switch installs. */
+export interface VersionRecord {
+  storePath: string;
+  unitText: string;
+  specHash: string;
+  route?: unknown;
+  revision?: string;
+  profileGeneration?: number;
+}
+
+/**
+ * The steps of a switch, in order (docs/design.md#zero-downtime-updates): `candidate` (the new version starts in
+ * the candidate unit; the service's own unit still serves), `switched` (Caddy is being or has been pointed at
+ * the candidate, the old instance drains), `main` (the service's own unit is being restarted with the version
+ * it must end with), `returning` (Caddy is being pointed back at the service's own unit, the candidate drains
+ * and stops).
+ */
+export type SwitchPhase = 'candidate' | 'switched' | 'main' | 'returning';
+
+/** A switch under way (see {@link ServiceRecord.switch}). */
+export interface SwitchRecord {
+  phase: SwitchPhase;
+  strategy: 'blue-green' | 'overlap';
+  /** The unit the new version runs in beside the service's own, and (blue/green) the port it listens on. */
+  candidate: { unitName: string; port?: number };
+  /** The version the switch installs; it becomes the service's record when the switch completes. */
+  target: VersionRecord;
+  /**
+   * Set once the switch is being undone (the new version failed, or a deployer was killed in the middle): the
+   * service's own unit goes back to the record's version, then Caddy to it.
+   */
+  undo?: boolean;
+  /** When the switch began (ISO). */
+  startedAt: string;
 }
 
 /** A version that failed its health gate: not retried until the manifest changes the service. */
@@ -123,6 +165,40 @@ export interface DeployerState {
   published?: string;
 }
 
+/**
+ * The record of `version` once it passed its health gate as the service's own unit `unitName`, keeping the
+ * version it replaces (`current`) as `previous`. Pure.
+ */
+export function activeRecord(
+  version: VersionRecord,
+  unitName: string,
+  current: ServiceRecord | undefined,
+  since: string,
+): ServiceRecord {
+  return {
+    storePath: version.storePath,
+    unitName,
+    unitText: version.unitText,
+    specHash: version.specHash,
+    ...(version.route === undefined ? {} : { route: version.route }),
+    ...(version.revision === undefined ? {} : { revision: version.revision }),
+    ...(version.profileGeneration === undefined ? {} : { profileGeneration: version.profileGeneration }),
+    ...(current
+      ? {
+          previous: {
+            storePath: current.storePath,
+            unitText: current.unitText,
+            specHash: current.specHash,
+            ...(current.route === undefined ? {} : { route: current.route }),
+            ...(current.revision === undefined ? {} : { revision: current.revision }),
+          },
+        }
+      : {}),
+    health: 'healthy',
+    since,
+  };
+}
+
 /** A state for a host that has never deployed. */
 export function emptyState(host: string): DeployerState {
   return { version: 1, host, services: {}, failures: [], rollbacks: 0 };
@@ -149,6 +225,23 @@ const ServiceRecordSchema = v.object({
   ),
   health: v.picklist(['healthy', 'unhealthy', 'unknown']),
   since: text,
+  switch: v.optional(
+    v.object({
+      phase: v.picklist(['candidate', 'switched', 'main', 'returning']),
+      strategy: v.picklist(['blue-green', 'overlap']),
+      candidate: v.object({ unitName: text, port: v.optional(v.number()) }),
+      target: v.object({
+        storePath: text,
+        unitText: text,
+        specHash: text,
+        route: routeSchema,
+        revision: v.optional(text),
+        profileGeneration: v.optional(v.number()),
+      }),
+      undo: v.optional(v.boolean()),
+      startedAt: text,
+    }),
+  ),
 });
 /** A {@link FailureRecord}, as saved in the state and published in the host status. */
 export const FailureRecordSchema = v.object({

@@ -5,6 +5,7 @@ import { parseStorePath } from '../manifest/store-path.js';
 import { renderTable } from '../render-table.js';
 import { formatDuration } from '../runtime/duration.js';
 import { isObject } from '../runtime/json.js';
+import { liveInstance } from './live.js';
 import {
   type DeployerState,
   FailureRecordSchema,
@@ -23,6 +24,16 @@ const ServiceStatusSchema = v.object({
   health: v.picklist(['healthy', 'unhealthy', 'unknown']),
   /** When this version was activated (ISO). */
   since: text,
+  /** The instance that serves: the service's own unit at rest, its candidate during a blue/green switch. */
+  live: v.optional(v.object({ unit: text, port: v.optional(v.number()) })),
+  /** A blue/green or overlap update that a killed deployer left under way (the next tick settles it). */
+  switching: v.optional(
+    v.object({
+      step: v.picklist(['candidate', 'switched', 'main', 'returning']),
+      storePath: text,
+      undo: v.optional(v.boolean()),
+    }),
+  ),
 });
 
 /**
@@ -136,13 +147,26 @@ export function buildHostStatus(state: DeployerState, deployerVersion: string, n
       : {}),
     services: Object.entries(state.services)
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, s]) => ({
-        name,
-        storePath: s.storePath,
-        revision: s.revision,
-        health: s.health,
-        since: s.since,
-      })),
+      .map(([name, s]) => {
+        const live = liveInstance(s);
+        return {
+          name,
+          storePath: s.storePath,
+          revision: s.revision,
+          health: s.health,
+          since: s.since,
+          live: { unit: live.unit, ...(live.port === undefined ? {} : { port: live.port }) },
+          ...(s.switch
+            ? {
+                switching: {
+                  step: s.switch.phase,
+                  storePath: s.switch.target.storePath,
+                  ...(s.switch.undo ? { undo: true } : {}),
+                },
+              }
+            : {}),
+        };
+      }),
     failures: state.failures,
     refused: state.refused ?? [],
     rollbacks: state.rollbacks,
@@ -175,6 +199,15 @@ export function renderHostStatus(status: HostStatus, now: number): string {
   }
   if (rows.length) lines.push('', renderTable(['SERVICE', 'VERSION', 'REVISION', 'HEALTH', 'SINCE'], rows));
   else lines.push('no services deployed');
+  const switching = status.services.filter((s) => s.switching);
+  if (switching.length) {
+    lines.push('', 'switches under way (settled by the next tick):');
+    for (const s of switching) {
+      const to = s.switching?.undo ? 'back to the version above' : `to ${s.switching?.storePath}`;
+      const port = s.live?.port === undefined ? '' : ` on port ${s.live.port}`;
+      lines.push(`  ${s.name}: ${to}, step ${s.switching?.step}; serving: ${s.live?.unit}${port}`);
+    }
+  }
   if (status.failures.length) {
     lines.push('', 'held back (failed their health gate; not retried until the manifest changes them):');
     for (const f of status.failures) lines.push(`  ${f.service}: ${f.storePath} at ${f.at}: ${f.reason}`);

@@ -12,6 +12,7 @@ import type { DeployerContext } from './context.js';
 import { desiredServices } from './desired.js';
 import { type RouteRefusal, reconcileCaddy, removeOrphans, repairUnits } from './drift.js';
 import { policyContext, tickPolicy } from './host-policy.js';
+import { serviceUnits } from './live.js';
 import { renderMetrics } from './metrics.js';
 import { type DeployPlan, type DesiredService, planDeploy, type ServicePlan } from './plan.js';
 import {
@@ -22,6 +23,7 @@ import {
   type TickOutcome,
 } from './state.js';
 import { assertHostStatus, buildHostStatus, type HostStatus } from './status.js';
+import { applySwitches, recoverSwitches, splitSwitches } from './switch.js';
 
 /** What one tick did. */
 export interface TickReport {
@@ -31,7 +33,10 @@ export interface TickReport {
   generation?: string;
   plan?: DeployPlan;
   results: ServiceResult[];
-  /** Services whose unit files were restored (boot, or someone changed them). */
+  /**
+   * Services whose unit files were restored (boot, or someone changed them), or whose interrupted switch was
+   * finished or undone.
+   */
   repaired: string[];
   /** Units of ours that nothing wanted any more (a crash left them), stopped and removed. */
   orphans: string[];
@@ -90,13 +95,16 @@ async function tickLocked(ctx: DeployerContext): Promise<TickReport> {
   const report: TickReport = { outcome: 'unchanged', results: [], repaired: [], orphans: [] };
   onEvent({ level: 'debug', type: 'tick.start', message: `tick for host ${settings.host}` });
 
+  // An interrupted blue/green or overlap update first: repairUnits must not restart a live instance.
+  const recovery = await recoverSwitches(ctx, state);
+  state = recovery.state;
   const repair = await repairUnits(ctx, state);
-  report.repaired = repair.repaired;
+  report.repaired = [...recovery.recovered, ...repair.repaired];
   state = repair.state;
   const polled = await poll(ctx, state, report);
   state = polled ?? state;
   const known = new Set([
-    ...Object.values(state.services).map((r) => r.unitName),
+    ...Object.values(state.services).flatMap(serviceUnits),
     ...(report.plan?.services.map((p) => p.unitName) ?? []),
   ]);
   report.orphans = await removeOrphans(ctx, known);
@@ -137,14 +145,16 @@ async function poll(
   const { plans, desired, pulls } = planManifest(ctx, manifest, accepted, report);
   if (!(await pullClosures(ctx, pulls, report))) return accepted;
   const ready = await preflightServices(ctx, plans, { manifest, state: accepted }, report);
+  const { switching, others, blocked } = splitSwitches(ctx, ready, accepted);
   const applied = await applyServices(
     ctx,
-    [...ready, ...plans.filter((p) => p.action === 'remove')],
+    [...others, ...plans.filter((p) => p.action === 'remove')],
     accepted,
   );
-  report.results.push(...applied.results);
+  const switched = await applySwitches(ctx, switching, applied.state);
+  report.results.push(...blocked, ...applied.results, ...switched.results);
   reportUntouched(ctx, plans, report);
-  return settle(ctx, applied.state, { etag: read.etag, manifest, digest, desired }, report);
+  return settle(ctx, switched.state, { etag: read.etag, manifest, digest, desired }, report);
 }
 
 /** The state after a refused manifest: the refusal recorded (and counted); everything else as it was. */
@@ -313,11 +323,15 @@ async function pullClosures(
       type: 'nix.pull',
       message: `pulling ${pulls.length} closure(s) from ${settings.substituter}`,
     });
+    const started = adapters.clock.now();
     await adapters.nix.copyFrom(settings.substituter, pulls, {
       trustedPublicKeys: settings.trustedPublicKeys,
       // Only an explicit --insecure-allow-unsigned turns signature checks off (settings refuse no key otherwise).
       requireSignatures: !settings.insecureAllowUnsigned,
     });
+    // The moment every closure is on the host: where the push-to-serving latency of an update starts.
+    const ms = adapters.clock.now() - started;
+    onEvent({ level: 'debug', type: 'nix.pulled', message: `closures present after ${ms}ms`, data: { ms } });
     return true;
   } catch (error) {
     report.outcome = 'failed';
@@ -383,11 +397,17 @@ function deployerUnitPorts(state: DeployerState, plans: readonly ServicePlan[]):
   for (const record of Object.values(state.services)) {
     const http = record.route as ServiceHttp | undefined;
     ports.set(record.unitName, http ? [http.internalPort] : []);
+    // A candidate left by an interrupted switch holds its port until the switch is settled.
+    const candidate = record.switch?.candidate;
+    if (candidate) ports.set(candidate.unitName, candidate.port === undefined ? [] : [candidate.port]);
   }
   for (const p of plans) {
     if (p.action === 'remove') ports.set(p.unitName, []);
-    else if ((p.action === 'install' || p.action === 'update') && p.desired)
+    else if ((p.action === 'install' || p.action === 'update') && p.desired) {
       ports.set(p.unitName, servicePorts(p.desired.service));
+      const candidate = p.desired.candidate;
+      if (candidate?.port !== undefined) ports.set(candidate.unitName, [candidate.port]);
+    }
   }
   return ports;
 }

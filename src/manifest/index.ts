@@ -18,6 +18,20 @@ export {
 } from './envelope.js';
 export { findJsonSyntaxError, type JsonSyntaxError } from './json-error.js';
 export {
+  checkUpdate,
+  claimPorts,
+  DEFAULT_PORT_ENV,
+  deriveSecondPort,
+  describeUpdate,
+  instanceService,
+  type PortClaim,
+  portEnvOf,
+  SECOND_PORT_OFFSET,
+  secondPortOf,
+  servicePorts,
+  updateStrategy,
+} from './ports.js';
+export {
   type AppliedManifest,
   compareGenerations,
   describeReplay,
@@ -51,6 +65,8 @@ export {
   ServiceSchema,
   type ServiceSystemd,
   SystemdSchema,
+  UPDATE_STRATEGIES,
+  type UpdateStrategy,
 } from './schema.js';
 export { servicesForHost } from './select.js';
 export {

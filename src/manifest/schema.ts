@@ -168,9 +168,29 @@ export const HttpSchema = strict(
     healthCheck: v.optional(
       pattern(HEALTH_PATH_RE, 'a request path starting with "/" (e.g. "/healthz"), visible ASCII, no "#"'),
     ),
+    portEnv: v.optional(
+      pattern(
+        ENV_KEY_RE,
+        'the name of the environment variable the service reads its port from (default "PORT"), matching [A-Za-z_][A-Za-z0-9_]*',
+      ),
+    ),
+    secondPort: v.optional(
+      v.pipe(
+        v.number(expected('an integer port from 1024 to 65535')),
+        v.integer(expected('an integer port from 1024 to 65535')),
+        v.minValue(1024, expected('an integer port from 1024 to 65535 (ports below 1024 need privileges)')),
+        v.maxValue(65535, expected('an integer port from 1024 to 65535')),
+        v.description(
+          'the port the new version listens on during a blue/green update (default internalPort + 10000, or internalPort - 10000 above 55535)',
+        ),
+      ),
+    ),
   },
-  'an object { domain, path, internalPort, healthCheck? }',
+  'an object { domain, path, internalPort, healthCheck?, portEnv?, secondPort? }',
 );
+
+/** How a changed service is replaced: see docs/manifest.md#updates. */
+export const UPDATE_STRATEGIES = ['restart', 'blue-green', 'overlap'] as const;
 
 /** `systemd`: ordering and restart policy of the generated unit. */
 export const SystemdSchema = strict(
@@ -259,6 +279,14 @@ export const ServiceSchema = strict(
     systemd: v.optional(SystemdSchema),
     hardening: v.optional(HardeningSchema),
     revision: v.optional(plainText('a revision string')),
+    update: v.optional(
+      v.pipe(
+        v.picklist(UPDATE_STRATEGIES, expected(`one of ${UPDATE_STRATEGIES.join(', ')}`)),
+        v.description(
+          'how a new version replaces the running one: "restart" in place, "blue-green" (http: started beside the old one on a second port, then Caddy switches), "overlap" (no http: started beside the old one, which stops once the new one is healthy); default blue-green when env sets the port variable to internalPort, else restart',
+        ),
+      ),
+    ),
   },
   'a service object { name, artifact, hosts, exec, ... }',
 );
@@ -398,3 +426,5 @@ export type Rollout = v.InferOutput<typeof RolloutSchema>;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
 /** How a {@link Rollout} proceeds. */
 export type RolloutParameters = v.InferOutput<typeof RolloutParametersSchema>;
+/** How a changed service is replaced (`update`). */
+export type UpdateStrategy = (typeof UPDATE_STRATEGIES)[number];

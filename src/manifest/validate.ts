@@ -5,6 +5,7 @@ import { compileAcceptor } from './acceptor.js';
 import { describeValue, formatPath } from './describe.js';
 import { findJsonSyntaxError } from './json-error.js';
 import { ABSOLUTE_PATH_RE, RELATIVE_PATH_RE, SECRET_KEY_RE } from './patterns.js';
+import { checkUpdate, claimPorts, type PortClaim } from './ports.js';
 import { checkServiceEntries } from './rollout.js';
 import { MANIFEST_VERSION, type Manifest, ManifestSchema } from './schema.js';
 
@@ -134,7 +135,7 @@ function checkServices(
   };
   const names = new Map<string, number[]>();
   const routes = new Map<string, number>();
-  const ports = new Map<string, number>();
+  const ports = new Map<string, PortClaim>();
   for (let i = 0; i < services.length; i++) {
     const service = services[i];
     if (!isObject(service)) continue;
@@ -154,17 +155,8 @@ function checkServices(
           message: `route ${route} is already served by ${label(first)}`,
         });
     }
-    if (isObject(http) && typeof http.internalPort === 'number') {
-      for (const host of hosts) {
-        const key = `${host}:${http.internalPort}`;
-        const first = ports.get(key);
-        if (first === undefined) ports.set(key, i);
-        else {
-          const message = `port ${http.internalPort} on host ${host} is already used by ${label(first)}`;
-          issues.push({ path: `services[${i}].http.internalPort`, message });
-        }
-      }
-    }
+    claimPorts(service, i, hosts, ports, label, issues);
+    checkUpdate(service, i, issues);
     checkEnvFile(service.envFile, i, secretsDir, issues);
     if (isObject(service.credentials)) checkCredentials(service.credentials, i, secretsDir, issues);
     checkDynamicUserRelaxations(service, i, issues);

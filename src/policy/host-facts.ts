@@ -203,7 +203,8 @@ export function checkHostFacts(
     });
     if (others.length)
       add(
-        'http.internalPort',
+        // The other is the second port of a blue/green update.
+        port === service.http?.internalPort ? 'http.internalPort' : 'http.secondPort',
         'port.in-use',
         `port ${port} is taken on this host by ${others.map(describeListener).join('; ')}; a public route must not reach another program`,
       );

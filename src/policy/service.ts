@@ -1,4 +1,5 @@
 import { describeValue, formatPath } from '../manifest/describe.js';
+import { servicePorts } from '../manifest/ports.js';
 import type { Service } from '../manifest/schema.js';
 import { unitNameFor } from '../systemd/unit-name.js';
 import {
@@ -14,18 +15,17 @@ import { type HostPolicy, type PolicyContext, STARTING_DEPENDENCIES, WELL_KNOWN_
 import type { PolicyIssue, PolicyRule } from './rules.js';
 
 /**
- * The unit name other services use to depend on service `name` (`wants`/`requires`). Today the service's own
- * unit (`deploy-web.service`); if unit naming changes (instances for zero-downtime deploys), this name must
- * keep working (as an alias or a target), and this function is the one place that says which it is.
+ * The unit name other services use to depend on service `name` (`wants`/`requires`): the service's own unit
+ * (`deploy-web.service`). Blue/green and overlap updates keep it the live instance at rest (the new version runs
+ * in `deploy-web@next.service` only while an update is under way), so this name always works; this function is
+ * the one place that says which it is.
  */
 export function serviceDependencyUnit(name: string, unitPrefix?: string): string {
   return unitNameFor(name, unitPrefix);
 }
 
-/** Every port a service of ours gets on its host (today `http.internalPort`; later also a second port). */
-export function servicePorts(service: Pick<Service, 'http'>): number[] {
-  return service.http ? [service.http.internalPort] : [];
-}
+/** Every port a service of ours gets on its host: `http.internalPort`, and its second port under blue/green. */
+export { servicePorts } from '../manifest/ports.js';
 
 /** True when `domain` (lower case) is allowed by one of the allowlist `entries`. */
 export function domainAllowed(domain: string, entries: readonly string[]): boolean {
@@ -193,12 +193,17 @@ export function checkServicePolicy(
         `${describeValue(service.http.domain)} is not one of the domains this host serves (policy.domains: ${policy.domains.join(', ')})`,
       );
     const range = policy.ports;
-    if (range && (service.http.internalPort < range.min || service.http.internalPort > range.max))
+    // The second port of a blue/green update is bound as much as the first.
+    for (const [k, port] of servicePorts(service).entries()) {
+      if (!range || (port >= range.min && port <= range.max)) continue;
+      const field = k === 0 ? 'http.internalPort' : 'http.secondPort';
+      const what = k === 0 ? `${port}` : `${port} (the second port of blue/green updates)`;
       add(
-        'http.internalPort',
+        field,
         'port.range',
-        `${service.http.internalPort} is outside the ports this host gives services (policy.ports: ${range.min}-${range.max})`,
+        `${what} is outside the ports this host gives services (policy.ports: ${range.min}-${range.max})`,
       );
+    }
   }
   return issues;
 }

@@ -19,6 +19,7 @@ export {
 } from './bucket.js';
 export { DEFAULT_BUILD_COMMAND, gitRevision, runBuild } from './build.js';
 export type { PushContext } from './context.js';
+export { type ArchiveFloor, checkNotPutBack, readArchiveFloor } from './freshness.js';
 export {
   type HistoryEntry,
   type RollbackResult,

@@ -8,6 +8,7 @@ import type { LeaseOptions } from '../s3/lease.js';
 import type { ArchiveEntry } from '../s3/manifest-store.js';
 import { type UpdateManifestOptions, updateManifest } from '../s3/update-manifest.js';
 import type { PushContext } from './context.js';
+import { checkNotPutBack, readArchiveFloor } from './freshness.js';
 import { type ManifestSigning, type ManifestTrust, openPushedManifest } from './signing.js';
 import { applyServiceChange, type ServiceChange } from './spec.js';
 
@@ -113,7 +114,8 @@ export function manifestUpdateOptions(
  * only if nobody wrote in between; on a conflict, re-read and re-apply the change (bounded), so concurrent
  * pushes of different services both land and none is lost. On a bucket that `push init` found not to enforce
  * conditional writes, the same happens under a lease (see `updateManifest`; `options.lease` tunes it, on
- * `ctx.clock` by default).
+ * `ctx.clock` by default). Refuses (`MANIFEST_STALE`, nothing written) to build on a current manifest that was put
+ * back over a newer one (see `checkNotPutBack`).
  */
 export async function writeServiceChange(
   ctx: PushContext,
@@ -122,10 +124,15 @@ export async function writeServiceChange(
 ): Promise<ManifestWrite> {
   let previous: Manifest | undefined;
   let manifest: Manifest | undefined;
+  const floor = await readArchiveFloor(ctx, options.signing);
   const result = await updateManifest(
     ctx.manifests,
     (text) => {
       previous = currentManifest(text, ctx.manifests.url, ctx.secretsDir, options.signing);
+      if (previous && text !== undefined) {
+        const { payload } = openPushedManifest(text, 'the current manifest', 'unverified');
+        checkNotPutBack(floor, { generation: previous.generation, payload }, ctx.manifests.url);
+      }
       manifest = nextManifest(previous, change, new Date(ctx.clock.now()), ctx.secretsDir);
       if (manifest === previous && text !== undefined) return text;
       return signManifest(renderManifestText(manifest), options.signing.secretKey);

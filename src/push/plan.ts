@@ -1,4 +1,4 @@
-import { desiredServices } from '../deployer/desired.js';
+import { type DesiredPolicy, desiredServices } from '../deployer/desired.js';
 import { assumeRunning, type DeployPlan, planDeploy, renderPlan } from '../deployer/plan.js';
 import { diffManifests, renderManifestDiff } from '../manifest/diff.js';
 import type { Manifest, Service } from '../manifest/schema.js';
@@ -7,7 +7,10 @@ import type { Manifest, Service } from '../manifest/schema.js';
 export interface HostPlan {
   host: string;
   plan: DeployPlan;
-  /** Services whose unit cannot be rendered on that host (the deployer would refuse them). */
+  /**
+   * Services that host would refuse: their unit cannot be rendered, or (when planned with a policy) the host
+   * policy refuses them.
+   */
   refused: { service: string; reason: string }[];
 }
 
@@ -22,12 +25,15 @@ export interface PushPlan {
 
 /**
  * For every host named by either manifest: the plan its deployer would make, assuming it runs exactly the
- * current manifest (units and routes rendered from it). Pure.
+ * current manifest (units and routes rendered from it). With `policy` (e.g. `defaultHostPolicy` of
+ * `@omni/deploy/deployer`), a service that policy refuses is listed in `refused` instead of planned, as the
+ * deployer's validation would (pre-flight checks need the host and are not made). Pure.
  */
 export function planManifestChange(
   before: Manifest | undefined,
   after: Manifest,
   secretsDir: string,
+  policy?: DesiredPolicy,
 ): HostPlan[] {
   const hosts = [
     ...new Set(
@@ -42,7 +48,10 @@ export function planManifestChange(
       before && beforeOf ? desiredServices(beforeOf(host), host, { secretsDir }).desired : [],
       before?.generation ?? '',
     );
-    const { desired, failures } = desiredServices(afterOf(host), host, { secretsDir });
+    const { desired, failures } = desiredServices(afterOf(host), host, {
+      secretsDir,
+      ...(policy ? { policy } : {}),
+    });
     return {
       host,
       plan: planDeploy({ host, generation: after.generation, desired, state }),

@@ -12,7 +12,10 @@ export type { ActiveState, LoadState, Systemd, UnitFile, UnitStatus } from './ty
 export {
   assertOwnedUnit,
   assertUnitPrefix,
+  CANDIDATE_INSTANCE,
+  candidateUnitNameFor,
   DEFAULT_UNIT_PREFIX,
+  isCandidateUnit,
   serviceNameOf,
   unitNameFor,
 } from './unit-name.js';

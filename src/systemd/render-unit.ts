@@ -10,7 +10,7 @@ import {
 } from './escape.js';
 import { FIXED_HARDENING_LINES, hardeningDirectives, resolveHardening } from './hardening.js';
 import type { UnitFile } from './types.js';
-import { DEFAULT_UNIT_PREFIX, unitNameFor } from './unit-name.js';
+import { candidateUnitNameFor, DEFAULT_UNIT_PREFIX, unitNameFor } from './unit-name.js';
 
 /** Deployer settings that shape a unit besides the service itself. */
 export interface RenderUnitOptions {
@@ -18,6 +18,13 @@ export interface RenderUnitOptions {
   unitPrefix?: string;
   /** Directory every `envFile` and credential file must be inside (checked again here). Default `/var/lib/biz-secrets`. */
   secretsDir?: string;
+  /**
+   * `candidate`: the unit a new version runs in beside the service's own unit during a blue/green or overlap
+   * update (`deploy-web@next.service`): same program and sandbox, the dynamic user of the service's own unit
+   * (so both share one uid and its state directories), and no `[Install]` section (never started at boot).
+   * Default `main`: the service's own unit.
+   */
+  instance?: 'main' | 'candidate';
 }
 
 /** The `Restart=` policy and delay when the manifest gives none (those of the example in docs/design.md). */
@@ -70,14 +77,16 @@ function programPath(service: Service): string {
  * exactly (control characters, lone surrogates) even if the caller skipped validation.
  */
 export function renderUnit(service: Service, options: RenderUnitOptions = {}): UnitFile {
-  const name = unitNameFor(service.name, options.unitPrefix ?? DEFAULT_UNIT_PREFIX);
+  const prefix = options.unitPrefix ?? DEFAULT_UNIT_PREFIX;
+  const candidate = options.instance === 'candidate';
+  const name = candidate ? candidateUnitNameFor(service.name, prefix) : unitNameFor(service.name, prefix);
   const secretsDir = (options.secretsDir ?? DEFAULT_SECRETS_DIR).replace(/\/+$/, '');
   const { exec, systemd = {}, env = {} } = service;
   const revision = service.revision === undefined ? '' : service.revision;
   assertUnitValue(revision, 'revision');
 
   const unit: string[] = [
-    `Description=${escapeSpecifiers(revision ? `${service.name} (revision ${revision})` : service.name)}`,
+    `Description=${escapeSpecifiers(`${revision ? `${service.name} (revision ${revision})` : service.name}${candidate ? ', next instance' : ''}`)}`,
   ];
   for (const key of ['after', 'requires', 'wants'] as const) {
     const units = systemd[key] ?? [];
@@ -113,6 +122,9 @@ export function renderUnit(service: Service, options: RenderUnitOptions = {}): U
     );
   const svc: string[] = ['Type=exec', `ExecStart=${argv.join(' ')}`];
   if (exec.user !== undefined) svc.push(`User=${word(exec.user, 'exec.user')}`);
+  // systemd names a dynamic user after its unit: the candidate takes the service unit's, so both share one uid.
+  else if (candidate && hardening.dynamicUser)
+    svc.push(`User=${unitNameFor(service.name, prefix).slice(0, -8)}`);
   if (exec.group !== undefined) svc.push(`Group=${word(exec.group, 'exec.group')}`);
   for (const key of Object.keys(env).sort()) {
     svc.push(`Environment=${quoteEnvironmentAssignment(key, env[key] as string)}`);
@@ -164,9 +176,7 @@ export function renderUnit(service: Service, options: RenderUnitOptions = {}): U
     '[Service]',
     ...svc,
     '',
-    '[Install]',
-    'WantedBy=multi-user.target',
-    '',
+    ...(candidate ? [] : ['[Install]', 'WantedBy=multi-user.target', '']),
   ].join('\n');
   return { name, text };
 }

@@ -31,12 +31,33 @@ export function unitNameFor(serviceName: string, prefix: string = DEFAULT_UNIT_P
 }
 
 /**
- * The service a unit name belongs to, or `undefined` when the unit is not one of ours (other prefix, other
- * type, or a name no service could have). The inverse of {@link unitNameFor}.
+ * The instance name of the unit a new version starts in beside the running one during a blue/green or overlap
+ * update: `deploy-web@next.service`. An `@` cannot occur in a service name, so no service's own unit can be
+ * another's candidate; the file is a concrete instance unit (no `deploy-web@.service` template exists).
+ */
+export const CANDIDATE_INSTANCE = 'next';
+
+/** The candidate unit of a service, e.g. `web` → `deploy-web@next.service`. Throws for an invalid name. */
+export function candidateUnitNameFor(serviceName: string, prefix: string = DEFAULT_UNIT_PREFIX): string {
+  return unitNameFor(serviceName, prefix).replace(/\.service$/, `@${CANDIDATE_INSTANCE}.service`);
+}
+
+/** True when `unitName` is the candidate unit of one of our services (see {@link candidateUnitNameFor}). */
+export function isCandidateUnit(unitName: string, prefix: string = DEFAULT_UNIT_PREFIX): boolean {
+  return unitName.endsWith(`@${CANDIDATE_INSTANCE}.service`) && serviceNameOf(unitName, prefix) !== undefined;
+}
+
+/**
+ * The service a unit name belongs to (its own unit or its candidate), or `undefined` when the unit is not one of
+ * ours (other prefix, other type, or a name no service could have). The inverse of {@link unitNameFor} and
+ * {@link candidateUnitNameFor}.
  */
 export function serviceNameOf(unitName: string, prefix: string = DEFAULT_UNIT_PREFIX): string | undefined {
   if (!unitName.startsWith(prefix) || !unitName.endsWith('.service')) return undefined;
-  const name = unitName.slice(prefix.length, -'.service'.length);
+  const base = unitName.slice(prefix.length, -'.service'.length);
+  const name = base.endsWith(`@${CANDIDATE_INSTANCE}`)
+    ? base.slice(0, -`@${CANDIDATE_INSTANCE}`.length)
+    : base;
   return SERVICE_NAME_RE.test(name) ? name : undefined;
 }
 
@@ -45,7 +66,7 @@ export function assertOwnedUnit(unitName: string, prefix: string = DEFAULT_UNIT_
   if (serviceNameOf(unitName, prefix) === undefined)
     throw new DeployError(
       'SYSTEMD_UNIT_NAME',
-      `unit ${JSON.stringify(unitName)}: expected a unit of this deployer, "${prefix}<service name>.service"; refusing to touch it`,
+      `unit ${JSON.stringify(unitName)}: expected a unit of this deployer, "${prefix}<service name>.service" or "${prefix}<service name>@${CANDIDATE_INSTANCE}.service"; refusing to touch it`,
       { details: { unit: unitName, prefix } },
     );
 }

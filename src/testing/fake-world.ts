@@ -6,6 +6,7 @@ import type { DeployerEvent } from '../runtime/events.js';
 import { makeManifest, makeService, makeStorePath } from './builders.js';
 import { createFakeCaddyAdmin, type FakeCaddyAdmin } from './fake-caddy.js';
 import { createFakeClock, type FakeClock } from './fake-clock.js';
+import { createFakeConnections, type FakeConnections } from './fake-connections.js';
 import { createFakeHostChecks, type FakeHostChecks } from './fake-host-checks.js';
 import { createFakeLock, type FakeLock } from './fake-lock.js';
 import { createFakeNix, type FakeBinaryCache, type FakeNix } from './fake-nix.js';
@@ -19,7 +20,10 @@ import { createMemoryStateStore, type MemoryStateStore } from './memory-state-st
 export interface FakeWorldOptions {
   /** The host's name (its deployer applies the services listed for it). Default `biz`. */
   host?: string;
-  /** Settings over the defaults (health gate 3 s settle / 20 s deadline, Caddy server `omni`, keep 5). */
+  /**
+   * Settings over the defaults (health gate 3 s settle / 20 s deadline, switch settle 1 s, drain timeout 30 s,
+   * Caddy server `omni`, keep 5).
+   */
   settings?: Partial<TickSettings>;
   /**
    * Caddy's config when the world starts. Default: the server `settings.caddyServer` listening on `:80`, with
@@ -65,6 +69,8 @@ export interface FakeWorld {
   /** Time: health gates and retries advance it instead of waiting. */
   clock: FakeClock;
   checks: FakeHostChecks;
+  /** Caddy's connections to local ports (none unless the test sets some): what a blue/green drain waits on. */
+  connections: FakeConnections;
   /** Runs the success and failure hooks. */
   shell: FakeShell;
   /** The developer's Nix, holding the signing key. */
@@ -113,6 +119,8 @@ const DEFAULT_SETTINGS: Omit<TickSettings, 'host' | 'trustedPublicKeys'> = {
   healthTimeoutMs: 1000,
   healthIntervalMs: 1000,
   deployTimeoutMs: 20_000,
+  switchSettleMs: 1000,
+  drainTimeoutMs: 30_000,
   caddyServer: 'omni',
   onSuccess: undefined,
   onFailure: undefined,
@@ -163,6 +171,7 @@ export async function createFakeWorld(options: FakeWorldOptions = {}): Promise<F
     probe: createFakeHealthProbe(),
     clock: options.clock ?? createFakeClock(),
     checks: createFakeHostChecks({ users: options.users ?? [], groups: options.groups ?? [] }),
+    connections: createFakeConnections(),
     shell: createFakeShell(),
   };
   const ctx: DeployerContext = {

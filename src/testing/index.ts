@@ -1,6 +1,7 @@
 export { makeManifest, makeService, makeStorePath } from './builders.js';
 export { createFakeCaddyAdmin, type FakeCaddyAdmin, type FakeCaddyAdminOptions } from './fake-caddy.js';
 export { createFakeClock, type FakeClock } from './fake-clock.js';
+export { busyConnection, createFakeConnections, type FakeConnections } from './fake-connections.js';
 export {
   createFakeHostChecks,
   type FakeAccount,

@@ -237,6 +237,16 @@ describe('signed manifests in a booted host', { timeout: 300_000 }, () => {
     },
   );
 
+  it('push deploy does not build on the put-back manifest: MANIFEST_STALE, exit 1, nothing written', async () => {
+    const before = await host.readFile(MANIFEST);
+    const r = await push(['deploy', 'web'], '9');
+    expect(r.exitCode, await explain(r)).toBe(1);
+    expect(r.stderr).toMatch(
+      /the current manifest at \S+ was put back \(stale or replayed\): its generation \S+ is older than/,
+    );
+    expect(await host.readFile(MANIFEST)).toBe(before);
+  });
+
   it('push rollback after that still works, and is applied', async () => {
     const r = await push(['rollback', '--to', archiveOf['2'] as string]);
     expect(r.exitCode, await explain(r)).toBe(0);

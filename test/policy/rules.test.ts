@@ -466,6 +466,20 @@ describe('http.internalPort: an optional range', () => {
     { name: 'the highest of the range', service: port(8999), policy: range },
     { name: 'above', service: port(9100), policy: range, refused: [['http.internalPort', 'port.range']] },
     { name: 'below', service: port(7999), policy: range, refused: [['http.internalPort', 'port.range']] },
+    {
+      name: 'the second port of a blue/green service, outside',
+      service: { ...port(8000), env: { PORT: '8000' } },
+      policy: range,
+      refused: [['http.secondPort', 'port.range']],
+    },
+    {
+      name: 'the second port of a blue/green service, inside',
+      service: {
+        env: { PORT: '8000' },
+        http: { domain: 'example.com', path: '/', internalPort: 8000, secondPort: 8500 },
+      },
+      policy: range,
+    },
   ]);
 });
 

@@ -250,6 +250,21 @@ describe('push deploy', () => {
     expect(w.manifests.objects.requests.slice(requests).every((q) => q.method === 'GET')).toBe(true);
   });
 
+  it('--plan applies the default host policy: a service a default host would refuse is shown as refused', async () => {
+    const w = world();
+    seed(w.cache, storePath('web-2'));
+    w.files['deploy/web.json'] = JSON.stringify({
+      ...spec('web', 8000),
+      exec: { command: 'web', user: 'root' },
+    });
+    const r = await w.run(['deploy', 'web', '--manifest', 'x', '--store-path', storePath('web-2'), '--plan']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /! web: would be refused: policy: services\[0\]\.exec\.user: .*\(rule user\.root\)/,
+    );
+    expect(r.stdout).toContain('nothing was written (--plan)');
+  });
+
   it('builds with the build command, passing the target as one argument, and takes the printed store path', async () => {
     const w = world();
     seed(w.cache, storePath('web-7'));

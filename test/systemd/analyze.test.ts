@@ -86,9 +86,11 @@ describe.each(MANIFESTS)('units rendered from %s', (file) => {
     const services = servicesOf(file);
     expect(services.length).toBeGreaterThan(0);
     for (const service of services) {
-      const unit = renderUnit(service);
-      verify(unit);
-      expect(exposure(unit), unit.name).toBeLessThanOrEqual(2.0);
+      // The candidate instance of a blue/green or overlap update is held to the same rules.
+      for (const unit of [renderUnit(service), renderUnit(service, { instance: 'candidate' })]) {
+        verify(unit);
+        expect(exposure(unit), unit.name).toBeLessThanOrEqual(2.0);
+      }
     }
   });
 });

@@ -257,6 +257,24 @@ WantedBy=multi-user.target
     expect(unit.text).toContain('\nEnvironmentFile=/etc/secrets/web.env\n');
   });
 
+  it('renders the candidate instance: same program and sandbox, the dynamic user of the service unit, no [Install]', () => {
+    const service = makeService({ env: { PORT: '18000' }, revision: 'abc' });
+    const main = renderUnit(service);
+    const next = renderUnit(service, { instance: 'candidate' });
+    expect(next.name).toBe('deploy-web@next.service');
+    expect(next.text).toContain('\nDescription=web (revision abc), next instance\n');
+    expect(next.text).toContain('\nUser=deploy-web\n');
+    expect(next.text).not.toContain('[Install]');
+    const same = (text: string) =>
+      text.split('\n').filter((l) => l !== '' && !/^(Description|User)=|^\[Install\]$|^WantedBy=/.test(l));
+    expect(same(next.text)).toEqual(same(main.text));
+    // A static user stays as written.
+    const pil = makeService({ exec: { command: 'web', user: 'pil-web' }, hardening: { dynamicUser: false } });
+    const pilNext = renderUnit(pil, { instance: 'candidate', unitPrefix: 'biz-' });
+    expect(pilNext.name).toBe('biz-web@next.service');
+    expect(pilNext.text.split('\n').filter((l) => l.startsWith('User='))).toEqual(['User=pil-web']);
+  });
+
   // The manifest validator refuses all of these; the renderer refuses them again, for callers that skip it.
   it.each([
     [
