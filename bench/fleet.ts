@@ -288,6 +288,7 @@ async function measure(n: number, run: string): Promise<Figures> {
   const statusStart = performance.now();
   const rows = await readFleet(fleet.push);
   const statusMs = performance.now() - statusStart;
+  const statusRequests = fleet.pushRequests.length - statusFrom;
 
   // Staged rollouts: each driver rolls a new version of web out over the fleet, wave by wave.
   const rollouts: Figures['rollouts'] = [];
@@ -350,7 +351,7 @@ async function measure(n: number, run: string): Promise<Figures> {
       rounds: fleet.pushEvents.slice(roundsFrom).filter((e) => e.type === 'push.waiting').length + 1,
       kinds: clientKinds(waited.requests),
     },
-    status: { ms: statusMs, requests: fleet.pushRequests.length - statusFrom, rows: rows.length },
+    status: { ms: statusMs, requests: statusRequests, rows: rows.length },
     ...(restart ? { restart } : {}),
     rollouts,
   };

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { candidateUnitNameFor } from '../../src/systemd/index.js';
 import { bootFleet, buildService, type Fleet, type FleetHost, NIX_ENV, wrapper } from '../host/index.js';
 import { AWS, caddyConfig, E2E_HOST, getThroughCaddy, REPO, TSX } from './support.js';
 
@@ -55,10 +56,14 @@ async function answers(): Promise<Record<string, string>> {
 }
 
 /**
- * True when `host` ever started the broken version: it writes "broken" to its journal as it exits. (The hosts'
- * Nix stores are overlays of this machine's, where every version was built: a store path being there says nothing.)
+ * True when `host` ever started the broken version: it writes "broken" to its journal as it exits, in the
+ * service's unit or, as web sets its port variable (a blue/green update), in its candidate unit. (The hosts' Nix
+ * stores are overlays of this machine's, where every version was built: a store path being there says nothing.)
  */
-const triedBroken = async (host: FleetHost) => (await host.journal('deploy-web.service')).includes('broken');
+const triedBroken = async (host: FleetHost) =>
+  (await Promise.all(['deploy-web.service', candidateUnitNameFor('web')].map((u) => host.journal(u)))).some(
+    (journal) => journal.includes('broken'),
+  );
 
 const journals = async () =>
   (
