@@ -24,6 +24,7 @@ export type SystemdErrorCode =
 
 /** Codes of `src/caddy` (and its fake). */
 export type CaddyErrorCode =
+  | 'CADDY_ADAPT'
   | 'CADDY_ADDRESS'
   | 'CADDY_CONFIG_UNEXPECTED'
   | 'CADDY_CONFLICT'

@@ -8,7 +8,8 @@ import { parseLocation } from './s3/location.js';
 /**
  * How a setting's text is checked and converted. `path`: a directory or file (relative ones resolved, see
  * {@link OptionSources.cwd}); `location`: an `s3://` or `file:///` URL or a path; `key-file`: a file holding a
- * Nix secret key, `-` for standard input, or (from the environment only) the key itself.
+ * Nix secret key, `-` for standard input, or (from the environment only) the key itself; `list`: Nix public
+ * keys; `strings`: other words (a repeated flag, a JSON array, or text split at commas and spaces).
  */
 export type OptionKind =
   | 'string'
@@ -16,6 +17,7 @@ export type OptionKind =
   | 'location'
   | 'key-file'
   | 'list'
+  | 'strings'
   | 'count'
   | 'duration'
   | 'boolean'
@@ -237,6 +239,20 @@ export function convertOption(kind: OptionKind, raw: unknown, context?: ConvertC
         );
       }
       return { ok: true, value: [...new Set(items)] };
+    }
+    case 'strings': {
+      const items = Array.isArray(raw)
+        ? raw
+        : text !== undefined
+          ? text.split(/[\s,]+/).filter(Boolean)
+          : undefined;
+      const bad =
+        items === undefined || items.length === 0
+          ? raw
+          : items.find((k) => typeof k !== 'string' || k === '' || /[\s,]/.test(k) || !hasNoControlChars(k));
+      if (items === undefined || items.length === 0 || bad !== undefined)
+        return expected('one or more words without spaces, commas or control characters', bad);
+      return { ok: true, value: [...new Set(items as string[])] };
     }
   }
 }

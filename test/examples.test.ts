@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +7,14 @@ import { resolveSettings } from '../src/deployer/settings.js';
 import { servicePorts, updateStrategy } from '../src/manifest/ports.js';
 import { resolvePushSettings } from '../src/push/settings.js';
 import { parseServiceSpec } from '../src/push/spec.js';
+import { requireCaddy } from './caddy/caddy-process.js';
 import { requireBinary } from './support/binaries.js';
+
+/**
+ * The units name `deployer` bare (systemd finds it where `npm i -g` put it); verify every other line against a
+ * program that exists here.
+ */
+const withProgram = (unit: string) => unit.replace(/^(Exec\w+=\+?)deployer /gm, `$1${process.execPath} `);
 
 const example = (path: string) => readFileSync(new URL(`../examples/${path}`, import.meta.url), 'utf8');
 
@@ -67,10 +74,7 @@ describe('examples/', () => {
     requireBinary('systemd-analyze', 'systemd');
     const dir = mkdtempSync(join(tmpdir(), 'omni-units-'));
     // The installed bin's path differs per machine: verify every other line against a program that exists.
-    writeFileSync(
-      join(dir, 'omni-deployer.service'),
-      example('omni-deployer.service').replace('/usr/local/bin/deployer', process.execPath),
-    );
+    writeFileSync(join(dir, 'omni-deployer.service'), withProgram(example('omni-deployer.service')));
     writeFileSync(join(dir, 'omni-deployer.timer'), example('omni-deployer.timer'));
     const r = spawnSync(
       'systemd-analyze',
@@ -79,6 +83,26 @@ describe('examples/', () => {
     );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  it("caddy/omni-deploy.conf passes systemd-analyze verify as a drop-in of Debian's caddy.service", () => {
+    requireBinary('systemd-analyze', 'systemd');
+    requireCaddy();
+    const dir = mkdtempSync(join(tmpdir(), 'omni-caddy-unit-'));
+    mkdirSync(join(dir, 'caddy.service.d'));
+    // Debian's caddy.service as the package ships it, next to the drop-in (bin path as for omni-deployer.service).
+    copyFileSync('/lib/systemd/system/caddy.service', join(dir, 'caddy.service'));
+    const dropIn = example('caddy/omni-deploy.conf');
+    expect(dropIn).toContain('ExecStartPre=+deployer caddy-config /etc/caddy/Caddyfile');
+    const verify = (text: string) => {
+      writeFileSync(join(dir, 'caddy.service.d/omni-deploy.conf'), text);
+      return spawnSync('systemd-analyze', ['verify', join(dir, 'caddy.service')], { encoding: 'utf8' });
+    };
+    const r = verify(withProgram(dropIn));
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // The drop-in is really read: a key systemd does not know in it is reported.
+    expect(verify(`${withProgram(dropIn)}Bogus=1\n`).stderr).toContain('omni-deploy.conf:');
   });
 
   it('push.sh sends service targets to push deploy with a derived service name, .nix targets to NixOS', () => {

@@ -1,123 +1,110 @@
 /**
- * What the NixOS module does to Caddy, in a really booted systemd host with Debian's Caddy 2.6.2 run by the
- * command lines NixOS's caddy module uses (examples/nixos/eval/host.nix) and the module's own lines from the
- * evaluation snapshot: without the module's RuntimeDirectory Caddy does not start (the reported failure); with
- * it, Caddy's admin API listens on /run/caddy/admin.sock, and a start and a reload of Caddy each start a tick of
- * omni-deployer.service. And the pitfall of `resume` on a host whose Caddy ran before. The server name line
- * is left out of the Caddyfile: it needs Caddy 2.6.3.
+ * What the NixOS module does to Caddy, in a really booted systemd host with Debian's Caddy 2.6.2 and the
+ * module's own lines for caddy.service from the evaluation snapshot (which replace NixOS's command lines), the
+ * real deployer as its package, and the generated /etc/omni-deploy/deployer.json: without the module's
+ * RuntimeDirectory Caddy does not start (the reported failure); with it, Caddy starts from the config
+ * `deployer caddy-config` wrote (/run/caddy-omni/caddy.json, the caddy user's, 0600) with its admin API on
+ * /run/caddy/admin.sock, even when an autosave of an earlier Caddy says otherwise (no `--resume`); a reload
+ * after a Caddyfile change writes the config again and Caddy loads it. The routes across reloads and restarts
+ * under load are test/e2e/caddy.e2e.test.ts's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO, TSX } from './e2e/support.js';
 import { type BootedHost, bootHost } from './host/index.js';
-import {
-  type NixosUnit,
-  readSnapshot,
-  renderNixosUnit,
-  renderSection,
-  replaceStorePaths,
-  type UnitValue,
-} from './support/nixos-eval.js';
+import { caddyDropInOnDebian, nixosCaddyfile, readSnapshot, type UnitValue } from './support/nixos-eval.js';
 
 const { biz } = readSnapshot().hosts;
-const TICKS = '/var/lib/omni-ticks';
-const RECORDER = '/usr/local/libexec/omni-tick';
 const AUTOSAVE = '/var/lib/caddy/.config/caddy/autosave.json';
+const CADDY_CONFIG = '/etc/caddy/caddy_config';
+const WRITTEN = '/run/caddy-omni/caddy.json';
+/** The host's own site, as a NixOS host would give it (services.caddy.virtualHosts or extraConfig). */
+const OWN_SITE = ':80 {\n\trespond "own site"\n}\n';
 
 let host: BootedHost;
-
-/** Stub store paths → this host's programs; the deployer → a recorder of its runs. */
-const onDebian = (text: string) =>
-  replaceStorePaths(text, (name, program) => {
-    if (program === undefined) return '/usr';
-    return name.startsWith('omni-deploy-') ? RECORDER : `/usr/bin/${program}`;
-  });
-
-const dropIn = (serviceConfig: Record<string, UnitValue>) =>
-  onDebian(`[Service]\n${renderSection(serviceConfig)}`);
 
 const caddyConfig = biz.services.caddy?.serviceConfig ?? {};
 
 beforeAll(async () => {
-  host = await bootHost({ hostname: 'biz', mask: ['postgresql.service', 'postgresql@15-main.service'] });
-  // NixOS's caddy module writes `{ globalConfig }` then extraConfig to /etc/caddy/caddy_config.
-  const global = biz.caddy.globalConfig.replace(/servers :80 \{\n {2}name omni\n\}\n/, '');
-  await host.writeFile('/etc/caddy/caddy_config', `{\n${global}}\n${biz.caddy.extraConfig}`);
-  await host.writeFile(RECORDER, `#!/bin/sh\necho "$*" >> ${TICKS}\n`, 0o755);
+  host = await bootHost({
+    hostname: 'biz',
+    mask: ['postgresql.service', 'postgresql@15-main.service', 'tmp.mount'],
+    bindReadOnly: [REPO],
+    files: { '/etc/omni-deploy/deployer.json': JSON.stringify(biz.deployerConfig) },
+  });
   await host.writeFile(
-    '/etc/omni-deploy/deployer.env',
-    '# no S3 credentials: the deployer is a recorder here\n',
+    '/usr/local/bin/deployer',
+    `#!/bin/sh\nexec /usr/bin/node --import ${TSX} ${REPO}/bin/deployer.ts "$@"\n`,
+    0o755,
   );
-  const unit = renderNixosUnit(biz.services['omni-deployer'] as NixosUnit, 'Service');
-  await host.writeFile('/etc/systemd/system/omni-deployer.service', onDebian(unit));
+  await host.writeFile(CADDY_CONFIG, nixosCaddyfile(biz.caddy, OWN_SITE));
 }, 120_000);
 
 afterAll(async () => {
   await host?.stop();
 });
 
-const ticks = async () => (await host.exec('cat', [TICKS])).stdout.split('\n').filter(Boolean).length;
-
-async function waitForTicks(n: number): Promise<number> {
-  for (let i = 0; i < 100 && (await ticks()) < n; i++) await new Promise((r) => setTimeout(r, 100));
-  return ticks();
-}
-
 async function restartCaddy(serviceConfig: Record<string, UnitValue>) {
-  await host.writeFile('/etc/systemd/system/caddy.service.d/overrides.conf', dropIn(serviceConfig));
+  await host.writeFile(
+    '/etc/systemd/system/caddy.service.d/overrides.conf',
+    caddyDropInOnDebian(serviceConfig),
+  );
   await host.run('systemctl', ['daemon-reload']);
   return host.exec('systemctl', ['restart', 'caddy.service']);
 }
 
-describe('the module on Caddy (Debian 2.6.2, NixOS command lines)', () => {
-  it('a Caddy that ran before resumes its autosaved config (--resume), old admin address included, until it is removed', async () => {
-    // The Caddy that booted (Debian's config, admin on localhost:2019) autosaved it, as any Caddy does.
-    const r = await restartCaddy(caddyConfig);
-    expect(r.exitCode, await host.journal('caddy.service')).toBe(0);
-    expect((await host.exec('test', ['-S', '/run/caddy/admin.sock'])).exitCode).not.toBe(0);
-    expect(await waitForTicks(1)).toBe(1); // the start's tick, which then cannot reach Caddy
-    // NixOS's reload (`caddy reload --config`) dials the new config's admin address: nobody listens there.
-    expect((await host.exec('systemctl', ['reload', 'caddy.service'])).exitCode).not.toBe(0);
-    // The one-time step of docs/operations.md: remove the autosave, then start Caddy again.
-    await host.run('systemctl', ['stop', 'caddy.service']);
-    await host.run('rm', [AUTOSAVE]);
-  });
+/** Caddy's live config, through the admin socket (Caddy accepts only an empty Host header on a unix socket). */
+async function liveConfig(): Promise<unknown> {
+  const r = await host.run('curl', [
+    '-sf',
+    '-H',
+    'Host;',
+    '--unix-socket',
+    '/run/caddy/admin.sock',
+    'http://x/config/',
+  ]);
+  return JSON.parse(r);
+}
 
-  it('without RuntimeDirectory, Caddy cannot create its admin socket and does not start', async () => {
-    const { RuntimeDirectory: _, RuntimeDirectoryMode: __, ...rest } = caddyConfig;
-    const r = await restartCaddy(rest);
+describe('the module on Caddy (Debian 2.6.2, the module replacing NixOS command lines)', () => {
+  it('without RuntimeDirectory caddy, Caddy cannot create its admin socket and does not start', async () => {
+    // The Caddy that booted (Debian's config, admin on localhost:2019) has autosaved its config, as any does.
+    expect((await host.exec('test', ['-f', AUTOSAVE])).exitCode).toBe(0);
+    const runtime = caddyConfig.RuntimeDirectory as string[];
+    expect(runtime).toEqual(['caddy', 'caddy-omni']);
+    const r = await restartCaddy({ ...caddyConfig, RuntimeDirectory: runtime.filter((d) => d !== 'caddy') });
     expect(r.exitCode).not.toBe(0);
     expect(await host.journal('caddy.service')).toMatch(
       /listen unix \/run\/caddy\/admin\.sock: bind: no such file or directory/,
     );
   });
 
-  it('with the module: /run/caddy (0750, caddy) holds the admin socket, and the start runs a tick', async () => {
-    const before = await ticks();
+  it("with the module: Caddy starts from the config caddy-config wrote (the earlier Caddy's autosave ignored), admin API on /run/caddy/admin.sock", async () => {
     const r = await restartCaddy(caddyConfig);
     expect(r.exitCode, await host.journal('caddy.service')).toBe(0);
     expect((await host.run('stat', ['-c', '%a %U', '/run/caddy'])).trim()).toBe('750 caddy');
-    // On a unix socket Caddy accepts only an empty Host header (as src/caddy/http-admin.ts sends it).
-    const config = await host.run('curl', [
-      '-sf',
-      '-H',
-      'Host;',
-      '--unix-socket',
-      '/run/caddy/admin.sock',
-      'http://x/config/',
-    ]);
-    expect(JSON.parse(config)).toMatchObject({
+    expect((await host.run('stat', ['-c', '%a %U', WRITTEN])).trim()).toBe('600 caddy');
+    // The deployer has deployed nothing here: the host's config as it is, written by the deployer, loaded.
+    expect(await host.journal('caddy.service')).toContain(
+      "caddy-config: no routes of the deployer: the host's config as it is; written to /run/caddy-omni/caddy.json",
+    );
+    const written = JSON.parse(await host.readFile(WRITTEN));
+    expect(written).toMatchObject({
       admin: { listen: 'unix//run/caddy/admin.sock' },
       apps: { http: { servers: { srv0: { listen: [':80'] } } } },
     });
-    expect(await waitForTicks(before + 1), await host.journal('omni-deployer.service')).toBe(before + 1);
-    expect((await host.readFile(TICKS)).split('\n').at(-2)).toBe(
-      'apply --config /etc/omni-deploy/deployer.json',
-    );
+    expect(await liveConfig()).toEqual(written);
+    expect((await host.exec('curl', ['-s', 'http://127.0.0.1/'])).stdout).toBe('own site');
   });
 
-  it('a reload of Caddy (NixOS: caddy reload, then the tick) runs another tick', async () => {
-    const before = await ticks();
-    await host.run('systemctl', ['reload', 'caddy.service']);
-    expect(await waitForTicks(before + 1), await host.journal('caddy.service')).toBe(before + 1);
+  it('a reload after a Caddyfile change (NixOS: a switch that changes it) writes the config again and Caddy loads it', async () => {
+    await host.writeFile(
+      CADDY_CONFIG,
+      nixosCaddyfile(biz.caddy, `${OWN_SITE}:8082 {\n\trespond "third site"\n}\n`),
+    );
+    const r = await host.exec('systemctl', ['reload', 'caddy.service']);
+    expect(r.exitCode, await host.journal('caddy.service')).toBe(0);
+    expect((await host.exec('curl', ['-s', 'http://127.0.0.1:8082/'])).stdout).toBe('third site');
+    expect(await liveConfig()).toEqual(JSON.parse(await host.readFile(WRITTEN)));
     expect((await host.run('systemctl', ['is-active', 'caddy.service'])).trim()).toBe('active');
   });
 });

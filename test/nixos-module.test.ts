@@ -2,7 +2,7 @@
  * The NixOS module (examples/nixos/deployer.nix) through what runs without NixOS or nixpkgs: it parses; its
  * evaluation under nixpkgs' module system (examples/nixos/eval, recorded in snapshot.json by
  * scripts/eval-nixos-module.sh) is current; the deployer accepts the config it generates; systemd-analyze
- * verifies the units it generates; Caddy adapts the Caddyfile lines it adds.
+ * verifies the units it generates; Caddy's start line writes the NixOS Caddyfile with the deployer's routes.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../src/deployer/settings.js';
+import { emptyState } from '../src/deployer/state.js';
 import { requireCaddy } from './caddy/caddy-process.js';
 import { requireBinary } from './support/binaries.js';
 import {
@@ -28,6 +29,7 @@ import {
   renderNixosUnit,
   renderSection,
   replaceStorePaths,
+  SYSTEM_BIN,
 } from './support/nixos-eval.js';
 
 const root = new URL('../', import.meta.url).pathname;
@@ -132,7 +134,8 @@ describe('what the module generates', () => {
         stateDir: '/var/lib/biz-deployer',
         secretsDir: '/var/lib/biz-secrets',
         unitsDir: '/run/systemd/system',
-        caddyServer: 'omni',
+        caddyServer: 'auto',
+        caddyListen: [':443'],
         deployTimeoutMs: 30_000,
         keep: 5,
       });
@@ -186,27 +189,48 @@ describe('what the module generates', () => {
     expect(biz.tmpfiles).toContain('d /var/lib/biz-secrets 0700 root root -');
   });
 
-  it('gives Caddy its admin socket directory, tcp_migrate_req, a tick after it starts or reloads, and a named server', () => {
+  it("gives Caddy its admin socket directory, tcp_migrate_req, and a start and reload from its config with the deployer's routes", () => {
     const caddy = biz.services.caddy?.serviceConfig ?? {};
-    const tick = expect.stringMatching(
-      /^\+\/nix\/store\/\w{32}-systemd-[^/]+\/bin\/systemctl start --no-block omni-deployer\.service$/,
+    const write = expect.stringMatching(
+      /^\+\/run\/current-system\/sw\/bin\/deployer caddy-config --config \/etc\/omni-deploy\/deployer\.json --caddy-bin \/nix\/store\/\w{32}-caddy-2\.10\.2\/bin\/caddy --adapter caddyfile \/etc\/caddy\/caddy_config --out \/run\/caddy-omni\/caddy\.json$/,
     );
+    const caddyBin = expect.stringMatching(/^\/nix\/store\/\w{32}-caddy-2\.10\.2\/bin\/caddy /);
     expect(caddy).toEqual({
-      RuntimeDirectory: 'caddy',
+      RuntimeDirectory: ['caddy', 'caddy-omni'],
       RuntimeDirectoryMode: '0750',
-      ExecStartPost: [tick],
-      // NixOS's own command lines (eval/host.nix stands in for its caddy module) first, then the tick.
-      ExecStart: ['', expect.stringContaining('caddy run')],
-      ExecReload: ['', expect.stringContaining('caddy reload'), tick],
+      ExecStartPre: [write],
+      // NixOS's own command lines (eval/host.nix stands in for its caddy module) replaced: Caddy loads the
+      // written config, from the start and at every reload.
+      ExecStart: ['', caddyBin],
+      ExecReload: ['', write, caddyBin],
     });
+    expect(caddy.ExecStart).toEqual([
+      '',
+      expect.stringMatching(/ run --config \/run\/caddy-omni\/caddy\.json$/),
+    ]);
+    expect((caddy.ExecReload as string[])[2]).toMatch(
+      / reload --config \/run\/caddy-omni\/caddy\.json --force$/,
+    );
+    // The deployer by the system profile's path: a new deployer package leaves caddy.service's text alone
+    // (no Caddy restart at the switch). The package is in the system profile for that, and for use by hand.
+    expect(biz.systemPackages).toEqual([expect.stringMatching(/^\/nix\/store\/\w{32}-omni-deploy-0\.1\.0$/)]);
     expect(biz.sysctl).toEqual({ 'net.ipv4.tcp_migrate_req': 1 });
-    expect(biz.caddy).toMatchObject({ enable: true, resume: true });
-    expect(biz.caddy.globalConfig).toBe('admin unix//run/caddy/admin.sock\nservers :80 {\n  name omni\n}\n');
-    expect(biz.caddy.extraConfig).toBe(':80 {\n}\n');
+    expect(biz.caddy).toMatchObject({ enable: true, resume: false, adapter: 'caddyfile' });
+    // Only the admin socket: the deployer finds or creates its server (caddyServer auto, caddyListen).
+    expect(biz.caddy.globalConfig).toBe('admin unix//run/caddy/admin.sock\n');
+    expect(biz.caddy.extraConfig).toBe('');
+    // A JSON config (services.caddy.settings: NixOS's adapter is null) is adapted as JSON.
+    expect(snapshot.variants.jsonCaddyConfig).toEqual([
+      expect.stringContaining(' --adapter json /etc/caddy/caddy_config '),
+    ]);
+    // resume would start Caddy from its autosave instead of the written config: refused at evaluation.
+    expect(snapshot.variants.resume).toBe('refused');
+    // NixOS restarts Caddy instead of reloading it (enableReload = false): no reload lines at all.
+    expect(snapshot.variants.withoutReload).toEqual(['']);
     // Without Caddy: no Caddy settings at all (the host's own command lines are all there is).
     expect(withoutCaddy.services.caddy?.serviceConfig).toEqual({
-      ExecStart: ['', expect.stringContaining('caddy run')],
-      ExecReload: ['', expect.stringContaining('caddy reload')],
+      ExecStart: ['', expect.stringContaining('caddy run --config /etc/caddy/caddy_config')],
+      ExecReload: ['', expect.stringContaining('caddy reload --config /etc/caddy/caddy_config')],
     });
     expect(withoutCaddy.sysctl).toEqual({});
     expect(withoutCaddy.caddy.enable).toBe(false);
@@ -227,37 +251,82 @@ describe('what the module generates', () => {
     if (!packaged) throw new Error('caddy.service not found: install the Debian package caddy');
     writeFileSync(join(units, 'caddy.service'), readFileSync(packaged, 'utf8'));
     const { serviceConfig = {} } = biz.services.caddy as NixosUnit;
-    write('caddy.service.d/overrides.conf', `[Service]\n${renderSection(serviceConfig)}`);
+    // The system profile's deployer is the package's, as NixOS links it.
+    const profile = `${SYSTEM_BIN}deployer`;
+    const [packagePath = ''] = biz.systemPackages;
+    write(
+      'caddy.service.d/overrides.conf',
+      `[Service]\n${renderSection(serviceConfig)}`.replaceAll(profile, `${packagePath}/bin/deployer`),
+    );
     const files = ['omni-deployer.service', 'omni-deployer.timer', 'caddy.service'].map((f) =>
       join(units, f),
     );
     const r = spawnSync('systemd-analyze', ['verify', '--man=no', ...files], { encoding: 'utf8' });
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
-    // The drop-in really was read: the same check fails when the tick's program does not exist.
+    // The drop-in really was read: the same check fails when the programs it names do not exist.
     rmSync(store, { recursive: true });
     const broken = spawnSync('systemd-analyze', ['verify', '--man=no', join(units, 'caddy.service')], {
       encoding: 'utf8',
     });
-    expect(broken.stderr).toMatch(/systemctl is not executable/);
+    expect(broken.stderr).toMatch(/deployer is not executable/);
   });
 
-  it("Caddy adapts the Caddyfile it adds (Debian's 2.6.2 without the server name, which needs 2.6.3): the admin socket and a server on the listen address", () => {
-    // NixOS's caddy module writes `{ globalConfig }` then extraConfig; `servers <listen> { name }` arrived in
-    // Caddy 2.6.3 (caddyserver/caddy#5323), so it is left out for this older Caddy.
-    const global = biz.caddy.globalConfig.replace(/servers :80 \{\n {2}name omni\n\}\n/, '');
-    expect(global).toBe('admin unix//run/caddy/admin.sock\n');
-    const file = join(dir, 'Caddyfile');
-    writeFileSync(file, `{\n${global}}\n${biz.caddy.extraConfig}`);
-    const out = execFileSync('caddy', ['adapt', '--config', file, '--adapter', 'caddyfile'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    expect(JSON.parse(out)).toEqual({
-      admin: { listen: 'unix//run/caddy/admin.sock' },
-      apps: { http: { servers: { srv0: { listen: [':80'] } } } },
+  it("Caddy's start line writes the NixOS Caddyfile with the deployer's routes: a server omni on :443 (Caddy 2.6.2, the real deployer)", () => {
+    // NixOS's caddy module writes `{ globalConfig }` then extraConfig to /etc/caddy/caddy_config.
+    const run = join(dir, 'run-caddy-omni');
+    const state = join(dir, 'caddy-state');
+    mkdirSync(run);
+    mkdirSync(state);
+    writeFileSync(join(dir, 'caddy_config'), `{\n${biz.caddy.globalConfig}}\n${biz.caddy.extraConfig}`);
+    writeFileSync(join(state, 'state.json'), JSON.stringify(stateWithWeb()));
+    writeFileSync(
+      join(dir, 'caddy-deployer.json'),
+      JSON.stringify({ ...biz.deployerConfig, stateDir: state }),
+    );
+    const [line = ''] = (biz.services.caddy?.serviceConfig?.ExecStartPre ?? []) as string[];
+    // `+` is systemd's (as root); the store paths and the host's paths point at this machine's and the
+    // test's.
+    const argv = replaceStorePaths(line.slice(1), (_, program) => `/usr/bin/${program}`)
+      .replace(`${SYSTEM_BIN}deployer`, 'DEPLOYER')
+      .replace('/etc/omni-deploy/deployer.json', join(dir, 'caddy-deployer.json'))
+      .replace('/etc/caddy/caddy_config', join(dir, 'caddy_config'))
+      .replace('/run/caddy-omni/', `${run}/`)
+      .split(' ');
+    expect(argv[0]).toBe('DEPLOYER');
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(root, 'bin/deployer.ts'), ...argv.slice(1)],
+      {
+        encoding: 'utf8',
+        cwd: root,
+      },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    // Caddy is not running (a start): the routes come from the state.
+    expect(r.stderr).toContain('1 route(s) of the deployer in server omni');
+    const config = JSON.parse(readFileSync(join(run, 'caddy.json'), 'utf8'));
+    expect(config.admin).toEqual({ listen: 'unix//run/caddy/admin.sock' });
+    expect(config.apps.http.servers.omni).toMatchObject({
+      listen: [':443'],
+      routes: [{ '@id': 'omni-deploy:web', match: [{ host: ['web.test'] }] }],
     });
   });
 });
+
+/** A deployer state with one healthy service routed on web.test. */
+function stateWithWeb() {
+  const state = emptyState('biz');
+  state.services.web = {
+    storePath: '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-web',
+    unitName: 'deploy-web.service',
+    unitText: '',
+    specHash: 'h',
+    route: { domain: 'web.test', path: '/', internalPort: 8001 },
+    health: 'healthy',
+    since: '2025-01-01T00:00:00Z',
+  };
+  return state;
+}
 
 /**
  * Stands in for the stub packages' store paths: `/nix/store/<hash>-<name>/bin/<program>` becomes

@@ -56,6 +56,14 @@ describe('the packed package', { timeout: 180_000 }, () => {
     expect(files).toContain('dist/bin/deployer.js');
     expect(files).toContain('schema/manifest.schema.json');
     expect(files).toContain('schema/signed-manifest.schema.json');
+    // What the quick start copies from the installed package onto a host.
+    for (const example of [
+      'omni-deployer.service',
+      'omni-deployer.timer',
+      'deployer.json',
+      'caddy/omni-deploy.conf',
+    ])
+      expect(files).toContain(`examples/${example}`);
     expect(files.filter((f: string) => /^(src|test|bench)\//.test(f))).toEqual([]);
   });
 

@@ -12,6 +12,8 @@
 #
 # Units: omni-deployer.service (one tick) and omni-deployer.timer, the names the Debian examples use too. The
 # settings are written to /etc/omni-deploy/deployer.json, where `deployer status` run by hand finds them.
+# Caddy starts and reloads from its NixOS config with the deployer's routes already in it (`deployer
+# caddy-config`, as examples/caddy/omni-deploy.conf does on Debian), so neither drops a deployed site.
 # eval/ evaluates this module under nixpkgs' lib (lib.evalModules) without NixOS; after changing it, refresh
 # eval/snapshot.json with scripts/eval-nixos-module.sh.
 {
@@ -42,16 +44,36 @@ let
     gcrootsDir = "/nix/var/nix/gcroots/biz";
     caddyAdmin = if cfg.caddy.enable then "unix/${adminSocket}" else "off";
     caddyServer = cfg.caddy.server;
+    caddyListen = cfg.caddy.listen;
     deployTimeoutMs = cfg.deployTimeout;
   }
   // lib.optionalAttrs (cfg.metricsFile != null) { inherit (cfg) metricsFile; }
   // cfg.extraSettings;
 
-  # PLACEHOLDER (issue 15, item 3: surviving Caddy reloads): the trigger after Caddy starts or reloads. A start
-  # or reload of Caddy's config file drops the routes the deployer added through the admin API; this starts a
-  # tick at once (`+`: as root, since Caddy runs as its own user) instead of waiting for the timer. The later
-  # Caddy work replaces it.
-  tickNow = "+${config.systemd.package}/bin/systemctl start --no-block ${name}.service";
+  # Caddy as NixOS's caddy module runs it: /etc/caddy/caddy_config (a Caddyfile, or JSON when the adapter is
+  # null, i.e. services.caddy.settings), with its package.
+  caddy = config.services.caddy;
+  caddyBin = "${caddy.package}/bin/caddy";
+  caddyAdapter = if caddy.adapter == null then "json" else caddy.adapter;
+  # Where `deployer caddy-config` writes the config Caddy loads: caddy.service's runtime directory, owned by
+  # the caddy user; the file is 0600 (the Caddyfile's {$ENV} placeholders are filled in).
+  caddyConfig = "/run/caddy-omni/caddy.json";
+  # Before Caddy starts and before it reloads: the host's Caddy config (/etc/caddy/caddy_config, as NixOS's
+  # own lines read it, so a switch that changes it reloads Caddy, not restarts it) with the deployer's routes
+  # placed as a tick places them (those Caddy serves now, else the deployer's state). `+`: as root, which reads
+  # the deployer's state; Caddy itself runs as caddy. It never fails because of the deployer's settings or
+  # state (then: the host's config without routes, with a warning in Caddy's journal).
+  # The deployer by its path in the system profile, not its store path: caddy.service's unit text then stays
+  # the same when the deployer's package changes, so such a switch does not restart Caddy (a restart closes
+  # its listeners for every site). /run/current-system is switched before units are reloaded or started.
+  writeCaddyConfig = lib.concatStringsSep " " [
+    "+/run/current-system/sw/bin/deployer caddy-config"
+    "--config ${configPath}"
+    "--caddy-bin ${caddyBin}"
+    "--adapter ${caddyAdapter}"
+    "/etc/caddy/caddy_config"
+    "--out ${caddyConfig}"
+  ];
 in
 {
   options.services.omni-deployer = {
@@ -141,25 +163,34 @@ in
       enable = lib.mkOption {
         type = lib.types.bool;
         default = true;
-        description = "Run Caddy with an admin API the deployer can use, whose changes survive restarts.";
+        description = ''
+          Run Caddy (services.caddy) with its admin API on a unix socket for the deployer, starting and
+          reloading from its config with the deployer's routes in it, so that neither a restart nor a
+          `nixos-rebuild switch` that reloads Caddy drops a deployed site.
+        '';
       };
 
-      # PLACEHOLDER (issue 15, items 1 and 2: Caddy server discovery, HTTPS): the deployer's server and where it
-      # listens. Caddy >= 2.7 names a Caddyfile server after its listener address (`servers <listen> { name }`).
       server = lib.mkOption {
         type = lib.types.str;
-        default = "omni";
-        description = "Name of the Caddy HTTP server that holds the deployer's routes (the deployer's caddyServer).";
+        default = "auto";
+        example = "omni";
+        description = ''
+          The Caddy HTTP server that holds the deployer's routes (the deployer's caddyServer). `auto`: the one
+          holding them already, else one named `omni`, else the first listening on :443, else on :80 (a
+          Caddyfile site such as `example.org { ... }` or `:80 { ... }` makes one), else a server `omni`
+          created on `caddy.listen`. A name is used as given, and created on `caddy.listen` when missing.
+        '';
       };
 
       listen = lib.mkOption {
-        type = lib.types.nullOr lib.types.str;
-        default = ":80";
-        example = ":8080";
+        type = lib.types.nonEmptyListOf lib.types.str;
+        default = [ ":443" ];
+        example = [ ":80" ];
         description = ''
-          The listener address of that server (a Caddyfile site address: `:80`, `:8080`, `http://:80`). The
-          module adds an empty site block for it and names its server `caddy.server`. `null`: the host's own
-          Caddy config provides a server of that name.
+          Where the server the deployer creates listens (the deployer's caddyListen), when Caddy has no
+          server to use. `:443`: Caddy's automatic HTTPS for the deployer's domains, with the redirect from
+          HTTP. `:80`: plain HTTP, for a host behind a load balancer that terminates TLS (then also
+          `auto_https off` in services.caddy.globalConfig).
         '';
       };
     };
@@ -174,6 +205,8 @@ in
         };
 
         environment.etc."omni-deploy/deployer.json".text = builtins.toJSON settings;
+        # `deployer status` and the like by hand, and Caddy's start and reload (below) by a stable path.
+        environment.systemPackages = [ cfg.package ];
 
         systemd.tmpfiles.rules = [
           "d ${cfg.stateDir} 0700 root root -"
@@ -222,35 +255,45 @@ in
       }
 
       (lib.mkIf cfg.caddy.enable {
+        assertions = [
+          {
+            assertion = !caddy.resume;
+            message = "services.omni-deployer.caddy: Caddy starts from its config with the deployer's routes (${caddyConfig}); services.caddy.resume would have it start from its autosave instead, with an old admin address after the switch that enables this module. Leave services.caddy.resume false.";
+          }
+        ];
+
         services.caddy = {
           enable = true;
-          # API changes are saved and reloaded at start (caddy run --resume); the deployer also restores its
-          # routes on every tick, so a Caddy restarted from its original config heals within one interval.
-          resume = true;
+          # Only the admin socket: the deployer finds or creates its server (caddy.server, caddy.listen).
           globalConfig = ''
             admin unix/${adminSocket}
-          ''
-          + lib.optionalString (cfg.caddy.listen != null) ''
-            servers ${cfg.caddy.listen} {
-              name ${cfg.caddy.server}
-            }
-          '';
-          # An empty site: the server exists (and gets its name) even before the deployer adds a route.
-          extraConfig = lib.optionalString (cfg.caddy.listen != null) ''
-            ${cfg.caddy.listen} {
-            }
           '';
         };
 
         # NixOS's caddy service has no RuntimeDirectory: without it the admin socket's directory does not exist
         # and Caddy refuses to start ("listen unix /run/caddy/admin.sock: bind: no such file or directory").
         # 0750: root (the deployer) and the caddy user only reach the admin API, which can rewrite every site.
+        # caddy-omni holds the config Caddy loads.
+        # ExecStart and ExecReload replace NixOS's own lines (mkForce; each list starts with "" to reset the
+        # caddy package's unit): Caddy loads the written config, never /etc/caddy/caddy_config directly.
         systemd.services.caddy.serviceConfig = {
-          RuntimeDirectory = "caddy";
+          RuntimeDirectory = [
+            "caddy"
+            "caddy-omni"
+          ];
           RuntimeDirectoryMode = "0750";
-          ExecStartPost = lib.mkAfter [ tickNow ];
-          # After NixOS's own `caddy reload` (mkAfter: its list starts with "" to reset the upstream unit's).
-          ExecReload = lib.mkIf config.services.caddy.enableReload (lib.mkAfter [ tickNow ]);
+          ExecStartPre = [ writeCaddyConfig ];
+          ExecStart = lib.mkForce [
+            ""
+            "${caddyBin} run --config ${caddyConfig}"
+          ];
+          ExecReload = lib.mkForce (
+            [ "" ]
+            ++ lib.optionals caddy.enableReload [
+              writeCaddyConfig
+              "${caddyBin} reload --config ${caddyConfig} --force"
+            ]
+          );
         };
 
         # Every route change through the admin API is a graceful reload: Caddy opens a new listening socket

@@ -15,11 +15,16 @@ export interface CaddyAdminOptions {
   timeoutMs?: number;
   /** Called after every request, answered or not: count requests and mutations with it. */
   onRequest?: (event: CaddyRequestEvent) => void;
+  /**
+   * Pauses before repeating a GET that got no answer, one per repeat. Default `[50, 250]`; `[]` never repeats
+   * (a caller that expects Caddy may well be down, and must not wait for it).
+   */
+  getRetryDelaysMs?: readonly number[];
 }
 
 type Method = CaddyRequestEvent['method'];
 
-/** Pauses before repeating a GET that got no answer. */
+/** Pauses before repeating a GET that got no answer (default of `getRetryDelaysMs`). */
 const GET_RETRY_DELAYS_MS = [50, 250];
 
 interface Answer {
@@ -41,6 +46,7 @@ export function createCaddyAdmin(options: CaddyAdminOptions = {}): CaddyAdmin {
   });
   const address = formatCaddyAdminEndpoint(endpoint);
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const retryDelays = options.getRetryDelaysMs ?? GET_RETRY_DELAYS_MS;
 
   function send(method: Method, path: string, body: unknown, write: CaddyWriteOptions = {}): Promise<Answer> {
     const mutating = method !== 'GET';
@@ -118,9 +124,8 @@ export function createCaddyAdmin(options: CaddyAdminOptions = {}): CaddyAdmin {
         } catch (error) {
           // After a config it could not load, Caddy 2.6 restarts its admin listener and resets connections
           // that arrive in between. A read is safe to repeat; a change never is, so only reads retry.
-          if (!isDeployError(error, 'CADDY_UNREACHABLE') || attempt >= GET_RETRY_DELAYS_MS.length)
-            throw error;
-          await new Promise((resolve) => setTimeout(resolve, GET_RETRY_DELAYS_MS[attempt]));
+          if (!isDeployError(error, 'CADDY_UNREACHABLE') || attempt >= retryDelays.length) throw error;
+          await new Promise((resolve) => setTimeout(resolve, retryDelays[attempt]));
         }
       }
       let value: unknown;

@@ -1,3 +1,4 @@
+export { type AdaptCaddyConfigOptions, type AdaptedCaddyConfig, adaptCaddyConfig } from './adapt.js';
 export {
   type CaddyAdminAddressOptions,
   type CaddyAdminEndpoint,
@@ -7,6 +8,7 @@ export {
 } from './address.js';
 export type { CaddyAdmin, CaddyRead, CaddyRequestEvent, CaddyWriteOptions } from './admin.js';
 export { type CaddyAdminOptions, createCaddyAdmin } from './http-admin.js';
+export { type MergedConfig, mergeRoutes, readOwnRoutes } from './merge.js';
 export {
   type CaddyAdminRequest,
   type CaddyRouteOptions,
@@ -36,4 +38,12 @@ export {
   type DesiredRoute,
   type RoutedService,
 } from './routes.js';
+export {
+  AUTO_CADDY_SERVER,
+  CREATED_CADDY_SERVER,
+  chooseCaddyServer,
+  DEFAULT_CADDY_LISTEN,
+  listenPortRange,
+  type ServerChoice,
+} from './server.js';
 export type { CaddyConfigPath, CaddyTarget } from './target.js';

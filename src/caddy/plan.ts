@@ -9,6 +9,7 @@ import {
 import { isObject } from '../runtime/json.js';
 import { accessConfig, type ConfigMethod, canonicalJson, resolveTarget, sameJson } from './config-tree.js';
 import { type CaddyRoute, DEFAULT_CADDY_ID_PREFIX, type DesiredRoute, ID_PREFIX_RE } from './routes.js';
+import { AUTO_CADDY_SERVER, chooseCaddyServer } from './server.js';
 import { type CaddyConfigPath, type CaddyTarget, formatTarget } from './target.js';
 
 /** The HTTP server in `apps.http.servers` our routes go into when none is named: the Caddyfile's first one. */
@@ -16,7 +17,11 @@ export const DEFAULT_CADDY_SERVER = 'srv0';
 
 /** Options shared by {@link planRoutes} and the functions that read and apply. */
 export interface CaddyRouteOptions {
-  /** Name of the server in `apps.http.servers` that holds our routes. Default {@link DEFAULT_CADDY_SERVER}. */
+  /**
+   * Name of the server in `apps.http.servers` that holds our routes, or `'auto'` to find it in the config
+   * (`chooseCaddyServer`: the one holding our routes, else `omni`, else the first on :443, else on :80, else
+   * `omni` is created with `listen`). Default {@link DEFAULT_CADDY_SERVER}.
+   */
   server?: string;
   /** Must be the prefix the routes were built with. Default `omni-deploy:`. */
   idPrefix?: string;
@@ -70,7 +75,10 @@ export interface RefusedRoute {
  * the `refused` ones).
  */
 export interface RoutePlan {
+  /** The server that holds our routes (found in the config when `server` was `'auto'`). */
   server: string;
+  /** With `server: 'auto'`: which server was found and why (`srv0 (listens on :80)`). */
+  discovered?: string;
   idPrefix: string;
   /** Our route ids in the order Caddy will hold them once applied. */
   routes: string[];
@@ -110,13 +118,15 @@ export function planRoutes(
   config: Json,
   options: CaddyRouteOptions = {},
 ): RoutePlan {
-  const server = options.server ?? DEFAULT_CADDY_SERVER;
   const prefix = options.idPrefix ?? DEFAULT_CADDY_ID_PREFIX;
+  const choice = chooseCaddyServer(config, options.server ?? DEFAULT_CADDY_SERVER, prefix);
+  const server = choice.name;
   const serverPath: CaddyConfigPath = ['apps', 'http', 'servers', server];
   checkDesired(desired, serverPath, prefix);
   const { kept, refused } = refuseForeignHosts(desired, config, prefix);
   const p = startPlan(kept, config, server, prefix);
   p.plan.refused = refused;
+  if (options.server === AUTO_CADDY_SERVER) p.plan.discovered = choice.summary;
   if (planMissingContainers(p, config, serverPath, options)) return p.plan;
   removeDuplicates(p);
   computeFloors(p);
@@ -479,7 +489,7 @@ export function simulate(holder: { config: Json }, request: CaddyAdminRequest): 
  * sends. For `deployer plan` and logs.
  */
 export function renderRoutePlan(plan: RoutePlan): string {
-  const head = `Caddy routes (server ${plan.server}, ids ${plan.idPrefix}*): `;
+  const head = `Caddy routes (server ${plan.discovered ?? plan.server}, ids ${plan.idPrefix}*): `;
   const refused = plan.refused.map((r) => `\n  ! ${r.id} refused: ${r.message}`).join('');
   if (plan.operations.length === 0) return `${head}in sync, ${plan.routes.length} route(s)${refused}`;
   const lines = plan.operations.map(

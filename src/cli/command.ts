@@ -159,7 +159,7 @@ export function parseCommandLine<F extends Record<string, FlagDef>>(
       l.flag,
       {
         type: l.kind === 'boolean' ? ('boolean' as const) : ('string' as const),
-        ...(l.kind === 'list' ? { multiple: true } : {}),
+        ...(l.kind === 'list' || l.kind === 'strings' ? { multiple: true } : {}),
         ...(l.short === undefined ? {} : { short: l.short }),
       },
     ]),

@@ -1,5 +1,8 @@
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
+import type { BuiltCaddyConfig } from '../deployer/caddy-config.js';
 import type { DeployerContext } from '../deployer/context.js';
 import { createFileStateStore } from '../deployer/file-state-store.js';
 import { type DeployerSettings, resolveSettings } from '../deployer/settings.js';
@@ -146,4 +149,105 @@ function summarize(report: TickReport): string {
   const parts = [...counts].filter(([o]) => o !== 'unchanged').map(([o, n]) => `${n} ${o}`);
   if (report.repaired.length) parts.push(`${report.repaired.length} restored`);
   return `tick ${report.outcome}${parts.length ? `: ${parts.join(', ')}` : ''}${report.message ? `\n${report.message}` : ''}`;
+}
+
+/** What `deployer caddy-config` is asked for: the host's config file, and where the result goes. */
+export interface CaddyConfigRequest {
+  file: string;
+  adapter: string | undefined;
+  caddyBin: string | undefined;
+  /** Written here (see {@link writeCaddyConfig}); standard output without it. */
+  out: string | undefined;
+}
+
+/**
+ * `deployer caddy-config`: the host's Caddy config with the deployer's routes, for caddy.service's ExecStartPre
+ * and ExecReload. `settings` is `undefined` when they could not be read: the host's config is still written
+ * (without routes), so a broken deployer config never keeps Caddy from starting. Exit 1 only when the host's
+ * config itself cannot be adapted (Caddy would refuse it too) or the output cannot be written.
+ */
+export async function runCaddyConfig(
+  settings: DeployerSettings | undefined,
+  request: CaddyConfigRequest,
+  io: CliIo,
+): Promise<number> {
+  const [{ buildCaddyConfig }, { createShell }, { createCaddyAdmin }] = await Promise.all([
+    import('../deployer/caddy-config.js'),
+    import('../shell/shell.js'),
+    import('../caddy/http-admin.js'),
+  ]);
+  const caddy =
+    settings === undefined || settings.caddyAdmin === 'off'
+      ? undefined
+      : // At a start Caddy is not running, and Caddy's start or reload waits for this: no repeats, short.
+        createCaddyAdmin({ address: settings.caddyAdmin, timeoutMs: 2_000, getRetryDelaysMs: [] });
+  const built = await buildCaddyConfig(
+    {
+      shell: createShell(),
+      state: createFileStateStore(join(settings?.stateDir ?? '/nonexistent', 'state.json')),
+      caddy,
+    },
+    settings ?? { host: io.hostname(), caddyServer: 'auto' },
+    {
+      file: request.file,
+      ...(request.adapter === undefined ? {} : { adapter: request.adapter }),
+      ...(request.caddyBin === undefined ? {} : { caddy: request.caddyBin }),
+    },
+  );
+  if (built.adaptLog) io.stderr(`${built.adaptLog}\n`);
+  for (const note of built.notes) io.stderr(`caddy-config: ${note}\n`);
+  for (const warning of built.warnings) io.stderr(`caddy-config: warning: ${warning}\n`);
+  const text = `${JSON.stringify(built.config)}\n`;
+  if (request.out === undefined) io.stdout(text);
+  else await writeCaddyConfig(request.out, text);
+  io.stderr(`caddy-config: ${describeRoutes(built)}${request.out ? `; written to ${request.out}` : ''}\n`);
+  return EXIT.ok;
+}
+
+function describeRoutes(built: BuiltCaddyConfig): string {
+  if (built.routes.length === 0) return "no routes of the deployer: the host's config as it is";
+  const list = built.routes
+    .map((r) => `${r.service} (${r.from === 'caddy' ? 'as Caddy serves it' : 'from the state'})`)
+    .join(', ');
+  return `${built.routes.length} route(s) of the deployer in server ${built.plan?.discovered ?? built.plan?.server}: ${list}`;
+}
+
+/**
+ * Replaces `path` atomically with mode 0600 (the host's config may hold secrets from its environment
+ * placeholders), owned by the owner and group of its directory, which must exist: caddy.service's
+ * `RuntimeDirectory`, owned by the user Caddy runs as, is what lets Caddy read it and nobody else. That user
+ * owns the directory, so nothing is done by path to a name in it except creating the new file exclusively and
+ * renaming it: owner and mode are set on the open file, never through a name that could have become a symlink.
+ */
+async function writeCaddyConfig(path: string, text: string): Promise<void> {
+  const dir = dirname(path);
+  let owner: { uid: number; gid: number };
+  try {
+    const info = await stat(dir);
+    if (!info.isDirectory()) throw new Error('not a directory');
+    owner = { uid: info.uid, gid: info.gid };
+  } catch (error) {
+    throw new DeployError(
+      'IO',
+      `cannot write ${path}: its directory ${dir} is missing or unusable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); make it caddy.service's RuntimeDirectory`,
+      { cause: error },
+    );
+  }
+  const temp = join(dir, `.${basename(path)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    // `wx`: created here and now, never an existing file or a symlink someone put in the way.
+    const file = await open(temp, 'wx', 0o600);
+    try {
+      await file.writeFile(text);
+      await file.chown(owner.uid, owner.gid);
+      await file.chmod(0o600);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw new DeployError('IO', `cannot write ${path}: ${(error as Error).message}`, { cause: error });
+  }
 }

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import { desiredServices } from '../deployer/desired.js';
 import { createFileStateStore } from '../deployer/file-state-store.js';
@@ -27,6 +27,7 @@ import {
   loadSettings,
   readManifestText,
   runApply,
+  runCaddyConfig,
   runStatus,
   runWatch,
 } from './deployer-run.js';
@@ -253,6 +254,56 @@ const status = defineCommand({
   },
 });
 
+const caddyConfig = defineCommand({
+  name: 'caddy-config',
+  summary:
+    "the host's Caddy config with the deployer's routes in it, for caddy.service to start and reload from",
+  description:
+    "Prints (or with --out writes) the config Caddy should load: <file>, the host's own Caddy config (a Caddyfile, adapted with caddy adapt as Caddy adapts it, or JSON), with the deployer's routes placed as a tick places them (the same server, order and rules for routes of others). The routes are those Caddy serves right now, when it runs (a reload), and those of the services in the state it lacks. Run by caddy.service's ExecStartPre and ExecReload (examples/caddy/omni-deploy.conf), so a reload or restart of Caddy never drops the deployed sites. Needs no bucket and takes no lock. When the deployer's settings or state cannot be read, or the routes cannot be placed, the host's config is written as it is, with a warning: the deployer never keeps Caddy from starting. Exit 1 when <file> cannot be adapted (Caddy would refuse it too).",
+  args: [{ name: 'file', description: "the host's Caddy config file, e.g. /etc/caddy/Caddyfile" }],
+  flags: {
+    adapter: {
+      kind: 'string',
+      value: 'NAME',
+      description:
+        'the config adapter of <file>: caddyfile (the default), json (the default for a name ending in .json), or another Caddy knows',
+    },
+    out: {
+      kind: 'path',
+      value: 'FILE',
+      description:
+        "write the config to FILE (atomically, mode 0600, owned by the owner of its directory, which must exist: make it caddy.service's RuntimeDirectory) instead of standard output",
+    },
+    'caddy-bin': {
+      kind: 'string',
+      value: 'PROGRAM',
+      description: 'the caddy program that adapts <file> (default: caddy on PATH)',
+    },
+  },
+  settings: ['stateDir', 'host', 'caddyAdmin', 'caddyServer', 'caddyListen'],
+  async run(input) {
+    const { args, flags, io } = input;
+    let settings: DeployerSettings | undefined;
+    try {
+      settings = await loadSettings(input, false);
+    } catch (error) {
+      if (!isDeployError(error, 'USAGE')) throw error;
+      // Caddy must start even when the deployer is misconfigured: the host's config alone, said loudly.
+      io.stderr(`caddy-config: warning: ${error.message}; the host's config without the deployer's routes\n`);
+    }
+    return runCaddyConfig(
+      settings,
+      {
+        file: posix.resolve(io.cwd(), args[0] as string),
+        adapter: flags.adapter,
+        caddyBin: flags['caddy-bin'],
+        out: flags.out,
+      },
+      io,
+    );
+  },
+});
+
 /** The `deployer` program: its commands, settings and exit codes (help and docs/cli.md are generated from it). */
 export const DEPLOYER: ProgramDef<DeployerRunDeps> = {
   name: 'deployer',
@@ -270,7 +321,7 @@ export const DEPLOYER: ProgramDef<DeployerRunDeps> = {
       },
     ],
   },
-  commands: [validate, plan, apply, watchCommand, status],
+  commands: [validate, plan, apply, watchCommand, status, caddyConfig],
   exitCodes: [
     { code: EXIT.ok, meaning: 'done: valid, converged, or printed' },
     {

@@ -34,7 +34,8 @@ export interface DeployerAdapters {
 
 /**
  * The settings a tick reads (see {@link DeployerSettings}). The host policy and the locations it protects are
- * optional: without them a tick applies the default policy and protects the default locations.
+ * optional: without them a tick applies the default policy and protects the default locations; without
+ * `caddyListen`, a server Caddy lacks is created on `:443`.
  */
 export type TickSettings = Pick<
   DeployerSettings,
@@ -57,7 +58,9 @@ export type TickSettings = Pick<
   | 'onSuccess'
   | 'onFailure'
 > &
-  Partial<Pick<DeployerSettings, 'policy' | 'stateDir' | 'unitsDir' | 'caddyAdmin' | 'metricsFile'>>;
+  Partial<
+    Pick<DeployerSettings, 'policy' | 'stateDir' | 'unitsDir' | 'caddyAdmin' | 'caddyListen' | 'metricsFile'>
+  >;
 
 /** Everything one tick needs. */
 export interface DeployerContext {

@@ -1,5 +1,6 @@
 import { reconcileRoutes } from '../caddy/reconcile.js';
 import { buildRoutes, type RoutedService } from '../caddy/routes.js';
+import { DEFAULT_CADDY_LISTEN } from '../caddy/server.js';
 import { isDeployError } from '../errors.js';
 import type { ServiceHttp } from '../manifest/schema.js';
 import { gate } from './apply.js';
@@ -195,8 +196,15 @@ export async function reconcileCaddy(
   }
   const result = await reconcileRoutes(admin, buildRoutes(services, { ports }), {
     server: ctx.settings.caddyServer,
+    listen: ctx.settings.caddyListen ?? DEFAULT_CADDY_LISTEN,
     onEvent: (e) => {
-      if (e.type === 'caddy-request') {
+      if (e.type === 'caddy-plan' && e.plan.operations.length > 0) {
+        ctx.onEvent({
+          level: 'info',
+          type: 'routes.server',
+          message: `caddy: routes in server ${e.plan.discovered ?? e.plan.server}`,
+        });
+      } else if (e.type === 'caddy-request') {
         ctx.onEvent({ level: 'info', type: 'routes.change', message: `caddy: ${e.operation.summary}` });
       } else if (e.type === 'caddy-retry') {
         ctx.onEvent({ level: 'warn', type: 'routes.retry', message: `caddy: ${e.reason}; re-planning` });

@@ -7,6 +7,16 @@ export {
 } from './admit.js';
 export type { ServiceOutcome, ServiceResult } from './apply.js';
 export {
+  type BuiltCaddyConfig,
+  buildCaddyConfig,
+  type CaddyConfigDeps,
+  type CaddyConfigOptions,
+  type CaddyConfigSources,
+  type ComposedCaddyConfig,
+  type ComposedRoute,
+  composeCaddyConfig,
+} from './caddy-config.js';
+export {
   busyConnections,
   type Connections,
   createConnections,

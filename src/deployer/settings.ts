@@ -1,3 +1,4 @@
+import { AUTO_CADDY_SERVER, DEFAULT_CADDY_LISTEN, listenPortRange } from '../caddy/server.js';
 import { DEFAULT_SECRETS_DIR, type ManifestIssue } from '../manifest/validate.js';
 import { type OptionSources, type OptionSpec, resolveOptions } from '../options.js';
 import { parseHostPolicy } from '../policy/parse.js';
@@ -33,8 +34,14 @@ export interface DeployerSettings {
   secretsDir: string;
   /** Caddy admin address: `http://127.0.0.1:2019` or `unix//run/caddy/admin.sock`; `off` disables routes. */
   caddyAdmin: string;
-  /** Name of the Caddy HTTP server (under `apps.http.servers`) that holds our routes. */
+  /**
+   * Name of the Caddy HTTP server (under `apps.http.servers`) that holds our routes, or `auto` (the default):
+   * the one that holds them already, else `omni`, else the first listening on :443, else on :80, else `omni`
+   * is created (see `chooseCaddyServer`).
+   */
   caddyServer: string;
+  /** Listen addresses of the server created when the one to use does not exist (default `:443`). */
+  caddyListen: string[];
   /** Profile generations kept per service. */
   keep: number;
   /** How long a restarted service must stay active without restarting before it counts as healthy. */
@@ -203,9 +210,20 @@ export const SETTINGS: readonly (OptionSpec & { key: keyof DeployerSettings })[]
     flag: 'caddy-server',
     env: 'DEPLOYER_CADDY_SERVER',
     kind: 'string',
-    default: 'omni',
+    default: AUTO_CADDY_SERVER,
     value: 'NAME',
-    description: 'the Caddy HTTP server (under apps.http.servers) that holds the routes',
+    description:
+      'the Caddy HTTP server (under apps.http.servers) that holds the routes; auto: the one holding them already, else one named omni, else the first listening on :443, else on :80, else a server omni is created on --caddy-listen',
+  },
+  {
+    key: 'caddyListen',
+    flag: 'caddy-listen',
+    env: 'DEPLOYER_CADDY_LISTEN',
+    kind: 'strings',
+    default: [...DEFAULT_CADDY_LISTEN],
+    value: 'ADDRESS',
+    description:
+      "where the server that holds the routes listens when the deployer creates it (Caddy has none to use, or --caddy-server names one it lacks): :443 gets Caddy's automatic HTTPS and the HTTP-to-HTTPS redirect, :80 plain HTTP (behind a load balancer); the flag may be repeated",
   },
   {
     key: 'keep',
@@ -353,6 +371,13 @@ export function resolveSettings(sources: SettingsSources): SettingsResult {
   atLeast('intervalMs', 'interval', 1000, 'polling faster than every second only loads the bucket');
   atLeast('healthTimeoutMs', 'health-timeout', 100, 'a zero timeout would wait forever');
   atLeast('healthIntervalMs', 'health-interval', 50, 'checking faster only loads the service');
+  for (const address of settings.caddyListen ?? []) {
+    if (listenPortRange(address) === undefined)
+      issues.push({
+        path: '--caddy-listen',
+        message: `expected a Caddy listen address with a port (":443", "0.0.0.0:80", "[::]:443", "tcp/:8080"), found ${JSON.stringify(address)}`,
+      });
+  }
   if (settings.healthSettleMs >= settings.deployTimeoutMs) {
     issues.push({
       path: '--health-settle',

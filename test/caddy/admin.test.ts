@@ -69,6 +69,18 @@ describe('createCaddyAdmin', () => {
     });
   });
 
+  it('repeats a GET that got no answer twice, or never with getRetryDelaysMs: []', async () => {
+    const port = await freePort();
+    const attempts = async (options: { getRetryDelaysMs?: number[] }) => {
+      let count = 0;
+      const admin = createCaddyAdmin({ address: `127.0.0.1:${port}`, onRequest: () => count++, ...options });
+      await expect(admin.get({ path: [] })).rejects.toMatchObject({ code: 'CADDY_UNREACHABLE' });
+      return count;
+    };
+    expect(await attempts({})).toBe(3);
+    expect(await attempts({ getRetryDelaysMs: [] })).toBe(1);
+  });
+
   it('refuses a non-loopback admin address unless remote access is explicitly allowed', () => {
     expect(() => createCaddyAdmin({ address: '10.1.2.3:2019' })).toThrow(/not a loopback address/);
     expect(createCaddyAdmin({ address: '10.1.2.3:2019', allowRemote: true }).address).toBe('10.1.2.3:2019');

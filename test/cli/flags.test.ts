@@ -22,6 +22,7 @@ const SAMPLES: Record<OptionKind, { argv: string[]; value: unknown }> = {
   location: { argv: ['file:///srv/m.json'], value: 'file:///srv/m.json' },
   'key-file': { argv: ['/srv/key'], value: { type: 'file', path: '/srv/key' } },
   list: { argv: [KEY], value: [KEY] },
+  strings: { argv: [':443'], value: [':443'] },
   count: { argv: ['3'], value: 3 },
   duration: { argv: ['7s'], value: 7000 },
   boolean: { argv: [], value: true },
@@ -137,8 +138,8 @@ describe.each(PROGRAMS)('$def.name: every subcommand takes exactly its own flags
       expect(input.settingFlags[line.flag]).toEqual(
         line.kind === 'boolean'
           ? true
-          : line.kind === 'list'
-            ? SAMPLES.list.argv
+          : line.kind === 'list' || line.kind === 'strings'
+            ? SAMPLES[line.kind].argv
             : SAMPLES[line.kind].argv[0],
       );
       const settings = await program.load(input);
@@ -193,7 +194,7 @@ describe('flags in the wrong place, as the issue reported them', () => {
       [['status', 'extra'], 'deployer status: unexpected argument "extra" (it takes none)'],
       [
         ['--state-dir', '/x', 'status'],
-        'deployer: --state-dir: a command comes first (validate, plan, apply, watch, status)',
+        'deployer: --state-dir: a command comes first (validate, plan, apply, watch, status, caddy-config)',
       ],
     ];
     for (const [argv, message] of cases) {

@@ -75,6 +75,34 @@ describe('resolveSettings', () => {
     });
   });
 
+  it('finds the Caddy server by default and creates one on :443 when there is none to use', () => {
+    const r = resolveSettings(base());
+    expect(r.ok && r.settings).toMatchObject({ caddyServer: 'auto', caddyListen: [':443'] });
+  });
+
+  it.each([
+    [{ flags: { 'caddy-listen': [':80', '[::]:80'] } }, [':80', '[::]:80']],
+    [{ env: { DEPLOYER_CADDY_LISTEN: ':80, 0.0.0.0:8443' } }, [':80', '0.0.0.0:8443']],
+    [{ config: { caddyListen: ['tcp/:8080'] } }, ['tcp/:8080']],
+  ])('takes listen addresses from flag, environment or config file: %j', (over, listen) => {
+    const sources = base();
+    const r = resolveSettings({
+      ...sources,
+      ...over,
+      flags: { ...sources.flags, ...((over as { flags?: object }).flags ?? {}) },
+    });
+    expect(r.ok && r.settings.caddyListen).toEqual(listen);
+  });
+
+  it.each([[['unix//run/x.sock']], [['443']], [['example.com']], [[]], ['']])(
+    'refuses a listen address without a port: %j',
+    (caddyListen) => {
+      const r = resolveSettings(base({ config: { caddyListen } }));
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.issues.map((i) => i.path)).toEqual([expect.stringMatching(/caddy-?[lL]isten/)]);
+    },
+  );
+
   it('refuses to run without a trusted key unless told so explicitly', () => {
     const r = resolveSettings(base({ flags: { manifest: 'file:///a.json' } }));
     expect(r).toEqual({ ok: false, issues: [expect.objectContaining({ path: '--trusted-public-key' })] });

@@ -266,8 +266,14 @@ function deployHost(host: BootedHost, paths: Record<string, string>, deployer: s
         );
     },
     async startLoad(options = {}) {
+      // A load left by a test that failed before stopLoad (or that exited failed and stayed loaded) would make
+      // `systemd-run --unit=zdt-load` refuse: "Unit zdt-load.service was already loaded".
+      await host.exec('systemctl', ['stop', 'zdt-load.service']);
+      await host.exec('systemctl', ['reset-failed', 'zdt-load.service']);
+      await host.exec('rm', ['-f', '/run/zdt-load.json']);
       await host.run('systemd-run', [
         '--unit=zdt-load',
+        '--collect',
         '--',
         '/usr/bin/node',
         '--import',

@@ -27,10 +27,14 @@ export interface NixosUnit {
 /** The NixOS options one evaluated host ends up with, as far as the module sets them. */
 export interface HostEvaluation {
   deployerConfig: Record<string, unknown>;
+  /** environment.systemPackages, as store paths. */
+  systemPackages: string[];
   services: Record<string, NixosUnit>;
   timers: Record<string, NixosUnit>;
   caddy: {
     enable: boolean;
+    package: string;
+    adapter: string | null;
     resume: boolean;
     enableReload: boolean;
     globalConfig: string;
@@ -42,12 +46,23 @@ export interface HostEvaluation {
   warnings: string[];
 }
 
-/** The whole snapshot: the files it was made from, the nixpkgs lib, package.nix's arguments, two hosts. */
+/**
+ * The whole snapshot: the files it was made from, the nixpkgs lib, package.nix's arguments, two hosts, and
+ * what differs in variations of the first (eval/default.nix).
+ */
 export interface NixosSnapshot {
   sources: Record<string, string>;
   lib: { rev: string; version: string };
   package: Record<string, unknown>;
   hosts: Record<'biz' | 'without-caddy', HostEvaluation>;
+  variants: {
+    /** caddy.service's ExecStartPre with services.caddy.adapter = null (a JSON config). */
+    jsonCaddyConfig: string[];
+    /** `refused` when services.caddy.resume = true fails the evaluation. */
+    resume: string;
+    /** caddy.service's ExecReload with services.caddy.enableReload = false. */
+    withoutReload: string[];
+  };
 }
 
 export function readSnapshot(): NixosSnapshot {
@@ -95,4 +110,27 @@ export function replaceStorePaths(text: string, local: (name: string, program?: 
     /\/nix\/store\/\w{32}-([^/\s":]+)(?:\/bin\/([^\s":]+))?/g,
     (_, name: string, program?: string) => local(name, program),
   );
+}
+
+/** Where NixOS's system profile has the programs of environment.systemPackages. */
+export const SYSTEM_BIN = '/run/current-system/sw/bin/';
+
+/**
+ * The module's lines for caddy.service (`serviceConfig` of the evaluation) as a drop-in for a Debian host: the
+ * stub store paths of Caddy and systemd become this host's programs, and the deployer (by its store path or
+ * the system profile's) `deployer` (default: where the e2e hosts put its wrapper).
+ */
+export function caddyDropInOnDebian(
+  serviceConfig: Record<string, UnitValue>,
+  deployer = '/usr/local/bin/deployer',
+): string {
+  return replaceStorePaths(`[Service]\n${renderSection(serviceConfig)}`, (name, program) => {
+    if (program === undefined) return '/usr';
+    return name.startsWith('omni-deploy-') ? deployer : `/usr/bin/${program}`;
+  }).replaceAll(`${SYSTEM_BIN}deployer`, deployer);
+}
+
+/** The Caddyfile NixOS's caddy module writes to /etc/caddy/caddy_config: `{ globalConfig }`, then extraConfig. */
+export function nixosCaddyfile(caddy: HostEvaluation['caddy'], sites = ''): string {
+  return `{\n${caddy.globalConfig}}\n${caddy.extraConfig}${sites}`;
 }

@@ -31,6 +31,7 @@ let
       {
         inherit (config) warnings;
         deployerConfig = builtins.fromJSON config.environment.etc."omni-deploy/deployer.json".text;
+        systemPackages = map toString config.environment.systemPackages;
         services = lib.mapAttrs (_: s: s // { path = map toString s.path; }) config.systemd.services;
         timers = config.systemd.timers;
         caddy = config.services.caddy;
@@ -75,5 +76,31 @@ in
       ./host.nix
       { services.omni-deployer.caddy.enable = false; }
     ];
+  };
+  # Variations of biz, as far as they differ.
+  variants = {
+    # services.caddy.settings (JSON): NixOS's adapter is null; caddy-config is told the file is JSON.
+    jsonCaddyConfig =
+      (evaluate [
+        ./host.nix
+        { services.caddy.adapter = null; }
+      ]).services.caddy.serviceConfig.ExecStartPre;
+    # services.caddy.resume is refused with the module's message (an assertion).
+    resume =
+      let
+        tried = builtins.tryEval (
+          builtins.deepSeq (evaluate [
+            ./host.nix
+            { services.caddy.resume = true; }
+          ]) "evaluated"
+        );
+      in
+      if tried.success then tried.value else "refused";
+    # No reload when NixOS restarts Caddy instead (enableReload = false): ExecReload is reset only.
+    withoutReload =
+      (evaluate [
+        ./host.nix
+        { services.caddy.enableReload = false; }
+      ]).services.caddy.serviceConfig.ExecReload;
   };
 }

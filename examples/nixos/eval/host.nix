@@ -1,6 +1,6 @@
 # An example host for the evaluation: the module as docs/operations.md shows it, plus the command lines NixOS's
 # caddy module itself sets for it (each list starts with "" to reset the caddy package's own unit's), so that
-# the module's ExecReload line is seen landing after NixOS's, and a test can run Caddy as NixOS would.
+# the module's own lines are seen replacing NixOS's (the evaluation without Caddy keeps them).
 { pkgs, ... }:
 {
   networking.hostName = "biz";
@@ -22,7 +22,7 @@
   systemd.services.caddy.serviceConfig = {
     ExecStart = [
       ""
-      "${pkgs.caddy}/bin/caddy run --config /etc/caddy/caddy_config --adapter caddyfile --resume"
+      "${pkgs.caddy}/bin/caddy run --config /etc/caddy/caddy_config --adapter caddyfile"
     ];
     ExecReload = [
       ""

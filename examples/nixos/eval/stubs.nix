@@ -3,7 +3,7 @@
 # concatenate, and a systemd option given as a list concatenates with the others in priority order (mkAfter
 # lands last), as NixOS's own systemd option type does. `pkgs` holds stub packages: only their store paths
 # are used. Dev and test only: a real NixOS declares all of this itself.
-{ lib, ... }:
+{ lib, pkgs, ... }:
 
 let
   inherit (lib) mkOption types;
@@ -112,6 +112,10 @@ in
     };
     systemd.tmpfiles.rules = strs;
 
+    environment.systemPackages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
     environment.etc = mkOption {
       type = types.attrsOf (
         types.submodule {
@@ -133,6 +137,15 @@ in
       enable = mkOption {
         type = types.bool;
         default = false;
+      };
+      package = mkOption {
+        type = types.package;
+        default = pkgs.caddy;
+      };
+      # NixOS: "caddyfile" for its generated Caddyfile or a configFile of the user's, null (JSON) with `settings`.
+      adapter = mkOption {
+        type = types.nullOr types.str;
+        default = "caddyfile";
       };
       resume = mkOption {
         type = types.bool;
