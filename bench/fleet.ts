@@ -1,6 +1,7 @@
 /**
  * Fleet benchmark: `npm run bench:fleet -- --hosts 10,100,1000 [--interval 10s] [--idle 3] [--settle 5s]
- * [--archives 100,1000,10000] [--no-restart]`. N simulated hosts (bench/fleet/sim.ts: the real `watch` and
+ * [--archives 100,1000,10000] [--no-restart] [--canary 1] [--max-parallel M] [--min-healthy-time 10s]
+ * [--no-rollout]`. N simulated hosts (bench/fleet/sim.ts: the real `watch` and
  * `runTick` on the shipped fakes, each host with its own S3 client) against one s3rver in a process of its own,
  * behind a proxy that counts every request and byte. Each figure is printed next to a baseline measured in the
  * same run: a fleet of 1 host, run first with the same settings (or the baseline named on the line).
@@ -8,8 +9,9 @@
  * Per fleet: first deploy; memory per host; the idle fleet (requests and bytes per second, busiest second, CPU
  * of the hosts' process); a deploy of one service to every host (requests in the first interval after the push,
  * push to all live, each host's poll to live, `push --wait`'s requests); `push status` with N status objects;
- * the whole fleet restarted at once, with the old first pause of `watch` and with the current one; a staged
- * rollout (placeholder until that issue lands). Then the archives (listing and `push history` at 100, 1,000,
+ * a staged rollout of one service to every host (`push deploy --canary 1 --max-parallel N/4` with push's default
+ * `--min-healthy-time` of 10 s, unless the flags say otherwise), against the plain push of the same fleet; the
+ * whole fleet restarted at once, with the old first pause of `watch` and with the current one. Then the archives (listing and `push history` at 100, 1,000,
  * 10,000 archives) and a manifest naming thousands of hosts (validate, plan). Last, one summary line per fleet,
  * in the order of `--hosts`.
  */
@@ -40,7 +42,7 @@ import {
   makeService,
   makeStorePath,
 } from '../src/testing/index.js';
-import { ROLLOUT_DRIVERS, ROLLOUT_PLACEHOLDER, type RolloutResult } from './fleet/rollout.js';
+import { type RolloutDriver, type RolloutResult, stagedRollout } from './fleet/rollout.js';
 import { createFleet, type Fleet, hostNames } from './fleet/sim.js';
 import {
   byKind,
@@ -62,6 +64,10 @@ const { values } = parseArgs({
     settle: { type: 'string' },
     archives: { type: 'string', default: '100,1000' },
     'no-restart': { type: 'boolean', default: false },
+    canary: { type: 'string', default: '1' },
+    'max-parallel': { type: 'string' },
+    'min-healthy-time': { type: 'string', default: '10s' },
+    'no-rollout': { type: 'boolean', default: false },
   },
 });
 const fail = (message: string): never => {
@@ -86,6 +92,22 @@ const settleMs =
     ? undefined
     : (parseDuration(values.settle) ?? fail('--settle: expected a duration'));
 const pollMs = PUSH_SETTINGS.find((s) => s.key === 'pollMs')?.default as number;
+const count = (flag: string, text: string | undefined) =>
+  text === undefined ? undefined : (counts(flag, text)[0] as number);
+const rolloutDrivers: RolloutDriver[] = values['no-rollout']
+  ? []
+  : [
+      stagedRollout({
+        canary: count('canary', values.canary as string) as number,
+        ...(values['max-parallel'] === undefined
+          ? {}
+          : { maxParallel: count('max-parallel', values['max-parallel']) as number }),
+        minHealthyTimeMs:
+          parseDuration(values['min-healthy-time'] as string) ??
+          fail('--min-healthy-time: expected a duration like 10s'),
+        pollMs,
+      }),
+    ];
 const JITTER = 0.1; // watch's default
 const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
@@ -126,7 +148,7 @@ const kinds = (rs: RequestRecord[]) =>
 function clientKinds(rs: StoreRequest[]) {
   const found: Record<string, number> = {};
   for (const r of rs) {
-    const area = r.key.startsWith('status/') ? 'status' : r.key;
+    const area = r.key.startsWith('status/') ? 'status' : r.key.startsWith('manifests/') ? 'archive' : r.key;
     const what = `${r.method === 'GET' && r.key.endsWith('/') ? 'LIST' : r.method} ${area}`;
     found[what] = (found[what] ?? 0) + 1;
   }
@@ -166,8 +188,14 @@ interface Figures {
   wait: { ms: number; requests: number; rounds: number; kinds: string };
   status: { ms: number; requests: number; rows: number };
   restart?: { legacy: number[]; current: number[] };
-  /** Each registered rollout driver's result (bench/fleet/rollout.ts). */
-  rollouts: { name: string; result: RolloutResult }[];
+  /** Each rollout driver's result (bench/fleet/rollout.ts), and the requests made while it ran. */
+  rollouts: {
+    name: string;
+    result: RolloutResult;
+    /** The hosts' requests (by kind) and push's, from the driver's start to its end. */
+    hosts: { count: number; kinds: string };
+    push: { count: number; kinds: string };
+  }[];
 }
 
 /** Restarts the whole fleet at once; returns the hosts' busiest second in each of the next three intervals. */
@@ -260,14 +288,25 @@ async function measure(n: number, run: string): Promise<Figures> {
   const statusStart = performance.now();
   const rows = await readFleet(fleet.push);
   const statusMs = performance.now() - statusStart;
+  const statusRequests = fleet.pushRequests.length - statusFrom;
 
-  // Staged rollouts (a later issue): each registered driver rolls a new version of web out over the fleet.
+  // Staged rollouts: each driver rolls a new version of web out over the fleet, wave by wave.
   const rollouts: Figures['rollouts'] = [];
-  for (const [i, driver] of ROLLOUT_DRIVERS.entries()) {
+  for (const [i, driver] of rolloutDrivers.entries()) {
     progress(run, `staged rollout: ${driver.name}`);
+    const from = Date.now();
+    const pushFrom = fleet.pushRequests.length;
+    const result = await driver.run(fleet, { service: 'web', version: `${3 + i}` });
+    const span = { from, to: Date.now() };
+    await sleep(500);
+    await dump();
+    const pushed = fleet.pushRequests.slice(pushFrom);
+    const hostRequests = within(requests, span, hostOnly);
     rollouts.push({
       name: driver.name,
-      result: await driver.run(fleet, { service: 'web', version: `${3 + i}` }),
+      result,
+      hosts: { count: hostRequests.length, kinds: kinds(hostRequests) },
+      push: { count: pushed.length, kinds: clientKinds(pushed) },
     });
   }
 
@@ -312,7 +351,7 @@ async function measure(n: number, run: string): Promise<Figures> {
       rounds: fleet.pushEvents.slice(roundsFrom).filter((e) => e.type === 'push.waiting').length + 1,
       kinds: clientKinds(waited.requests),
     },
-    status: { ms: statusMs, requests: fleet.pushRequests.length - statusFrom, rows: rows.length },
+    status: { ms: statusMs, requests: statusRequests, rows: rows.length },
     ...(restart ? { restart } : {}),
     rollouts,
   };
@@ -355,11 +394,18 @@ function report(f: Figures, base: Figures) {
     console.log(
       `  whole fleet restarted at once, hosts' busiest second in each of the 3 intervals after: ${f.restart.current.join(', ')} (baseline, the old first pause: ${f.restart.legacy.join(', ')}; idle fleet: ${f.idle.peak})`,
     );
-  if (f.rollouts.length === 0) console.log(`  ${ROLLOUT_PLACEHOLDER}`);
-  for (const { name, result } of f.rollouts)
+  for (const [i, { name, result, hosts, push }] of f.rollouts.entries()) {
+    const baseline = base.rollouts[i]?.result;
     console.log(
-      `  staged rollout (${name}) over ${f.n} hosts: ${s(result.totalMs)} in ${result.stages.length} stages (${result.stages.map((st) => `${st.hosts} hosts ${s(st.ms)}`).join(', ')}); baseline, the plain push: ${s(f.deploy.liveMs)}`,
+      `  staged rollout (${name}) over ${f.n} hosts: done after ${s(result.totalMs)}, every host healthy on the new version after ${s(result.liveMs)} (baseline, the plain push to all at once: live on all ${s(f.deploy.liveMs)}; the same rollout over 1 host: ${baseline ? s(baseline.totalMs) : '-'})`,
     );
+    console.log(
+      `    ${result.stages.length} stages, each from its write to the next (to its hosts seen healthy): ${result.stages.map((st) => `${st.hosts} ${st.hosts === 1 ? 'host' : 'hosts'} ${s(st.ms)} (${s(st.liveMs)})`).join(', ')}`,
+    );
+    console.log(
+      `    requests meanwhile: hosts ${hosts.count} (${hosts.kinds}); push ${push.count} (${push.kinds}); the plain push's --wait: ${f.wait.requests}`,
+    );
+  }
 }
 
 /** Listing and `push history` against `counts` archives in s3rver (seeded directly, uncounted). */

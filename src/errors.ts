@@ -81,6 +81,7 @@ export type PushErrorCode =
   | 'CACHE_MISSING'
   | 'MANIFEST_STALE'
   | 'ROLLBACK_UNCHANGED'
+  | 'ROLLOUT_CONFLICT'
   | 'SPEC_INVALID';
 
 /** Codes of `src/cli` (the bins map every code to an exit status; they add only the common ones). */

@@ -8,8 +8,13 @@
  */
 import { setMaxListeners } from 'node:events';
 import { type DeployerContext, runTick, SETTINGS, type TickReport, watch } from '../../src/deployer/index.js';
-import type { Service } from '../../src/manifest/index.js';
-import { type PushContext, type ServiceSpec, writeServiceChange } from '../../src/push/index.js';
+import {
+  type ManifestSigning,
+  type PushContext,
+  type ServiceChange,
+  type ServiceSpec,
+  writeServiceChange,
+} from '../../src/push/index.js';
 import { createClock } from '../../src/runtime/clock.js';
 import type { DeployerEvent } from '../../src/runtime/events.js';
 import { createManifestStore, createS3ObjectStore, type StoreRequest } from '../../src/s3/index.js';
@@ -86,6 +91,11 @@ export interface Fleet {
   start(mode: 'spread' | 'together', options?: { legacy?: boolean }): void;
   /** Stops every loop after its tick in progress. */
   stop(): Promise<void>;
+  /**
+   * Builds, signs and uploads `name` at `version` to the shared cache, as `push deploy` does before it writes:
+   * the change for every host and what the manifest is signed with. Nothing is written to the manifest.
+   */
+  prepare(name: string, version: string): Promise<{ change: ServiceChange; signing: ManifestSigning }>;
   /** Deploys `name` at `version` to every host with the push library; returns the new manifest's ETag. */
   deploy(name: string, version: string): Promise<{ etag: string; storePath: string; returnedAt: number }>;
   /** Resolves when every host reported `etag` applied, with each host's time; rejects after `timeoutMs`. */
@@ -218,6 +228,14 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
     for (const wake of waiters) wake();
   };
   const every = specs(names);
+  async function prepare(name: string, version: string) {
+    const storePath = makeStorePath(`${name}-${version}`);
+    if (!dev.store.has(storePath)) dev.addPath(storePath);
+    await dev.sign([storePath], '/keys/sk');
+    await dev.exportToCache([storePath], '/cache');
+    const spec = every.find((s) => s.name === name) as ServiceSpec;
+    return { change: { spec, storePath }, signing };
+  }
 
   return {
     hosts,
@@ -247,14 +265,11 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
       controller.abort();
       await Promise.all(loops);
     },
+    prepare,
     async deploy(name, version) {
-      const storePath = makeStorePath(`${name}-${version}`);
-      if (!dev.store.has(storePath)) dev.addPath(storePath);
-      await dev.sign([storePath], '/keys/sk');
-      await dev.exportToCache([storePath], '/cache');
-      const spec = every.find((s) => s.name === name) as Service;
-      const written = await writeServiceChange(push, { spec, storePath }, { signing });
-      return { etag: written.etag, storePath, returnedAt: Date.now() };
+      const { change } = await prepare(name, version);
+      const written = await writeServiceChange(push, change, { signing });
+      return { etag: written.etag, storePath: change.storePath, returnedAt: Date.now() };
     },
     allLive(etag, timeoutMs) {
       return new Promise((resolve, reject) => {

@@ -14,6 +14,8 @@ export interface FlagDef {
   value?: string;
   /** A one-letter alias (`v` for `-v`). */
   short?: string;
+  /** A `boolean` flag's value when it is not given (default false): `true` makes `--no-<flag>` the way to turn it off. */
+  default?: boolean;
 }
 
 /** A positional argument, shown as `<name>`. */
@@ -30,7 +32,10 @@ type FlagValue<D extends FlagDef> = D['kind'] extends 'boolean'
       ? string[] | undefined
       : string | undefined;
 
-/** The checked values of a command's own flags, by flag name: booleans default to false, the rest to undefined. */
+/**
+ * The checked values of a command's own flags, by flag name: booleans default to false (or their `default`),
+ * the rest to undefined.
+ */
 export type FlagValues<F extends Record<string, FlagDef>> = { -readonly [K in keyof F]: FlagValue<F[K]> };
 
 /** Settings flags as parsed, by flag name, before conversion (`{ 'state-dir': 'x', 'trusted-public-key': [...] }`). */
@@ -189,7 +194,7 @@ export function parseCommandLine<F extends Record<string, FlagDef>>(
   for (const [name, def] of Object.entries(command.flags ?? {})) {
     const raw = values[name];
     if (raw === undefined) {
-      flags[name] = def.kind === 'boolean' ? false : undefined;
+      flags[name] = def.kind === 'boolean' ? (def.default ?? false) : undefined;
       continue;
     }
     const where = `--${name}`;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import { defaultHostPolicy } from '../deployer/host-policy.js';
 import { DeployError } from '../errors.js';
-import { formatIssues } from '../manifest/validate.js';
+import { isHostname } from '../manifest/patterns.js';
+import { formatIssues, validateManifest } from '../manifest/validate.js';
 import { type KeySource, looksLikeNixKey } from '../options.js';
 import {
   applyArchiveRetention,
@@ -24,9 +25,19 @@ import type { PushContext } from '../push/context.js';
 import { readHistory, renderHistory, rollbackManifest } from '../push/history.js';
 import { currentManifest, nextManifest, writeServiceChange } from '../push/manifest-change.js';
 import { formatBytes, planManifestChange, renderPushPlan } from '../push/plan.js';
+import { readRollout, renderRolloutResult, runRollout } from '../push/rollout.js';
+import {
+  describeParameters,
+  describeRollout,
+  isOpenRollout,
+  isRolloutRequest,
+  planRollout,
+  type RolloutRequest,
+  rolloutParameters,
+} from '../push/rollout-plan.js';
 import { PUSH_SETTINGS, type PushSettings, resolvePushSettings } from '../push/settings.js';
 import type { ManifestSigning, ManifestTrust } from '../push/signing.js';
-import { parseServiceSpec } from '../push/spec.js';
+import { parseServiceSpec, serviceOfChange } from '../push/spec.js';
 import { publishClosure } from '../push/upload.js';
 import { waitForHosts } from '../push/wait.js';
 import { createClock } from '../runtime/clock.js';
@@ -56,6 +67,44 @@ const wait = {
     "follow the hosts' status until the new manifest is live and healthy on every host it names (exit 0), or a host failed or --timeout passed (exit 1)",
 } as const;
 const WAIT_SETTINGS = ['timeoutMs', 'pollMs'];
+
+/** `push deploy`'s staged rollout flags (docs/operations.md, "Staged rollouts"). */
+const ROLLOUT_FLAGS = {
+  canary: {
+    kind: 'count',
+    value: 'N',
+    description:
+      "staged rollout: switch N of the service's hosts first (its first N, in the spec's order), then the rest in waves",
+  },
+  'canary-hosts': {
+    kind: 'string',
+    value: 'HOST,HOST',
+    description: 'staged rollout: switch these hosts first (instead of --canary N)',
+  },
+  'max-parallel': {
+    kind: 'count',
+    value: 'M',
+    description: 'staged rollout: after the canary, switch M hosts at a time (default: all the rest at once)',
+  },
+  'min-healthy-time': {
+    kind: 'duration',
+    value: 'DURATION',
+    description:
+      'staged rollout: how long every host of a wave stays live and healthy before the next wave starts (default 10s)',
+  },
+  'healthy-deadline': {
+    kind: 'duration',
+    value: 'DURATION',
+    description:
+      'staged rollout: how long a switched host has to report the new version healthy before the rollout halts (default 5m)',
+  },
+  'auto-revert': {
+    kind: 'boolean',
+    default: true,
+    description:
+      'staged rollout: when it halts, put the switched hosts back on the previous version (on by default; --no-auto-revert leaves them as they are)',
+  },
+} as const;
 /** Which signatures push accepts on the manifest it builds on (see `ManifestTrust`). */
 const TRUST_SETTINGS = ['trustedPublicKeys', 'insecureAllowUnsignedManifest'];
 
@@ -81,7 +130,7 @@ const deploy = defineCommand({
   name: 'deploy',
   summary: "build, sign and upload a service's closure, then set it in the manifest",
   description:
-    'Builds --target with the build command (it must print the store path), or takes --store-path; signs its closure with the key and uploads what the cache lacks (without a key, the closure must already be in the cache); then sets the service in the manifest from its spec, with compare-and-swap, archiving the previous manifest. --plan prints what would change on every host and writes nothing.',
+    "Builds --target with the build command (it must print the store path), or takes --store-path; signs its closure with the key and uploads what the cache lacks (without a key, the closure must already be in the cache); then sets the service in the manifest from its spec, with compare-and-swap, archiving the previous manifest. --plan prints what would change on every host and writes nothing. With --canary, --canary-hosts or --max-parallel it is a staged rollout: the canary hosts switch first, then the rest in waves, each live and healthy for --min-healthy-time before the next; a host that fails the new version, or does not report it healthy within --healthy-deadline, halts it, the switched hosts go back to the previous version (unless --no-auto-revert), and it exits 1 with a table of every host (a rollout follows the hosts itself: --wait adds nothing, and --healthy-deadline, not --timeout, bounds each wave). Run again (with the same store path) while the service's rollout is in progress or halted, it resumes it; push rollback ends it.",
   args: [{ name: 'service', description: 'the service to deploy: its spec is <spec-dir>/<service>.json' }],
   flags: {
     target: { kind: 'string', value: 'TARGET', description: 'what to build (default: <service>)' },
@@ -108,6 +157,7 @@ const deploy = defineCommand({
     },
     wait,
     verbose,
+    ...ROLLOUT_FLAGS,
   },
   settings: [
     'manifest',
@@ -127,7 +177,15 @@ const deploy = defineCommand({
     const key = flags.plan
       ? await readKey(settings.keyFile, io)
       : await requireKey(settings.keyFile, io, 'deploy');
+    const request = rolloutRequestOf(flags);
+    const waves =
+      request.canary !== undefined || request.canaryHosts !== undefined || request.maxParallel !== undefined;
     const target = args[0] as string;
+    // Timing flags alone only resume a rollout: said before a long build, not after.
+    if (!waves && isRolloutRequest(request)) {
+      const recorded = await readRollout(ctx);
+      if (!recorded || recorded.service !== target || !isOpenRollout(recorded)) throw timingAlone();
+    }
     const specFile = flags.spec ?? join(settings.specDir, `${target}.json`);
     const spec = parseServiceSpec(await readInput(io, specFile), specFile, {
       secretsDir: settings.secretsDir,
@@ -149,7 +207,22 @@ const deploy = defineCommand({
         settings.secretsDir,
         planTrust(settings, key, ctx),
       );
-      const after = nextManifest(before, change, new Date(ctx.clock.now()), settings.secretsDir);
+      const now = new Date(ctx.clock.now());
+      const planned = waves
+        ? planRollout(before, serviceOfChange(change), rolloutParameters(request), now)
+        : undefined;
+      if (planned) {
+        const checked = validateManifest(planned.manifest, { secretsDir: settings.secretsDir });
+        if (!checked.ok)
+          throw new DeployError(
+            'MANIFEST_INVALID',
+            `the first wave's manifest would be invalid:\n${formatIssues(checked.issues)}`,
+          );
+        say(
+          `staged rollout in ${planned.record.waves.length} wave(s): ${planned.record.waves.map((w) => w.join(', ')).join(' | ')} (${describeParameters(planned.record.parameters)}); the first wave:`,
+        );
+      }
+      const after = planned?.manifest ?? nextManifest(before, change, now, settings.secretsDir);
       const old = before?.services.find((s) => s.name === spec.name)?.artifact.storePath;
       const sizes = await closureSizes(ctx, [old, storePath]);
       say(
@@ -181,6 +254,13 @@ const deploy = defineCommand({
     }
     if (published.uploaded)
       say(`uploaded ${published.files} file(s), ${formatBytes(published.bytes)} to ${ctx.cache?.url}`);
+    const resuming = await openRolloutOf(ctx, spec.name, signing);
+    if (!waves && !resuming && isRolloutRequest(request)) throw timingAlone();
+    if (waves || resuming) {
+      const result = await runRollout(ctx, { change, request, signing, pollMs: settings.pollMs });
+      say(renderRolloutResult(result));
+      return result.outcome === 'done' || result.outcome === 'unchanged' ? EXIT.ok : EXIT.failed;
+    }
     const since = ctx.clock.now();
     const written = await writeServiceChange(ctx, change, { signing });
     if (!written.changed) say(`manifest already has ${spec.name} at ${storePath}: nothing written`);
@@ -204,10 +284,21 @@ const rollback = defineCommand({
   name: 'rollback',
   summary: 'write a new manifest with the services of an archived one (default: the one before the current)',
   description:
-    'Restores the services of an archived manifest: writes a new manifest with them, a generation later than the current one (hosts refuse an older generation as a replay) and rollbackOf naming the archive, signed with the key (the current one is archived first; push history shows it as a rollback). The archive must verify with the key or a --trusted-public-key and still be valid. A current manifest that does not verify is replaced, not built on: this is the way back from a tampered manifest. The hosts then converge to it on their next tick. When the archive has the same services as the current manifest (after an interrupted push the newest archive can be the current manifest), it says so and exits 1, writing nothing.',
+    'Restores the services of an archived manifest: writes a new manifest with them, a generation later than the current one (hosts refuse an older generation as a replay) and rollbackOf naming the archive, signed with the key (the current one is archived first; push history shows it as a rollback). The archive must verify with the key or a --trusted-public-key and still be valid. A current manifest that does not verify is replaced, not built on: this is the way back from a tampered manifest. The hosts then converge to it on their next tick. When the archive has the same services as the current manifest (after an interrupted push the newest archive can be the current manifest), it says so and exits 1, writing nothing. The manifest before a staged rollout is its rollback point: its waves are not (--steps skips them, --to refuses them), so a rollback during or after a rollout returns there and ends the rollout. --service restores one service only, so a later push of another service is not undone.',
   flags: {
     to: { kind: 'string', value: 'ARCHIVE', description: 'the archive to restore, as push history names it' },
-    steps: { kind: 'count', value: 'N', description: 'go back N archived manifests (default 1)' },
+    steps: {
+      kind: 'count',
+      value: 'N',
+      description:
+        'go back N rollback points (default 1; the waves of a staged rollout are not rollback points); with --service, N earlier versions of that service',
+    },
+    service: {
+      kind: 'string',
+      value: 'SERVICE',
+      description:
+        "restore only this service's entries from the archive (default archive: the one before its rollout, or its previous version); every other service stays as it is now",
+    },
     wait,
     verbose,
   },
@@ -224,12 +315,18 @@ const rollback = defineCommand({
       {
         ...(flags.to === undefined ? {} : { to: flags.to }),
         ...(flags.steps === undefined ? {} : { steps: flags.steps }),
+        ...(flags.service === undefined ? {} : { service: flags.service }),
       },
       signing,
     );
+    const what = result.service === undefined ? 'the services' : `${result.service} (only)`;
     say(
-      `restored the services of ${result.archive.id} (generation ${result.restored.generation}) as generation ${result.manifest.generation}, signed by ${keyName(signing)}`,
+      `restored ${what} of ${result.archive.id} (generation ${result.restored.generation}) as generation ${result.manifest.generation}, signed by ${keyName(signing)}`,
     );
+    if (result.endedRollout)
+      say(
+        `ended the rollout of ${result.endedRollout.service} (it was ${result.endedRollout.state.replace('-', ' ')})`,
+      );
     if (!flags.wait) return EXIT.ok;
     const hosts = [...new Set(result.manifest.services.flatMap((s) => s.hosts))];
     return await waitFor(ctx, io, settings, { hosts, etag: result.etag, since });
@@ -255,13 +352,17 @@ const status = defineCommand({
   name: 'status',
   summary: "every host's last report",
   description:
-    'Prints the status every host published (beside the manifest, or at --status): its generation, its last tick and outcome, and how many of its services are healthy. A report that is not a host status is listed as invalid-status, one that is not JSON or names another host as untrusted-status; neither is counted.',
+    "Prints the status every host published (beside the manifest, or at --status): its generation, its last tick and outcome, and how many of its services are healthy. A report that is not a host status is listed as invalid-status, one that is not JSON or names another host as untrusted-status; neither is counted. Above the table, the staged rollout the manifest records, if any: its service, how many hosts are on the new version, and whether it is in progress, halted, done, reverted or rolled back (--json prints the hosts only; the record is the manifest's rollout).",
   flags: { json },
   settings: ['manifest', 'status'],
   async run(input, deps: PushCliDeps) {
     const { ctx, say } = await open(input, deps);
     const rows = await readFleet(ctx);
-    say(input.flags.json ? JSON.stringify(rows, null, 2) : renderFleet(rows));
+    if (input.flags.json) say(JSON.stringify(rows, null, 2));
+    else {
+      const rollout = await readRollout(ctx);
+      say(`${rollout ? `${describeRollout(rollout)}\n` : ''}${renderFleet(rows)}`);
+    }
     return EXIT.ok;
   },
 });
@@ -559,3 +660,51 @@ function progressPrinter(io: CliIo): (event: CacheUploadEvent) => void {
     }
   };
 }
+
+/** The rollout flags as a request (`--auto-revert` counts only when turned off: on is the default). */
+function rolloutRequestOf(flags: {
+  canary: number | undefined;
+  'canary-hosts': string | undefined;
+  'max-parallel': number | undefined;
+  'min-healthy-time': string | undefined;
+  'healthy-deadline': string | undefined;
+  'auto-revert': boolean;
+}): RolloutRequest {
+  const hosts = flags['canary-hosts']?.split(',').map((h) => h.trim());
+  const bad = hosts?.filter((h) => !isHostname(h));
+  if (bad?.length)
+    throw usageError(
+      `--canary-hosts: expected host names separated by commas, found ${JSON.stringify(flags['canary-hosts'])}`,
+    );
+  if (flags.canary !== undefined && hosts !== undefined)
+    throw usageError('give --canary or --canary-hosts, not both');
+  const ms = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const request: RolloutRequest = {
+    canary: flags.canary,
+    canaryHosts: hosts,
+    maxParallel: flags['max-parallel'],
+    minHealthyTimeMs: ms(flags['min-healthy-time']),
+    healthyDeadlineMs: ms(flags['healthy-deadline']),
+    autoRevert: flags['auto-revert'] ? undefined : false,
+  };
+  return Object.fromEntries(Object.entries(request).filter(([, v]) => v !== undefined)) as RolloutRequest;
+}
+
+/** True when the current manifest records an open rollout of `service` (push deploy then resumes it). */
+async function openRolloutOf(ctx: PushContext, service: string, signing: ManifestSigning): Promise<boolean> {
+  const read = await ctx.manifests.read();
+  const current = currentManifest(
+    read.status === 'found' ? read.text : undefined,
+    ctx.manifests.url,
+    ctx.secretsDir,
+    signing,
+  );
+  return (
+    current?.rollout !== undefined && current.rollout.service === service && isOpenRollout(current.rollout)
+  );
+}
+
+const timingAlone = () =>
+  usageError(
+    '--min-healthy-time, --healthy-deadline and --no-auto-revert are for a staged rollout: add --canary N, --canary-hosts or --max-parallel (or run it while a rollout of the service is open, to resume it); nothing was done',
+  );

@@ -30,8 +30,12 @@ export interface ManifestDiff {
  * is `removed` for it. `before` may be `undefined` (first deploy: everything is `added`).
  */
 export function diffManifests(before: Manifest | undefined, after: Manifest, host?: string): ManifestDiff {
+  // During a rollout a service has two entries (one version per host): across all hosts, its first (the new
+  // version, as push writes it) stands for it.
   const pick = (m: Manifest) =>
-    new Map((host === undefined ? m.services : servicesForHost(m, host)).map((s) => [s.name, s]));
+    new Map(
+      (host === undefined ? m.services : servicesForHost(m, host)).toReversed().map((s) => [s.name, s]),
+    );
   const old = before ? pick(before) : new Map<string, Service>();
   const next = pick(after);
   const names = [...new Set([...old.keys(), ...next.keys()])].sort();

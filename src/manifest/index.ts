@@ -40,6 +40,7 @@ export {
   type ManifestIdentity,
   manifestDigest,
 } from './replay.js';
+export { OPEN_ROLLOUT_STATES } from './rollout.js';
 export {
   ADDRESS_FAMILIES,
   ArtifactSchema,
@@ -50,6 +51,13 @@ export {
   MANIFEST_VERSION,
   type Manifest,
   ManifestSchema,
+  ROLLOUT_STATES,
+  type Rollout,
+  type RolloutParameters,
+  RolloutParametersSchema,
+  RolloutSchema,
+  type RolloutState,
+  RolloutVersionSchema,
   type Service,
   type ServiceExec,
   type ServiceHardening,

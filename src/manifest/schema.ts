@@ -291,19 +291,105 @@ export const ServiceSchema = strict(
   'a service object { name, artifact, hosts, exec, ... }',
 );
 
+const UTC_TIMESTAMP = 'an ISO-8601 UTC timestamp such as "2025-01-15T12:34:56Z"';
+
+/** An ISO-8601 UTC timestamp that is a real date and time. */
+function timestamp(what = UTC_TIMESTAMP) {
+  return v.pipe(
+    pattern(UTC_TIMESTAMP_RE, what),
+    v.check(
+      isUtcTimestamp,
+      expected('a real date and time (month 01-12, day within the month, 00:00:00-23:59:59)'),
+    ),
+  );
+}
+
+/** A whole number from `min` to `max`. */
+function integer(min: number, max: number, what: string) {
+  const message = expected(`${what}: an integer from ${min} to ${max}`);
+  return v.pipe(v.number(message), v.integer(message), v.minValue(min, message), v.maxValue(max, message));
+}
+
+const HOST = 'an RFC 1123 host name (e.g. "biz", "web-1.example.com")';
+
+/**
+ * The states of a staged rollout: `in-progress` and `halted` are open (the service may appear twice, one version
+ * per host); `done`, `reverted` (halted, and the switched hosts put back) and `rolled-back` (ended by push
+ * rollback) are over.
+ */
+export const ROLLOUT_STATES = ['in-progress', 'halted', 'done', 'reverted', 'rolled-back'] as const;
+
+/** One version of a rolled-out service, for people and for resuming: its store path and revision. */
+export const RolloutVersionSchema = strict(
+  {
+    storePath: pattern(STORE_PATH_RE, STORE_PATH),
+    revision: v.optional(plainText('a revision string')),
+  },
+  'an object { storePath, revision? }',
+);
+
+/** How a rollout proceeds, as `push deploy` was asked (recorded so that running it again resumes it the same way). */
+export const RolloutParametersSchema = strict(
+  {
+    canary: v.optional(integer(1, 1000, 'how many hosts switch first')),
+    canaryHosts: v.optional(list(hostPattern(HOSTNAME_RE, HOST), 'host names')),
+    maxParallel: v.optional(integer(1, 1000, 'how many hosts switch at once after the canary')),
+    minHealthyTimeMs: integer(0, 86_400_000, 'milliseconds a wave stays healthy before the next'),
+    healthyDeadlineMs: integer(1, 86_400_000, 'milliseconds a host has to report healthy'),
+    autoRevert: v.boolean(expected('true or false')),
+  },
+  'an object { canary?, canaryHosts?, maxParallel?, minHealthyTimeMs, healthyDeadlineMs, autoRevert }',
+);
+
+/**
+ * `rollout`: the record of a staged rollout `push deploy --canary` drives (docs/manifest.md). Push reads it to
+ * resume, `push status` and `push history` show it; a deployer only validates it and runs the entry of the
+ * service that names its host, as always.
+ */
+export const RolloutSchema = strict(
+  {
+    service: pattern(SERVICE_NAME_RE, SERVICE_NAME),
+    state: v.picklist(ROLLOUT_STATES, expected(`one of ${ROLLOUT_STATES.join(', ')}`)),
+    from: v.optional(RolloutVersionSchema),
+    to: RolloutVersionSchema,
+    waves: v.pipe(
+      list(
+        v.pipe(
+          list(hostPattern(HOSTNAME_RE, HOST), 'host names'),
+          v.minLength(1, expected('at least one host name')),
+        ),
+        'waves (lists of host names)',
+      ),
+      v.minLength(1, expected('at least one wave')),
+    ),
+    switched: list(hostPattern(HOSTNAME_RE, HOST), 'host names'),
+    rollbackPoint: v.optional(
+      strict(
+        {
+          generation: timestamp(
+            'the generation of the manifest before the rollout (an ISO-8601 UTC timestamp)',
+          ),
+        },
+        'an object { generation }',
+      ),
+    ),
+    startedAt: timestamp(),
+    updatedAt: timestamp(),
+    parameters: RolloutParametersSchema,
+    message: v.optional(
+      v.pipe(plainText('a message'), v.maxLength(2000, expected('a message of at most 2000 characters'))),
+    ),
+  },
+  'a rollout object { service, state, from?, to, waves, switched, rollbackPoint?, startedAt, updatedAt, parameters, message? }',
+);
+
 /** The whole manifest, version 1. */
 export const ManifestSchema = strict(
   {
     $schema: v.optional(v.string(expected('a string (URL or path of the JSON Schema)'))),
     // Other numbers are answered before schema validation ("unsupported manifest version N").
     version: v.literal(MANIFEST_VERSION, expected(String(MANIFEST_VERSION))),
-    generation: v.pipe(
-      pattern(UTC_TIMESTAMP_RE, 'an ISO-8601 UTC timestamp such as "2025-01-15T12:34:56Z"'),
-      v.check(
-        isUtcTimestamp,
-        expected('a real date and time (month 01-12, day within the month, 00:00:00-23:59:59)'),
-      ),
-    ),
+    generation: timestamp(),
     services: list(ServiceSchema, 'services'),
     rollbackOf: v.optional(
       pattern(
@@ -311,6 +397,13 @@ export const ManifestSchema = strict(
         'an archive id such as "20250115T123456.789Z": set by push rollback to the archived manifest whose services it restored',
       ),
     ),
+    rollbackService: v.optional(
+      pattern(
+        SERVICE_NAME_RE,
+        'a service name: set by push rollback --service when only that service was restored from rollbackOf',
+      ),
+    ),
+    rollout: v.optional(RolloutSchema),
   },
   'a manifest object { version, generation, services }',
 );
@@ -327,5 +420,11 @@ export type ServiceHardening = v.InferOutput<typeof HardeningSchema>;
 export type ServiceSystemd = v.InferOutput<typeof SystemdSchema>;
 /** A service's `exec` block. */
 export type ServiceExec = v.InferOutput<typeof ExecSchema>;
+/** A manifest's `rollout` record. */
+export type Rollout = v.InferOutput<typeof RolloutSchema>;
+/** The state of a {@link Rollout}. */
+export type RolloutState = (typeof ROLLOUT_STATES)[number];
+/** How a {@link Rollout} proceeds. */
+export type RolloutParameters = v.InferOutput<typeof RolloutParametersSchema>;
 /** How a changed service is replaced (`update`). */
 export type UpdateStrategy = (typeof UPDATE_STRATEGIES)[number];

@@ -6,6 +6,7 @@ import { describeValue, formatPath } from './describe.js';
 import { findJsonSyntaxError } from './json-error.js';
 import { ABSOLUTE_PATH_RE, RELATIVE_PATH_RE, SECRET_KEY_RE } from './patterns.js';
 import { checkUpdate, claimPorts, type PortClaim } from './ports.js';
+import { checkServiceEntries } from './rollout.js';
 import { MANIFEST_VERSION, type Manifest, ManifestSchema } from './schema.js';
 
 /** The default secrets directory (secrets stay out of the manifest: docs/design.md); `envFile` points inside. */
@@ -132,7 +133,7 @@ function checkServices(
       ? `services[${j}] (${other.name})`
       : `services[${j}]`;
   };
-  const names = new Map<string, number>();
+  const names = new Map<string, number[]>();
   const routes = new Map<string, number>();
   const ports = new Map<string, PortClaim>();
   for (let i = 0; i < services.length; i++) {
@@ -141,20 +142,14 @@ function checkServices(
     const { name, http } = service;
     const hosts = Array.isArray(service.hosts) ? uniqueHosts(service.hosts, i, issues) : [];
 
-    if (typeof name === 'string') {
-      const first = names.get(name);
-      if (first === undefined) names.set(name, i);
-      else
-        issues.push({
-          path: `services[${i}].name`,
-          message: `duplicate service name ${describeValue(name)}; also ${label(first)}`,
-        });
-    }
+    // Names are checked together below: a service may appear twice while its rollout is open.
+    if (typeof name === 'string') names.set(name, [...(names.get(name) ?? []), i]);
     if (isObject(http) && typeof http.domain === 'string' && typeof http.path === 'string') {
       const route = `${http.domain.toLowerCase()}${http.path}`;
       const first = routes.get(route);
       if (first === undefined) routes.set(route, i);
-      else
+      // The two versions of a service during its rollout share its route, each on its own hosts.
+      else if (typeof name !== 'string' || (services[first] as Record<string, unknown>).name !== name)
         issues.push({
           path: `services[${i}].http`,
           message: `route ${route} is already served by ${label(first)}`,
@@ -168,6 +163,7 @@ function checkServices(
     checkAbsoluteCommand(service, i, issues);
     if (isObject(service.env)) checkEnv(service, service.env, i, issues, warnings);
   }
+  checkServiceEntries(input, services, names, label, issues);
 }
 
 /** The service's host names, lowercased and de-duplicated; a repeated host is an issue. */

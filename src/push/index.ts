@@ -23,6 +23,7 @@ export { type ArchiveFloor, checkNotPutBack, readArchiveFloor } from './freshnes
 export {
   type HistoryEntry,
   type RollbackResult,
+  type RollbackTarget,
   readHistory,
   renderHistory,
   rollbackManifest,
@@ -37,6 +38,41 @@ export {
   writeServiceChange,
 } from './manifest-change.js';
 export { type HostPlan, type PushPlan, planManifestChange, renderPushPlan } from './plan.js';
+export {
+  findRollbackPoint,
+  isWave,
+  type ReadArchive,
+  readVerifiedArchive,
+} from './rollback-point.js';
+export {
+  type RolloutContext,
+  type RolloutHostRow,
+  type RolloutOptions,
+  type RolloutResult,
+  readRollout,
+  renderRolloutResult,
+  runRollout,
+} from './rollout.js';
+export {
+  judgeRollout,
+  judgeRolloutHost,
+  type RolloutHostVerdict,
+  type RolloutJudgement,
+  type RolloutObservation,
+  type RolloutVerdict,
+  type RolloutWant,
+} from './rollout-judge.js';
+export {
+  applyRollout,
+  describeRollout,
+  isOpenRollout,
+  planRollout,
+  planWaves,
+  ROLLOUT_DEFAULTS,
+  type RolloutRequest,
+  type RolloutTarget,
+  rolloutParameters,
+} from './rollout-plan.js';
 export { PUSH_SETTINGS, type PushSettings, resolvePushSettings } from './settings.js';
 export { type ManifestSigning, type ManifestTrust, openPushedManifest, trustedKeysOf } from './signing.js';
 export {
@@ -45,6 +81,7 @@ export {
   parseServiceSpec,
   type ServiceChange,
   type ServiceSpec,
+  serviceOfChange,
 } from './spec.js';
 export { createStatusReader, type StatusReader } from './status-reader.js';
 export { type PublishResult, publishClosure } from './upload.js';

@@ -78,7 +78,7 @@ export interface ManifestWrite {
 }
 
 /** Lease timing on the push's clock (a fake clock in tests: settling and waiting take no real time). */
-export function leaseClock(ctx: PushContext): LeaseOptions {
+export function leaseClock(ctx: Pick<PushContext, 'clock'>): LeaseOptions {
   return { now: () => ctx.clock.now(), sleep: (ms) => ctx.clock.sleep(ms) };
 }
 
@@ -86,7 +86,10 @@ export function leaseClock(ctx: PushContext): LeaseOptions {
  * The `updateManifest` options of every push write: the push's clock, the lease on it (tuned by `lease`), and
  * conflicts, lease waits and lost leases reported as `push.*` events.
  */
-export function manifestUpdateOptions(ctx: PushContext, lease?: LeaseOptions): UpdateManifestOptions {
+export function manifestUpdateOptions(
+  ctx: Pick<PushContext, 'clock' | 'onEvent'>,
+  lease?: LeaseOptions,
+): UpdateManifestOptions {
   return {
     now: () => new Date(ctx.clock.now()),
     lease: { ...leaseClock(ctx), ...lease },

@@ -1,5 +1,6 @@
 import { DeployError } from '../errors.js';
 import { findJsonSyntaxError } from '../manifest/json-error.js';
+import { OPEN_ROLLOUT_STATES } from '../manifest/rollout.js';
 import type { Manifest, Service } from '../manifest/schema.js';
 import {
   formatIssues,
@@ -69,18 +70,22 @@ export interface ServiceChange {
 /**
  * The manifest after deploying `change`: the service replaced (or added, at the end) with the spec, store path
  * and revision, and a new generation. The generation is `now`, or just after the current one when the clock is
- * behind it, so generations only grow. Pure; the result is validated by the caller before it is written.
+ * behind it, so generations only grow. The `rollout` record is kept unless it is this service's (a finished
+ * one is then dropped); an open rollout of this service throws `ROLLOUT_CONFLICT` (resume or end it instead).
+ * Pure; the result is validated by the caller before it is written.
  */
 export function applyServiceChange(
   current: Manifest | undefined,
   change: ServiceChange,
   now: Date,
 ): Manifest {
-  const service: Service = {
-    ...change.spec,
-    artifact: { type: 'nix-closure', storePath: change.storePath },
-    ...(change.revision === undefined ? {} : { revision: change.revision }),
-  } as Service;
+  const service = serviceOfChange(change);
+  const rollout = current?.rollout;
+  if (rollout && OPEN_ROLLOUT_STATES.includes(rollout.state) && rollout.service === service.name)
+    throw new DeployError(
+      'ROLLOUT_CONFLICT',
+      `a rollout of ${service.name} to ${rollout.to.storePath} is ${rollout.state} (${rollout.switched.length} of ${rollout.waves.flat().length} hosts switched): push deploy ${service.name} --store-path ${rollout.to.storePath} resumes it, push rollback ends it; nothing was written`,
+    );
   const services = [...(current?.services ?? [])];
   const index = services.findIndex((s) => s.name === service.name);
   if (index >= 0) services[index] = service;
@@ -90,7 +95,18 @@ export function applyServiceChange(
     version: 1,
     generation: nextGeneration(current?.generation, now),
     services,
+    // Another service's rollout goes on (and a finished one stays on record) until this service's next deploy.
+    ...(rollout && rollout.service !== service.name ? { rollout } : {}),
   };
+}
+
+/** The service entry a change sets: the spec with the store path and revision. */
+export function serviceOfChange(change: ServiceChange): Service {
+  return {
+    ...change.spec,
+    artifact: { type: 'nix-closure', storePath: change.storePath },
+    ...(change.revision === undefined ? {} : { revision: change.revision }),
+  } as Service;
 }
 
 /** A generation later than `previous`: `now`, or `previous` + 1 ms when the clock is not ahead of it. */

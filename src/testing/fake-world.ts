@@ -33,6 +33,13 @@ export interface FakeWorldOptions {
   /** Users and groups that exist on the host (`root` always does): the pre-flight checks them. */
   users?: string[];
   groups?: string[];
+  /**
+   * The bucket, to share it with other worlds: several worlds with their own `host` and one bucket (and one
+   * `clock`) are a fleet. Default: a bucket of this world's own.
+   */
+  manifests?: MemoryManifestStore;
+  /** The time, to share it with other worlds. Default: a fake clock of this world's own. */
+  clock?: FakeClock;
 }
 
 /** One service of {@link FakeWorld.manifestOf}: built as the closure `<name>-<version>`. */
@@ -152,7 +159,7 @@ export async function createFakeWorld(options: FakeWorldOptions = {}): Promise<F
       apps: { http: { servers: { [server]: { listen: [':80'], routes: [] } } } },
     },
   });
-  const manifests = createMemoryManifestStore();
+  const manifests = options.manifests ?? createMemoryManifestStore();
   const events: DeployerEvent[] = [];
   const adapters = {
     manifests,
@@ -162,7 +169,7 @@ export async function createFakeWorld(options: FakeWorldOptions = {}): Promise<F
     state: createMemoryStateStore(),
     lock: createFakeLock(),
     probe: createFakeHealthProbe(),
-    clock: createFakeClock(),
+    clock: options.clock ?? createFakeClock(),
     checks: createFakeHostChecks({ users: options.users ?? [], groups: options.groups ?? [] }),
     connections: createFakeConnections(),
     shell: createFakeShell(),

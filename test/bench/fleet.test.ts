@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { quarterOfFleet, stagedRollout } from '../../bench/fleet/rollout.js';
 import { createFleet, type Fleet } from '../../bench/fleet/sim.js';
 import { byKind, classify, peak, type RequestRecord, windows, wireRate } from '../../bench/fleet/traffic.js';
-import { readFleet } from '../../src/push/index.js';
+import { readFleet, readRollout } from '../../src/push/index.js';
+import { makeStorePath } from '../../src/testing/index.js';
 import { startS3Server, type TestS3Server } from '../support/s3-server.js';
 
 describe('the fleet bench arithmetic', () => {
@@ -71,4 +73,37 @@ describe('the fleet simulation, 3 hosts against s3rver', () => {
       fleet.names.map((host) => [host, 'applied', '3/3 healthy']),
     );
   }, 60_000);
+
+  it('rolls a new version out in stages with the rollout driver of push deploy --canary, each timed', async () => {
+    // web is on version 2 on every host (the test above); the canary and two waves of one host each.
+    const driver = stagedRollout({ canary: 1, maxParallel: 1, minHealthyTimeMs: 500, pollMs: 200 });
+    const result = await driver.run(fleet, { service: 'web', version: '3' });
+    expect(result.stages.map((s) => s.hosts)).toEqual([1, 1, 1]);
+    for (const stage of result.stages) {
+      expect(stage.liveMs).toBeGreaterThan(0);
+      // A stage lasts until its hosts are healthy, then --min-healthy-time more.
+      expect(stage.ms).toBeGreaterThanOrEqual(stage.liveMs + 500);
+    }
+    expect(result.liveMs).toBeLessThanOrEqual(result.totalMs);
+    expect(result.totalMs).toBeGreaterThanOrEqual(result.stages.reduce((sum, s) => sum + s.ms, 0));
+    const record = await readRollout(fleet.push);
+    expect(record).toMatchObject({ service: 'web', state: 'done', waves: fleet.names.map((h) => [h]) });
+    expect(record?.switched).toEqual(fleet.names);
+    const rows = await readFleet(fleet.push);
+    for (const row of rows) expect(row.services).toBe('3/3 healthy');
+    for (const host of fleet.hosts) {
+      const state = await host.ctx.adapters.state.load();
+      expect(state?.services?.web?.storePath).toBe(makeStorePath('web-3'));
+    }
+  }, 60_000);
+
+  it.each([
+    [1, 1],
+    [3, 1],
+    [10, 3],
+    [100, 25],
+    [1000, 250],
+  ])('the bench waves of %i hosts after the canary are %i at a time', (hosts, each) => {
+    expect(quarterOfFleet(hosts)).toBe(each);
+  });
 });

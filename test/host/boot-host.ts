@@ -46,6 +46,11 @@ export interface HostOptions {
    * mask `tmp.mount` too when binding under /tmp).
    */
   bindReadOnly?: readonly string[];
+  /**
+   * Directories of this machine bound read-write at the same path inside: several hosts given the same one share
+   * it (a `file://` bucket they all read and write).
+   */
+  bind?: readonly string[];
   /** Where to create the host's directory. Default `/var/tmp`. */
   baseDir?: string;
 }
@@ -202,6 +207,7 @@ export async function bootHost(options: HostOptions = {}): Promise<BootedHost> {
         nspawn,
         hostname,
         ...(options.bindReadOnly ?? []).map((path) => `--bind-ro=${path}`),
+        ...(options.bind ?? []).map((path) => `--bind=${path}`),
       ],
       { detached: true, stdio: ['ignore', out, out], env: CLEAN_ENV },
     );

@@ -109,7 +109,30 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
     );
   });
   const faults: Fault[] = [];
-  const locks = new Map<string, Promise<void>>();
+  /** Per object key: the last write queued, and the reads running or queued since. */
+  const locks = new Map<string, { write: Promise<void>; reads: Set<Promise<void>> }>();
+  const settled = (p: Promise<unknown>) =>
+    p.then(
+      () => {},
+      () => {},
+    );
+  /** Runs `run` alone on `key` when it writes; reads run together, never beside a write. */
+  const onKey = (key: string, write: boolean, run: () => Promise<void>): Promise<void> => {
+    const lock = locks.get(key) ?? { write: Promise.resolve(), reads: new Set<Promise<void>>() };
+    locks.set(key, lock);
+    if (write) {
+      const mine = Promise.all([lock.write, ...lock.reads]).then(run, run);
+      lock.write = settled(mine);
+      lock.reads = new Set();
+      return mine;
+    }
+    const mine = lock.write.then(run, run);
+    const done = settled(mine);
+    const reads = lock.reads;
+    reads.add(done);
+    void done.then(() => reads.delete(done));
+    return mine;
+  };
 
   const upstream = (req: IncomingMessage, body?: NodeJS.ReadableStream) =>
     new Promise<IncomingMessage>((resolve, reject) => {
@@ -189,11 +212,15 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
     const ifMatchHolds = (value: string, etag: string | undefined) =>
       behaviour === 'spaces-unquoted' ? !value.startsWith('"') && `"${value}"` === etag : value === etag;
     // s3rver answers a PUT before the bytes are on disk and rewrites the file in place, so a read at the same
-    // time (or just after) can see part of an object: requests on one object key are taken one at a time, and
+    // time (or just after) can see part of an object: a write on one object key is taken alone, and
     // a PUT is answered once a read returns what it wrote. The proxy is then atomic and read-after-write
     // consistent per object, as S3 is.
+    // The AWS SDK marks object requests with `?x-id=GetObject` (PutObject, ...): still plain object requests, unlike
+    // listings and multipart parts; taken one at a time too, else a GET can see a PUT truncate the object under it
+    // (s3rver sends the old length, then fewer bytes, and the client waits for the rest forever).
     const path = url.replace(/\?.*$/, '');
-    const plainObject = !url.includes('?') && /^\/[^/]+\/./.test(path);
+    const query = [...new URLSearchParams(url.slice(path.length + 1)).keys()];
+    const plainObject = query.every((k) => k === 'x-id') && /^\/[^/]+\/./.test(path);
     const relay = async () => {
       if (conditional) {
         const etag = await currentEtag(url);
@@ -221,22 +248,17 @@ export async function startS3Server(bucket = 'omni-test'): Promise<TestS3Server>
       }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
-      await new Promise((resolve) => answer.on('end', resolve));
+      // Done when it is sent, or when the client went away (else the key would stay taken).
+      await new Promise((resolve) => {
+        answer.on('end', resolve);
+        res.on('close', resolve);
+      });
     };
     try {
       if (!conditional && !plainObject) return await relay();
-      // Check and write as one step per key, as S3 does: a second conditional writer waits its turn.
-      const key = path;
-      const previous = locks.get(key) ?? Promise.resolve();
-      const mine = previous.then(relay, relay);
-      locks.set(
-        key,
-        mine.then(
-          () => {},
-          () => {},
-        ),
-      );
-      await mine;
+      // Check and write as one step per key, as S3 does: a second conditional writer waits its turn, and a read
+      // sees an object before a write or after it, never during.
+      await onKey(path, method !== 'GET' && method !== 'HEAD', relay);
     } catch {
       if (!res.headersSent) res.writeHead(502);
       res.end();
