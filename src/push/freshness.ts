@@ -20,6 +20,16 @@ export interface ArchiveFloor extends AppliedManifest {
   id: string;
   /** `sha256:<hex>` of the archived payload. */
   digest: string;
+  /** When the bucket stored the archive (its `Last-Modified`), where the store says. */
+  storedAt?: Date;
+}
+
+/** The current manifest as push judges it: its generation, the payload it was signed as, when it was stored. */
+export interface CurrentManifestFacts {
+  generation: string;
+  payload: string;
+  /** The manifest object's `Last-Modified`, where the store says. */
+  storedAt?: Date;
 }
 
 /** How many of the newest archives are read to find one that verifies (anyone can write an archive). */
@@ -31,12 +41,12 @@ const ARCHIVES_READ = 3;
  * Costs one listing and usually one GET.
  */
 export async function readArchiveFloor(
-  ctx: PushContext,
+  ctx: Pick<PushContext, 'manifests' | 'secretsDir'>,
   trust: ManifestTrust,
 ): Promise<ArchiveFloor | undefined> {
   const archives = (await ctx.manifests.listArchives()).slice(0, ARCHIVES_READ);
   for (const entry of archives) {
-    const { text } = await ctx.manifests.readArchive(entry.id);
+    const { text, lastModified } = await ctx.manifests.readArchive(entry.id);
     let payload: string;
     try {
       payload = openPushedManifest(text, `archive ${entry.id}`, trust).payload;
@@ -44,21 +54,28 @@ export async function readArchiveFloor(
       continue; // not signed by a trusted key: proves nothing about what was current
     }
     const parsed = parseManifest(payload, { secretsDir: ctx.secretsDir });
-    if (parsed.ok)
-      return { id: entry.id, generation: parsed.manifest.generation, digest: manifestDigest(payload) };
+    if (parsed.ok) {
+      return {
+        id: entry.id,
+        generation: parsed.manifest.generation,
+        digest: manifestDigest(payload),
+        ...(lastModified ? { storedAt: lastModified } : {}),
+      };
+    }
   }
   return undefined;
 }
 
 /**
- * Throws `MANIFEST_STALE` (nothing written) when the current manifest (its `generation` and the `payload` it
- * was signed as) is older than `floor`, or has its generation with other content: a manifest that was already
- * replaced was put back in the bucket. The same manifest as the floor is fine (a push interrupted after it
- * archived the current manifest).
+ * Throws `MANIFEST_STALE` (nothing written) when the current manifest is older than `floor`, or has its
+ * generation with other content, or is the floor's very manifest but was stored after the archive was (the
+ * bucket's own clock on both objects): in each case a manifest that was already replaced was put back in the
+ * bucket. The floor's manifest stored before its archive is fine: a push interrupted after it archived the
+ * current manifest.
  */
 export function checkNotPutBack(
   floor: ArchiveFloor | undefined,
-  current: { generation: string; payload: string },
+  current: CurrentManifestFacts,
   url: string,
 ): void {
   if (floor === undefined) return;
@@ -66,14 +83,48 @@ export function checkNotPutBack(
     generation: current.generation,
     digest: manifestDigest(current.payload),
   });
-  if (verdict !== 'stale' && verdict !== 'replayed') return;
+  const rewritten =
+    verdict === 'same' &&
+    floor.storedAt !== undefined &&
+    current.storedAt !== undefined &&
+    current.storedAt.getTime() > floor.storedAt.getTime();
+  if (verdict !== 'stale' && verdict !== 'replayed' && !rewritten) return;
   const why =
     verdict === 'stale'
       ? `its generation ${current.generation} is older than ${floor.generation}, the generation of archive ${floor.id}, which it must have replaced`
-      : `its generation ${current.generation} is that of archive ${floor.id}, but its content differs`;
+      : verdict === 'replayed'
+        ? `its generation ${current.generation} is that of archive ${floor.id}, but its content differs`
+        : `it is the manifest archive ${floor.id} holds, written to the bucket again after it was archived (${current.storedAt?.toISOString()} > ${floor.storedAt?.toISOString()})`;
   throw new DeployError(
     'MANIFEST_STALE',
     `the current manifest at ${url} was put back (stale or replayed): ${why}; push does not build on it and nothing was written (push history shows the archives; push rollback --to one of them writes it anew)`,
     { details: { floor, generation: current.generation } },
   );
+}
+
+/**
+ * {@link checkNotPutBack} for a manifest text as read inside a compare-and-swap transform (`undefined`: none
+ * yet) and the manifest it verified as. `before` is the manifest as read before the transform, with its
+ * `Last-Modified`: used when the transform sees the same text.
+ */
+export function checkTextNotPutBack(
+  floor: ArchiveFloor | undefined,
+  text: string | undefined,
+  current: { generation: string } | undefined,
+  url: string,
+  before?: { text: string; lastModified?: Date },
+): void {
+  if (current === undefined || text === undefined) return;
+  const { payload } = openPushedManifest(text, 'the current manifest', 'unverified');
+  const storedAt = before?.text === text ? before.lastModified : undefined;
+  checkNotPutBack(floor, { generation: current.generation, payload, ...(storedAt ? { storedAt } : {}) }, url);
+}
+
+/** The manifest as read now, for {@link checkTextNotPutBack}'s `before` (one GET). */
+export async function readBefore(
+  ctx: Pick<PushContext, 'manifests'>,
+): Promise<{ text: string; lastModified?: Date } | undefined> {
+  const read = await ctx.manifests.read();
+  if (read.status !== 'found') return undefined;
+  return { text: read.text, ...(read.lastModified ? { lastModified: read.lastModified } : {}) };
 }

@@ -8,7 +8,7 @@ import type { LeaseOptions } from '../s3/lease.js';
 import type { ArchiveEntry } from '../s3/manifest-store.js';
 import { type UpdateManifestOptions, updateManifest } from '../s3/update-manifest.js';
 import type { PushContext } from './context.js';
-import { checkNotPutBack, readArchiveFloor } from './freshness.js';
+import { checkTextNotPutBack, readArchiveFloor, readBefore } from './freshness.js';
 import { type ManifestSigning, type ManifestTrust, openPushedManifest } from './signing.js';
 import { applyServiceChange, type ServiceChange } from './spec.js';
 
@@ -125,14 +125,12 @@ export async function writeServiceChange(
   let previous: Manifest | undefined;
   let manifest: Manifest | undefined;
   const floor = await readArchiveFloor(ctx, options.signing);
+  const before = await readBefore(ctx);
   const result = await updateManifest(
     ctx.manifests,
     (text) => {
       previous = currentManifest(text, ctx.manifests.url, ctx.secretsDir, options.signing);
-      if (previous && text !== undefined) {
-        const { payload } = openPushedManifest(text, 'the current manifest', 'unverified');
-        checkNotPutBack(floor, { generation: previous.generation, payload }, ctx.manifests.url);
-      }
+      checkTextNotPutBack(floor, text, previous, ctx.manifests.url, before);
       manifest = nextManifest(previous, change, new Date(ctx.clock.now()), ctx.secretsDir);
       if (manifest === previous && text !== undefined) return text;
       return signManifest(renderManifestText(manifest), options.signing.secretKey);

@@ -13,6 +13,7 @@ import { renderTable } from '../render-table.js';
 import type { LeaseOptions } from '../s3/lease.js';
 import { updateManifest } from '../s3/update-manifest.js';
 import type { PushContext } from './context.js';
+import { checkTextNotPutBack, readArchiveFloor, readBefore } from './freshness.js';
 import { currentManifest, manifestUpdateOptions, renderManifestText } from './manifest-change.js';
 import { findRollbackPoint } from './rollback-point.js';
 import {
@@ -264,10 +265,13 @@ async function beginRollout(ctx: RolloutContext, options: RolloutOptions): Promi
   const parameters = rolloutParameters(options.request);
   let begun: { record: Rollout; target: RolloutTarget } | undefined;
   const since = ctx.clock.now();
+  const floor = await readArchiveFloor(ctx, signing);
+  const before = await readBefore(ctx);
   const result = await updateManifest(
     ctx.manifests,
     (text) => {
       const current = currentManifest(text, ctx.manifests.url, ctx.secretsDir, signing);
+      checkTextNotPutBack(floor, text, current, ctx.manifests.url, before);
       const theirs = current?.rollout;
       if (theirs && isOpenRollout(theirs)) {
         refuseOther(theirs, to);
@@ -405,10 +409,13 @@ async function writeStep(
   parameters = record.parameters,
 ): Promise<{ record: Rollout; etag: string; manifest: Manifest }> {
   let written: { record: Rollout; manifest: Manifest } | undefined;
+  const floor = await readArchiveFloor(ctx, options.signing);
+  const before = await readBefore(ctx);
   const result = await updateManifest(
     ctx.manifests,
     (text) => {
       const current = currentManifest(text, ctx.manifests.url, ctx.secretsDir, options.signing);
+      checkTextNotPutBack(floor, text, current, ctx.manifests.url, before);
       const now = current?.rollout;
       if (!now || !sameRollout(now, record) || !isOpenRollout(now))
         throw conflict(

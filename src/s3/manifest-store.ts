@@ -10,7 +10,13 @@ import type { ObjectStore } from './object-store.js';
 
 /** The result of {@link ManifestStore.read}. */
 export type ManifestRead =
-  | { status: 'found'; text: string; etag: string }
+  | {
+      status: 'found';
+      text: string;
+      etag: string;
+      /** When the bucket stored it (its `Last-Modified`, to the second on S3), where the store says. */
+      lastModified?: Date;
+    }
   /** Unchanged since the ETag given as `ifNoneMatch`: no body was transferred, nothing to parse. */
   | { status: 'not-modified'; etag: string }
   | { status: 'missing' };
@@ -99,7 +105,7 @@ export interface ManifestStore {
   /** Archived manifests, newest first. Objects under `manifests/` with other names are ignored. */
   listArchives(): Promise<ArchiveEntry[]>;
   /** Reads an archive by id, file name or key (`S3_NOT_FOUND` if absent, `S3_INPUT` if not an archive name). */
-  readArchive(id: string): Promise<{ entry: ArchiveEntry; text: string; etag: string }>;
+  readArchive(id: string): Promise<{ entry: ArchiveEntry; text: string; etag: string; lastModified?: Date }>;
   /** Writes `status/<host>.json` (each host owns its own: unconditional). */
   writeStatus(host: string, status: unknown): Promise<{ etag: string }>;
   /**
@@ -221,7 +227,14 @@ export function createManifestStore(objects: ObjectStore, options: ManifestStore
         manifestKey,
         read.ifNoneMatch ? { ifNoneMatch: read.ifNoneMatch } : {},
       );
-      if (result.status === 'found') return { status: 'found', text: result.text, etag: result.etag };
+      if (result.status === 'found') {
+        return {
+          status: 'found',
+          text: result.text,
+          etag: result.etag,
+          ...(result.lastModified ? { lastModified: result.lastModified } : {}),
+        };
+      }
       return result;
     },
 
@@ -317,6 +330,7 @@ export function createManifestStore(objects: ObjectStore, options: ManifestStore
         entry: { ...entry, size: Buffer.byteLength(result.text) },
         text: result.text,
         etag: result.etag,
+        ...(result.lastModified ? { lastModified: result.lastModified } : {}),
       };
     },
 

@@ -75,6 +75,22 @@ describe('push does not build on a manifest that was put back', () => {
     expect(await snapshot(manifests)).toEqual(before);
   });
 
+  it('refuses the manifest just replaced, put back: the newest archive’s own manifest, stored after it was archived', async () => {
+    const { ctx, manifests, clock, objects } = world();
+    await writeServiceChange(ctx, change('web', 'v1'), { signing });
+    const first = await manifests.read();
+    clock.advance(60_000);
+    await writeServiceChange(ctx, change('web', 'v2'), { signing }); // archives v1
+    if (first.status !== 'found') throw new Error('no manifest');
+    await new Promise((r) => setTimeout(r, 5)); // the memory store stamps Last-Modified with the real clock
+    await objects.put('manifest.json', first.text);
+    const before = await snapshot(manifests);
+    const error = await writeServiceChange(ctx, change('api', 'v1'), { signing }).catch((e: unknown) => e);
+    expect(isDeployError(error, 'MANIFEST_STALE')).toBe(true);
+    expect((error as Error).message).toMatch(/written to the bucket again after it was archived/);
+    expect(await snapshot(manifests)).toEqual(before);
+  });
+
   it('builds on the current manifest after an interrupted push archived it (the same manifest as the newest archive)', async () => {
     const { ctx, manifests, clock } = world();
     await writeServiceChange(ctx, change('web', 'v1'), { signing });

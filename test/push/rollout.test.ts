@@ -393,3 +393,33 @@ describe('runRollout: a staged rollout over a fleet of fake hosts', () => {
     expect((await current(fleet)).services).toEqual([]);
   });
 });
+
+describe('runRollout on a manifest that was put back', () => {
+  it('refuses to start on it (MANIFEST_STALE), writing nothing', async () => {
+    const { fleet } = await fleetOnV1();
+    const first = await fleet.manifests.read();
+    if (first.status !== 'found') throw new Error('no manifest');
+    await fleet.ctx.clock.sleep(60_000);
+    await writeServiceChange(
+      pushCtx(fleet),
+      { spec, storePath: await fleet.build('web-2'), revision: 'r2' },
+      fleet,
+    );
+    // Whoever can write the bucket puts the first manifest (validly signed, web-1) back: the newest archive's
+    // manifest, stored again after it was archived (a few ms later on the memory store's real clock).
+    await new Promise((r) => setTimeout(r, 5));
+    await fleet.manifests.objects.put('manifest.json', first.text);
+    const before = (await fleet.manifests.listArchives()).length;
+    const v3 = await fleet.build('web-3');
+    const error = await runRollout(fleet.ctx, {
+      change: { spec, storePath: v3, revision: 'r3' },
+      request: { canary: 1, maxParallel: 1, ...quick },
+      signing: fleet.signing,
+      pollMs: 1000,
+    }).catch((e: unknown) => e);
+    expect(isDeployError(error, 'MANIFEST_STALE'), String(error)).toBe(true);
+    const read = await fleet.manifests.read();
+    expect(read.status === 'found' && read.text).toBe(first.text);
+    expect(await fleet.manifests.listArchives()).toHaveLength(before);
+  });
+});
