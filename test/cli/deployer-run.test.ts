@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runDeployer } from '../../src/cli/deployer.js';
+import { releaseMemory } from '../../src/cli/deployer-run.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { createFileStateStore } from '../../src/deployer/file-state-store.js';
 import type { DeployerSettings } from '../../src/deployer/settings.js';
@@ -12,7 +13,12 @@ import { createWorld, http, type World } from '../deployer/world.js';
 
 const KEY = 'cache-1:2oVYmCfS6Vd0z2eA1+Kq5pFfD0x3cN8k9YrJ8w7T6Qs=';
 
-function cli(world: World | undefined, env: Record<string, string> = {}, signal?: AbortSignal) {
+function cli(
+  world: World | undefined,
+  env: Record<string, string> = {},
+  signal?: AbortSignal,
+  releaseMemory?: () => void,
+) {
   const out = { stdout: '', stderr: '', settings: undefined as DeployerSettings | undefined };
   const io: CliIo = {
     stdout: (t) => {
@@ -30,6 +36,7 @@ function cli(world: World | undefined, env: Record<string, string> = {}, signal?
   };
   const run = (argv: string[]) =>
     runDeployer(argv, io, {
+      ...(releaseMemory ? { releaseMemory } : {}),
       createContext: (settings, onEvent) => {
         out.settings = settings;
         if (!world) throw new Error('no world');
@@ -142,6 +149,7 @@ describe('deployer watch', () => {
     const world = await worldWithServices();
     const stop = new AbortController();
     let ticks = 0;
+    let released = 0;
     const { run } = cli(
       {
         ...world,
@@ -163,12 +171,24 @@ describe('deployer watch', () => {
       } as World,
       {},
       stop.signal,
+      () => released++,
     );
     expect(
       await run(['watch', '--manifest', 'x.json', '--trusted-public-key', KEY, '--interval', '1m']),
     ).toBe(0);
     expect(ticks).toBe(3);
+    // Memory is given back after the tick that deployed, not after the idle ones.
+    expect(released).toBe(1);
     expect(world.state.current?.services.web).toBeDefined();
+  });
+});
+
+describe('releaseMemory', () => {
+  it('runs a full garbage collection, enabling gc at run time', () => {
+    expect(() => {
+      releaseMemory();
+      releaseMemory();
+    }).not.toThrow();
   });
 });
 
