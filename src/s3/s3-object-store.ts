@@ -31,6 +31,13 @@ export interface S3ObjectStoreOptions {
   /** Attempts per request, transient failures retried by the SDK with backoff. Default 3. */
   maxAttempts?: number;
   /**
+   * Milliseconds a connection may take to open, and a request may go without any bytes moving either way,
+   * before the attempt fails (and is retried, up to `maxAttempts`). Without it a bucket that stops answering
+   * mid-request would hold a deployer's tick forever. Default 10 s to connect, 60 s idle; a large upload is not
+   * cut short while its bytes flow.
+   */
+  timeouts?: { connectMs?: number; idleMs?: number };
+  /**
    * Files up to this size are sent in one streamed PUT; larger ones as multipart uploads. Default 200 MiB,
    * rclone's `--s3-upload-cutoff`: below it one request beats several parts plus their reassembly.
    */
@@ -72,6 +79,10 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
         ...(options.profile === undefined ? {} : { profile: options.profile }),
         ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
         maxAttempts: options.maxAttempts ?? 3,
+        requestHandler: {
+          connectionTimeout: options.timeouts?.connectMs ?? 10_000,
+          socketTimeout: options.timeouts?.idleMs ?? 60_000,
+        },
         // S3-compatible servers reject or store verbatim the SDK's default aws-chunked checksum trailers.
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
