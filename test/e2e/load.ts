@@ -66,6 +66,7 @@ const report: LoadReport = {
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number(values['keep-alive']) });
 let running = true;
 
+/** One request; `keepAlive` through the pool of reused connections, else on a connection of its own. */
 function once(keepAlive: boolean): Promise<Outcome> {
   return new Promise((resolve) => {
     let answered = false;
@@ -110,7 +111,9 @@ async function loop(keepAlive: boolean): Promise<void> {
     let outcome = await once(keepAlive);
     if ('error' in outcome && keepAlive && outcome.reused && !outcome.answered) {
       stats.retried++;
-      outcome = await once(keepAlive);
+      // On a new connection, as the comment above says clients do: the pool's other idle connection may be
+      // closing at the same moment (Caddy closes idle connections at a config reload).
+      outcome = await once(false);
     }
     if ('error' in outcome) {
       stats.failed++;
