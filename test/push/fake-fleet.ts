@@ -1,3 +1,6 @@
+import type { Manifest } from '../../src/manifest/index.js';
+import { parseManifest } from '../../src/manifest/index.js';
+import type { PushContext } from '../../src/push/context.js';
 /**
  * A fleet in memory for the rollout driver: one fake world per host (the package's own fake deployer, Nix,
  * systemd and Caddy), all sharing one bucket and one clock. The push side's clock is the same time, and every
@@ -7,9 +10,12 @@
 import type { ServiceSpec } from '../../src/push/index.js';
 import type { RolloutContext } from '../../src/push/rollout.js';
 import type { ManifestSigning } from '../../src/push/signing.js';
+import { openPushedManifest } from '../../src/push/signing.js';
 import type { DeployerEvent } from '../../src/runtime/events.js';
 import {
   createFakeClock,
+  createFakeNix,
+  createFakeShell,
   createFakeWorld,
   createMemoryManifestStore,
   type FakeWorld,
@@ -103,4 +109,21 @@ export async function createFakeFleet(hosts = ['a', 'b', 'c']): Promise<FakeFlee
     },
   };
   return fleet;
+}
+
+/** A push context over the fleet's bucket and clock (for the plain writes: deploy, rollback). */
+export const pushCtx = (fleet: FakeFleet): PushContext => ({
+  ...fleet.ctx,
+  cache: undefined,
+  nix: createFakeNix(),
+  shell: createFakeShell(),
+});
+
+/** The manifest now in the bucket (signature checked by push's own rules). */
+export async function current(fleet: FakeFleet): Promise<Manifest> {
+  const read = await fleet.ctx.manifests.read();
+  if (read.status !== 'found') throw new Error('no manifest');
+  const parsed = parseManifest(openPushedManifest(read.text, 'manifest', fleet.signing).payload);
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+  return parsed.manifest;
 }

@@ -1,32 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { isDeployError } from '../../src/errors.js';
 import { type Manifest, parseManifest } from '../../src/manifest/index.js';
-import type { PushContext } from '../../src/push/context.js';
 import { readHistory, renderHistory, rollbackManifest } from '../../src/push/history.js';
 import { writeServiceChange } from '../../src/push/manifest-change.js';
 import { runRollout } from '../../src/push/rollout.js';
 import { openPushedManifest } from '../../src/push/signing.js';
-import { createFakeNix, createFakeShell } from '../../src/testing/index.js';
-import { createFakeFleet, type FakeFleet, webSpec } from './fake-fleet.js';
+import { createFakeFleet, current, type FakeFleet, pushCtx, webSpec } from './fake-fleet.js';
 
 const spec = webSpec(['a', 'b', 'c']);
 const apiSpec = { name: 'api', hosts: ['b'], exec: { command: 'api' } };
 const quick = { minHealthyTimeMs: 5000, healthyDeadlineMs: 60_000 };
-
-const pushCtx = (fleet: FakeFleet): PushContext => ({
-  ...fleet.ctx,
-  cache: undefined,
-  nix: createFakeNix(),
-  shell: createFakeShell(),
-});
-
-async function current(fleet: FakeFleet): Promise<Manifest> {
-  const read = await fleet.ctx.manifests.read();
-  if (read.status !== 'found') throw new Error('no manifest');
-  const parsed = parseManifest(openPushedManifest(read.text, 'manifest', fleet.signing).payload);
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
-  return parsed.manifest;
-}
 
 const versions = (m: Manifest) =>
   m.services.map((s) => `${s.name}@${s.artifact.storePath.slice(44)}:${s.hosts.join(',')}`);

@@ -1,32 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { isDeployError } from '../../src/errors.js';
 import { type Manifest, parseManifest } from '../../src/manifest/index.js';
-import type { PushContext } from '../../src/push/context.js';
 import { rollbackManifest } from '../../src/push/history.js';
 import { writeServiceChange } from '../../src/push/manifest-change.js';
 import { renderRolloutResult, runRollout } from '../../src/push/rollout.js';
 import { openPushedManifest } from '../../src/push/signing.js';
-import { createFakeNix, createFakeShell } from '../../src/testing/index.js';
-import { createFakeFleet, type FakeFleet, webSpec } from './fake-fleet.js';
+import { createFakeFleet, current, type FakeFleet, pushCtx, webSpec } from './fake-fleet.js';
 
 const spec = webSpec(['a', 'b', 'c']);
-
-/** A push context over the fleet's bucket and clock (for the plain writes: deploy, rollback). */
-const pushCtx = (fleet: FakeFleet): PushContext => ({
-  ...fleet.ctx,
-  cache: undefined,
-  nix: createFakeNix(),
-  shell: createFakeShell(),
-});
-
-/** The manifest now in the bucket (signature checked by push's own rules). */
-async function current(fleet: FakeFleet): Promise<Manifest> {
-  const read = await fleet.ctx.manifests.read();
-  if (read.status !== 'found') throw new Error('no manifest');
-  const parsed = parseManifest(openPushedManifest(read.text, 'manifest', fleet.signing).payload);
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
-  return parsed.manifest;
-}
 
 /** Every manifest the bucket held, oldest first (archives, then the current one). */
 async function writes(fleet: FakeFleet): Promise<Manifest[]> {
